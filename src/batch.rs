@@ -1,0 +1,311 @@
+//! Rows → Arrow: the run's fixed output schema, and the conversion of one read unit into a
+//! `RecordBatch` of its accepted spectra plus per-reason rejection counts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, Array, ArrayRef, Float32Array, Float64Array, Int64Array, Int8Array, ListArray,
+    RecordBatch, StringArray, StringDictionaryBuilder, UInt16Array, UInt32Array, UInt64Array,
+};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use msms_kernels::{
+    extend_intensity, extend_mz, unpad_validate, Normalize, PeakBlock, PeakValue, RejectReason,
+    ValidationRules,
+};
+
+use crate::source::{FileMapping, InputError, LshData, PassColumn, PeakData, RawUnit, ValueKind};
+
+/// Spectra read, written and rejected (by reason).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Spectra read from the inputs.
+    pub read: u64,
+    /// Spectra that passed validation (written, unless this is a dry run).
+    pub accepted: u64,
+    /// Rejections, indexed like [`RejectReason::ALL`].
+    pub rejected: [u64; RejectReason::ALL.len()],
+}
+
+impl Counts {
+    /// Add another unit's counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.read += other.read;
+        self.accepted += other.accepted;
+        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+            *a += b;
+        }
+    }
+
+    /// Total rejections.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// Rejections by reason name, every reason listed (zeros included), in priority order.
+    pub fn rejected_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        RejectReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), self.rejected[*r as usize]))
+            .collect()
+    }
+}
+
+/// What to do to each spectrum.
+#[derive(Clone, Copy, Debug)]
+pub struct Processing {
+    /// Precursor and peak-count rules.
+    pub rules: ValidationRules,
+    /// Intensity normalisation.
+    pub normalize: Normalize,
+}
+
+/// The run's output schema: fixed columns, then the pass-through columns of the inputs.
+/// All inputs must agree on the pass-through columns and on the type of `lsh`.
+pub fn output_schema(mappings: &[FileMapping]) -> Result<SchemaRef, InputError> {
+    let first = mappings.first().expect("at least one input");
+    let lsh_kind = mappings
+        .iter()
+        .find_map(|m| m.lsh.as_ref().map(|(_, k)| *k));
+    for m in mappings {
+        let refuse = |dataset: Option<&str>, message: String| InputError {
+            path: m.path.clone(),
+            dataset: dataset.map(str::to_string),
+            message,
+        };
+        if let (Some((d, k)), Some(want)) = (&m.lsh, lsh_kind) {
+            if (*k == ValueKind::Str) != (want == ValueKind::Str) {
+                return Err(refuse(
+                    Some(d),
+                    format!(
+                        "lsh is {} here but {} in an earlier input: one schema per run",
+                        if *k == ValueKind::Str {
+                            "strings"
+                        } else {
+                            "integers"
+                        },
+                        if want == ValueKind::Str {
+                            "strings"
+                        } else {
+                            "integers"
+                        },
+                    ),
+                ));
+            }
+        }
+        if !same_columns(&m.passthrough, &first.passthrough) {
+            let names = |p: &[PassColumn]| {
+                p.iter()
+                    .map(|c| format!("{} {}", c.column, c.data_type()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(refuse(
+                None,
+                format!(
+                    "pass-through datasets [{}] differ from the first input's [{}]: one schema per run",
+                    names(&m.passthrough),
+                    names(&first.passthrough)
+                ),
+            ));
+        }
+    }
+    let lsh_type = if lsh_kind == Some(ValueKind::Str) {
+        DataType::Utf8
+    } else {
+        DataType::Int64
+    };
+    let mut fields = vec![
+        Field::new("spectrum_id", DataType::UInt64, false),
+        Field::new("source_index", DataType::UInt16, false),
+        Field::new("source_row", DataType::UInt64, false),
+        Field::new(
+            "name",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
+        Field::new("precursor_mz", DataType::Float64, false),
+        Field::new("rt", DataType::Float32, true),
+        Field::new("charge", DataType::Int8, true),
+        Field::new("instrument_accuracy_est", DataType::Float32, true),
+        Field::new("lsh", lsh_type, true),
+        Field::new("num_peaks", DataType::UInt16, false),
+        Field::new(
+            "mz",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
+            false,
+        ),
+        Field::new(
+            "intensity",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float32, false))),
+            false,
+        ),
+    ];
+    fields.extend(
+        first
+            .passthrough
+            .iter()
+            .map(|p| Field::new(&p.column, p.data_type(), false)),
+    );
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+fn same_columns(a: &[PassColumn], b: &[PassColumn]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.column == y.column && x.data_type() == y.data_type())
+}
+
+/// Reused per-worker buffers for the peak columns.
+#[derive(Default)]
+pub struct Scratch {
+    keep: Vec<u32>,
+    mz: Vec<f64>,
+    intensity: Vec<f32>,
+    offsets: Vec<i32>,
+    num_peaks: Vec<u16>,
+}
+
+/// Validate and transform every spectrum of `unit`; return the accepted rows as a batch of
+/// `schema`, and the unit's counts.
+pub fn build(
+    unit: &RawUnit,
+    schema: &SchemaRef,
+    processing: &Processing,
+    scratch: &mut Scratch,
+) -> Result<(RecordBatch, Counts), ArrowError> {
+    let mut counts = Counts {
+        read: unit.rows as u64,
+        ..Counts::default()
+    };
+    scratch.keep.clear();
+    scratch.mz.clear();
+    scratch.intensity.clear();
+    scratch.offsets.clear();
+    scratch.offsets.push(0);
+    scratch.num_peaks.clear();
+    match &unit.peaks {
+        PeakData::F64(v) => peaks_into(v, unit, processing, scratch, &mut counts),
+        PeakData::F32(v) => peaks_into(v, unit, processing, scratch, &mut counts),
+    }
+    counts.accepted = scratch.keep.len() as u64;
+
+    let keep = UInt32Array::from(std::mem::take(&mut scratch.keep));
+    let pick = |a: &dyn Array| take(a, &keep, None);
+    let rows = keep.len();
+    let null = |t: &DataType| new_null_array(t, rows);
+    let ids: UInt64Array = keep
+        .values()
+        .iter()
+        .map(|&i| unit.first_spectrum_id + i as u64)
+        .collect();
+    let src_rows: UInt64Array = keep
+        .values()
+        .iter()
+        .map(|&i| unit.start_row + i as u64)
+        .collect();
+    let name: ArrayRef = match &unit.name {
+        Some(names) => {
+            let mut b = StringDictionaryBuilder::<Int32Type>::new();
+            for &i in keep.values() {
+                b.append_value(&names[i as usize]);
+            }
+            Arc::new(b.finish())
+        }
+        None => null(schema.field_with_name("name")?.data_type()),
+    };
+    let lsh: ArrayRef = match &unit.lsh {
+        Some(LshData::Int(v)) => pick(&Int64Array::from(v.clone()))?,
+        Some(LshData::Str(v)) => Arc::new(
+            keep.values()
+                .iter()
+                .map(|&i| Some(v[i as usize].as_str()))
+                .collect::<StringArray>(),
+        ),
+        None => null(schema.field_with_name("lsh")?.data_type()),
+    };
+    let f32_col = |v: &Option<Vec<f32>>| -> Result<ArrayRef, ArrowError> {
+        match v {
+            Some(v) => Ok(Arc::new(
+                keep.values()
+                    .iter()
+                    .map(|&i| v[i as usize])
+                    .collect::<Float32Array>(),
+            )),
+            None => Ok(null(&DataType::Float32)),
+        }
+    };
+    let charge: ArrayRef = match &unit.charge {
+        Some(v) => Arc::new(
+            keep.values()
+                .iter()
+                .map(|&i| v[i as usize])
+                .collect::<Int8Array>(),
+        ),
+        None => null(&DataType::Int8),
+    };
+    let precursor: Float64Array = keep
+        .values()
+        .iter()
+        .map(|&i| unit.precursor_mz[i as usize])
+        .collect();
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut scratch.offsets)));
+    let mz = ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Float64, false)),
+        offsets.clone(),
+        Arc::new(Float64Array::from(std::mem::take(&mut scratch.mz))),
+        None,
+    )?;
+    let intensity = ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Float32, false)),
+        offsets,
+        Arc::new(Float32Array::from(std::mem::take(&mut scratch.intensity))),
+        None,
+    )?;
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(ids),
+        Arc::new(UInt16Array::from(vec![unit.source_index; rows])),
+        Arc::new(src_rows),
+        name,
+        Arc::new(precursor),
+        f32_col(&unit.rt)?,
+        charge,
+        f32_col(&unit.accuracy)?,
+        lsh,
+        Arc::new(UInt16Array::from(std::mem::take(&mut scratch.num_peaks))),
+        Arc::new(mz),
+        Arc::new(intensity),
+    ];
+    for p in &unit.passthrough {
+        columns.push(pick(p.as_ref())?);
+    }
+    scratch.keep = keep.into_parts().1.into();
+    Ok((RecordBatch::try_new(Arc::clone(schema), columns)?, counts))
+}
+
+fn peaks_into<T: PeakValue>(
+    data: &[T],
+    unit: &RawUnit,
+    processing: &Processing,
+    s: &mut Scratch,
+    counts: &mut Counts,
+) {
+    let width = 2 * unit.slots;
+    for (i, row) in data.chunks_exact(width).enumerate().take(unit.rows) {
+        let block = PeakBlock::new(row, unit.orientation);
+        match unpad_validate(block, unit.precursor_mz[i], &processing.rules) {
+            Ok(n) => {
+                extend_mz(block, n, &mut s.mz);
+                extend_intensity(block, n, processing.normalize, &mut s.intensity);
+                s.offsets.push(s.mz.len() as i32);
+                s.num_peaks.push(n as u16);
+                s.keep.push(i as u32);
+            }
+            Err(reason) => counts.rejected[reason as usize] += 1,
+        }
+    }
+}

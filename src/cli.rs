@@ -1,0 +1,435 @@
+//! The `msms` command line: flags, their mapping onto the configuration layers, and the
+//! messages a user sees. `main.rs` only calls [`run`].
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ByteSize, Layer, Mode, Normalize, Settings};
+use crate::pipeline::{self, BuildOptions, Progress, RunError, Summary};
+use crate::synth::{self, SynthLayout, SynthOptions};
+
+/// msms-shards: turn GeMS-style MS/MS HDF5 datasets into validated, normalised,
+/// checksummed Parquet shards for ML training.
+#[derive(Debug, Parser)]
+#[command(name = "msms", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert HDF5 inputs into Parquet shards under OUTPUT_ROOT/train/ plus OUTPUT_ROOT/manifest.json.
+    #[command(after_help = AFTER_BUILD)]
+    BuildShards(BuildArgs),
+    /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
+    Synth(SynthArgs),
+}
+
+const AFTER_BUILD: &str = "\
+Precedence: flag > --config file > environment (MSMS_*) > --mode profile default.
+Profiles: local (default): workers min(4, cores), shard size 1GB, batch 1000;
+          production / cloud: workers = cores, shard size 2GB, batch 10000.
+Exit codes: 0 done; 2 bad input file, config or output root (nothing written); 1 other failure.
+
+Example:
+  msms build-shards --input-hdf5 GeMS_C1_DreaMS.0.hdf5 GeMS_C1_DreaMS.1.hdf5 --output-root shards/c1";
+
+/// Flags of `msms build-shards`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// HDF5 input files, numbered as one sequence of spectra in the order given.
+    #[arg(long = "input-hdf5", value_name = "FILE", num_args = 1..)]
+    pub input_hdf5: Vec<PathBuf>,
+    /// Directory for manifest.json and the shards; must be empty or absent (see --overwrite).
+    #[arg(long, value_name = "DIR")]
+    pub output_root: Option<PathBuf>,
+    /// YAML config file (see configs/); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Profile: local (laptop), production or cloud (many-core server).
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// Worker threads that validate, transform and encode.
+    #[arg(long, value_name = "N")]
+    pub num_workers: Option<usize>,
+    /// Spectra per read unit and per Parquet row group (at most).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Largest shard file: bytes, or with units (500MB, 1GB decimal; 512MiB, 2GiB binary).
+    #[arg(long, value_name = "SIZE")]
+    pub shard_size: Option<ByteSize>,
+    /// Convert only the first N spectra of the whole input sequence.
+    #[arg(long, value_name = "N")]
+    pub max_spectra: Option<u64>,
+    /// Read, validate and transform everything; write nothing; report the projected shards.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace the contents of a non-empty output root.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Intensity normalisation: max (divide by the base peak; default) or none.
+    #[arg(long, value_name = "HOW")]
+    pub normalize: Option<Normalize>,
+    /// Reject spectra with fewer peaks than this (default 1).
+    #[arg(long, value_name = "N")]
+    pub min_peaks: Option<usize>,
+    /// Reject spectra whose precursor m/z is above this.
+    #[arg(long, value_name = "MZ")]
+    pub max_precursor_mz: Option<f64>,
+    /// Print errors only.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more (each shard as it is finalised).
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Accepted for compatibility with the Python pipeline; has no effect.
+    #[arg(long)]
+    pub use_dask: bool,
+}
+
+/// Flags of `msms synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output HDF5 file (overwritten).
+    #[arg(value_name = "OUT.hdf5")]
+    pub out: PathBuf,
+    /// Number of spectra.
+    #[arg(long, default_value_t = 10_000)]
+    pub spectra: u64,
+    /// Storage, comma-separated: gems (row chunks of 1024 + gzip 4, default), auto-chunk
+    /// (h5py-style per-peak-slot chunks, uncompressed), contiguous, gzip, no-compression,
+    /// shuffle (shuffle + deflate + fletcher32), float32, high-form ((N, 128, 2) `spectra`),
+    /// strings (`file_name` and `lsh` as fixed-length strings), embedding (adds
+    /// DreaMS_embedding (N, 1024), file_id, scan_number and a metadata/ group).
+    #[arg(long, default_value = "gems", value_parser = clap::value_parser!(SynthLayout))]
+    pub layout: SynthLayout,
+    /// Share of spectra with a planted fault (0 to 1), cycling through every rejection reason.
+    #[arg(long, default_value_t = 0.0)]
+    pub faults: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Parse `args` and run; returns the process exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::BuildShards(a) => build(a),
+        Command::Synth(a) => synth_cmd(a),
+    }
+}
+
+fn synth_cmd(a: SynthArgs) -> i32 {
+    if !(0.0..=1.0).contains(&a.faults) {
+        eprintln!(
+            "msms synth: --faults must be between 0 and 1, got {}",
+            a.faults
+        );
+        return 2;
+    }
+    let opts = SynthOptions {
+        spectra: a.spectra,
+        layout: a.layout,
+        faults: a.faults,
+        seed: a.seed,
+    };
+    match synth::write(&a.out, &opts) {
+        Ok(report) => {
+            let planted: Vec<String> = report
+                .planted
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            println!(
+                "msms synth: wrote {} spectra to {} ({} bytes){}",
+                report.spectra,
+                a.out.display(),
+                std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0),
+                if planted.is_empty() {
+                    String::new()
+                } else {
+                    format!("; planted faults: {}", planted.join(", "))
+                }
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("msms synth: {e}");
+            1
+        }
+    }
+}
+
+/// Messages at a level, to stderr and to the log file when one is configured.
+struct Log {
+    level: u8,
+    file: Option<std::fs::File>,
+}
+
+impl Log {
+    fn level_of(name: &str) -> u8 {
+        match name {
+            "error" => 0,
+            "warn" => 1,
+            "info" => 2,
+            "debug" => 3,
+            _ => 4,
+        }
+    }
+
+    fn at(&mut self, level: u8, msg: &str) {
+        if level <= self.level {
+            eprintln!("{msg}");
+        }
+        if let Some(f) = &mut self.file {
+            let _ = writeln!(f, "{msg}");
+        }
+    }
+}
+
+fn build(a: BuildArgs) -> i32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let resolved = (|| {
+        let file = a.config.as_deref().map(Layer::from_yaml_file).transpose()?;
+        let env = Layer::from_env(std::env::vars())?;
+        let cli = Layer {
+            mode: a.mode,
+            inputs: (!a.input_hdf5.is_empty()).then(|| a.input_hdf5.clone()),
+            output_root: a.output_root.clone(),
+            num_workers: a.num_workers,
+            shard_size: a.shard_size,
+            batch_size: a.batch_size,
+            normalize: a.normalize,
+            min_peaks: a.min_peaks,
+            max_precursor_mz: a.max_precursor_mz,
+            max_spectra: a.max_spectra,
+            log_level: if a.quiet {
+                Some("error".into())
+            } else if a.verbose {
+                Some("debug".into())
+            } else {
+                None
+            },
+            ..Layer::default()
+        };
+        Settings::resolve(&cli, file.as_ref(), &env, cores)
+    })();
+    let settings = match resolved {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("msms build-shards: {e}");
+            return 2;
+        }
+    };
+    let file = match &settings.log_file {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "msms build-shards: cannot open log file {}: {e}",
+                    p.display()
+                );
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let mut log = Log {
+        level: Log::level_of(&settings.log_level),
+        file,
+    };
+    if a.use_dask {
+        log.at(1, "msms build-shards: note: --use-dask has no effect (conversion runs in-process on worker threads)");
+    }
+    if settings.inputs.is_empty() {
+        log.at(
+            0,
+            "msms build-shards: no inputs: give --input-hdf5 FILE... (or `inputs:` in --config)",
+        );
+        return 2;
+    }
+    if settings.output_root.is_none() && !a.dry_run {
+        log.at(
+            0,
+            "msms build-shards: no output root: give --output-root DIR (or --dry-run)",
+        );
+        return 2;
+    }
+    let mappings = match pipeline::detect_inputs(&settings.inputs) {
+        Ok(m) => m,
+        Err(e) => {
+            log.at(0, &format!("msms build-shards: refusing input: {e}"));
+            return 2;
+        }
+    };
+    let p = &settings.profile;
+    log.at(
+        2,
+        &format!(
+            "msms build-shards: mode {}: {} workers, batch {}, shard size {}, normalize {}, min peaks {}{}{}",
+            settings.mode.as_str(),
+            p.num_workers,
+            p.batch_size,
+            p.shard_size,
+            settings.normalize.as_str(),
+            settings.min_peaks,
+            settings.max_precursor_mz.map(|m| format!(", max precursor m/z {m}")).unwrap_or_default(),
+            settings.max_spectra.map(|m| format!(", first {m} spectra")).unwrap_or_default(),
+        ),
+    );
+    for m in &mappings {
+        log.at(2, m.to_string().trim_end());
+    }
+    let opts = BuildOptions {
+        output_root: settings.output_root.clone(),
+        settings,
+        dry_run: a.dry_run,
+        overwrite: a.overwrite,
+        progress: if log.level >= 2 {
+            Progress::Auto
+        } else {
+            Progress::Quiet
+        },
+    };
+    match pipeline::build_shards(&opts, &mappings) {
+        Ok(summary) => {
+            if log.level >= 3 {
+                for s in &summary.shards {
+                    log.at(
+                        3,
+                        &format!(
+                            "  shard {} rows {} bytes {} sha256 {}",
+                            s.path, s.rows, s.bytes, s.sha256
+                        ),
+                    );
+                }
+            }
+            let text = summary_text(&summary, a.dry_run);
+            print!("{text}");
+            if let Some(f) = &mut log.file {
+                let _ = f.write_all(text.as_bytes());
+            }
+            0
+        }
+        Err(e) => {
+            log.at(0, &format!("msms build-shards: {}", error_chain(&e)));
+            e.exit_code()
+        }
+    }
+}
+
+/// `err: cause: cause`, one message per link.
+fn error_chain(e: &RunError) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            let _ = write!(s, ": {c}");
+        }
+        src = cause.source();
+    }
+    s
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The end-of-run summary printed on stdout.
+pub fn summary_text(s: &Summary, dry_run: bool) -> String {
+    let c = &s.counts;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "msms build-shards: {} in {:.2} s",
+        if dry_run {
+            "dry run done (nothing written)"
+        } else {
+            "done"
+        },
+        s.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "  spectra read     {:>12}   ({:.0} spectra/s)",
+        c.read,
+        s.spectra_per_second()
+    );
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>12}",
+        if dry_run { "would write" } else { "written" },
+        c.accepted
+    );
+    let reasons: Vec<String> = c
+        .rejected_by_reason()
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  rejected         {:>12}{}",
+        c.rejected_total(),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!("   ({})", reasons.join(", "))
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>12}   ({} total{})",
+        if dry_run {
+            "shards (projected)"
+        } else {
+            "shards"
+        },
+        s.shards.len(),
+        human_bytes(s.total_bytes()),
+        s.shards
+            .iter()
+            .map(|x| x.bytes)
+            .max()
+            .map(|m| format!(", largest {}", human_bytes(m)))
+            .unwrap_or_default()
+    );
+    if let Some(p) = &s.manifest_path {
+        let _ = writeln!(out, "  manifest         {}", p.display());
+        let _ = writeln!(out, "  dataset digest   {}", s.manifest.dataset_digest);
+    }
+    out
+}

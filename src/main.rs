@@ -1,0 +1,5 @@
+//! `msms`: the command-line front end of msms-shards. All logic lives in the library.
+
+fn main() {
+    std::process::exit(msms_shards::cli::run(std::env::args_os()));
+}

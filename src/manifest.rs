@@ -1,0 +1,177 @@
+//! `manifest.json`: the record of a run, written last and atomically.
+//!
+//! Format (version [`FORMAT_VERSION`](crate::sink::FORMAT_VERSION)); every field is always
+//! present:
+//!
+//! ```text
+//! {
+//!   "format": "msms-shards",
+//!   "format_version": 1,
+//!   "tool_version": "0.1.0",
+//!   "config_hash": "sha256:…",            // over the settings that affect the output bytes
+//!   "settings": { … },                    // those settings, resolved
+//!   "mode": "local",
+//!   "profile": { "shard_size": "1GB", "batch_size": 1000, … },
+//!   "schema": [ { "name": "spectrum_id", "type": "UInt64", "nullable": false }, … ],
+//!   "inputs": [ { "path": "…", "bytes": 123, "spectra": 1000, "first_spectrum_id": 0 } ],
+//!   "counts": { "read": 1000, "written": 990, "rejected_total": 10,
+//!               "rejected": { "empty": 1, "non_finite": 2, … } },
+//!   "shards": [ { "split": "train", "path": "train/shard-00000.parquet", "rows": 990,
+//!                 "bytes": 456, "sha256": "…", "first_spectrum_id": 0,
+//!                 "last_spectrum_id": 999 } ],
+//!   "dataset_digest": "sha256:…",         // over "<path> <sha256>\n" of every shard in order
+//!   "run": { "created_at": "2026-11-29T19:00:00Z", "num_workers": 2, "writers": 1 }
+//! }
+//! ```
+//!
+//! Everything outside `run` depends only on the inputs and the output-affecting settings, so
+//! two runs over the same inputs with the same settings give the same manifest but for `run`.
+
+use std::collections::BTreeMap;
+
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Counts;
+use crate::config::Settings;
+use crate::sink::{dataset_digest, ShardRecord, FORMAT_VERSION};
+
+/// One input file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// Path as given on the command line or in the config.
+    pub path: String,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Spectra in the file.
+    pub spectra: u64,
+}
+
+/// One column of the shard schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnRecord {
+    /// Column name.
+    pub name: String,
+    /// Arrow type, as Arrow prints it.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// May hold nulls.
+    pub nullable: bool,
+}
+
+/// Spectra counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountsRecord {
+    /// Read from the inputs.
+    pub read: u64,
+    /// Written to shards.
+    pub written: u64,
+    /// Rejected, all reasons.
+    pub rejected_total: u64,
+    /// Rejected, by reason (every reason listed).
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// Facts about this execution that do not affect the output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// RFC 3339 UTC time the manifest was written.
+    pub created_at: String,
+    /// Worker threads used.
+    pub num_workers: usize,
+    /// Shard writers used.
+    pub writers: usize,
+}
+
+/// The manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `msms-shards`.
+    pub format: String,
+    /// Layout version.
+    pub format_version: u32,
+    /// Version of the tool that wrote the run.
+    pub tool_version: String,
+    /// Hash of the output-affecting settings.
+    pub config_hash: String,
+    /// The output-affecting settings.
+    pub settings: serde_json::Value,
+    /// Mode profile name.
+    pub mode: String,
+    /// Resolved profile.
+    pub profile: serde_json::Value,
+    /// Shard schema.
+    pub schema: Vec<ColumnRecord>,
+    /// Inputs in order; `spectrum_id`s number them as one sequence.
+    pub inputs: Vec<InputRecord>,
+    /// Counts.
+    pub counts: CountsRecord,
+    /// Shards in order.
+    pub shards: Vec<ShardRecord>,
+    /// Digest over the shard digests.
+    pub dataset_digest: String,
+    /// This execution.
+    pub run: RunRecord,
+}
+
+impl Manifest {
+    /// Assemble the manifest of a finished run.
+    pub fn new(
+        settings: &Settings,
+        schema: &SchemaRef,
+        inputs: Vec<InputRecord>,
+        counts: &Counts,
+        shards: &[ShardRecord],
+        num_workers: usize,
+    ) -> Manifest {
+        let mut profile = serde_json::to_value(&settings.profile).unwrap_or_default();
+        if let Some(p) = profile.as_object_mut() {
+            // Execution details live in `run`, so that the rest is deterministic.
+            p.remove("num_workers");
+            p.remove("writers");
+        }
+        Manifest {
+            format: "msms-shards".into(),
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            config_hash: settings.config_hash(),
+            settings: settings.output_settings_json(),
+            mode: settings.mode.as_str().into(),
+            profile,
+            schema: schema
+                .fields()
+                .iter()
+                .map(|f| ColumnRecord {
+                    name: f.name().clone(),
+                    data_type: f.data_type().to_string(),
+                    nullable: f.is_nullable(),
+                })
+                .collect(),
+            inputs,
+            counts: CountsRecord {
+                read: counts.read,
+                written: shards.iter().map(|s| s.rows).sum(),
+                rejected_total: counts.rejected_total(),
+                rejected: counts
+                    .rejected_by_reason()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            },
+            shards: shards.to_vec(),
+            dataset_digest: dataset_digest(shards),
+            run: RunRecord {
+                created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                num_workers,
+                writers: settings.profile.writers,
+            },
+        }
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("manifest serialises");
+        s.push('\n');
+        s
+    }
+}

@@ -1,0 +1,501 @@
+//! Scheduling: one reader thread (libhdf5 is single-threaded) reads units of rows in order,
+//! `num_workers` threads validate, transform and encode them in parallel, and the calling
+//! thread hands the encoded batches to the shard writer in unit order. A fixed number of
+//! tokens bounds the units in flight, so memory does not grow with the input.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use msms_kernels::ValidationRules;
+
+use crate::batch::{self, Counts, Processing, Scratch};
+use crate::config::{Normalize, Settings};
+use crate::manifest::{InputRecord, Manifest};
+use crate::sink::{self, EncodedBatch, Encoder, ShardRecord, ShardWriter, SinkError};
+use crate::source::{FileMapping, FileReader, InputError, RawUnit};
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An input cannot be converted or read (exit code 2).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The output root is unusable as given (exit code 2).
+    #[error("output root {}: {message}", path.display())]
+    Output {
+        /// The output root.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Settings that cannot work together (exit code 2).
+    #[error("{0}")]
+    Settings(String),
+    /// Writing failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A worker thread panicked (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    /// Exit code for the binary: 2 for bad input, settings or output root; 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Input(_) | RunError::Output { .. } | RunError::Settings(_) => 2,
+            RunError::Sink(SinkError::ShardTooSmall { .. }) => 2,
+            RunError::Sink(_) | RunError::Internal(_) => 1,
+        }
+    }
+}
+
+/// How to report progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Quiet,
+    /// A progress bar when stderr is a terminal, else a plain line every few seconds.
+    Auto,
+}
+
+/// One `build-shards` run.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Resolved settings (inputs, profile, processing).
+    pub settings: Settings,
+    /// Output root (required unless `dry_run`).
+    pub output_root: Option<PathBuf>,
+    /// Read, validate and transform everything, write nothing.
+    pub dry_run: bool,
+    /// Replace the output of an earlier run in a non-empty output root.
+    pub overwrite: bool,
+    /// Progress reporting.
+    pub progress: Progress,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Spectra read, accepted, rejected by reason.
+    pub counts: Counts,
+    /// Shards written (or, in a dry run, that would be written).
+    pub shards: Vec<ShardRecord>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The manifest (written unless dry run).
+    pub manifest: Manifest,
+    /// Where the manifest was written.
+    pub manifest_path: Option<PathBuf>,
+}
+
+impl Summary {
+    /// Spectra read per second of wall time.
+    pub fn spectra_per_second(&self) -> f64 {
+        self.counts.read as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Bytes in all shards.
+    pub fn total_bytes(&self) -> u64 {
+        self.shards.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// One unit of work: rows of one file.
+#[derive(Clone, Copy, Debug)]
+struct UnitPlan {
+    seq: u64,
+    source: usize,
+    start: u64,
+    rows: usize,
+    first_id: u64,
+}
+
+/// Split the inputs into units of at most `unit_rows` rows, in input order, stopping after
+/// `max_spectra` spectra. Units never span files.
+fn plan_units(
+    mappings: &[FileMapping],
+    unit_rows: usize,
+    max_spectra: Option<u64>,
+) -> Vec<UnitPlan> {
+    let mut units = Vec::new();
+    let mut id = 0u64;
+    let limit = max_spectra.unwrap_or(u64::MAX);
+    for (source, m) in mappings.iter().enumerate() {
+        let mut start = 0u64;
+        while start < m.rows && id < limit {
+            let rows = (m.rows - start).min(unit_rows as u64).min(limit - id);
+            units.push(UnitPlan {
+                seq: units.len() as u64,
+                source,
+                start,
+                rows: rows as usize,
+                first_id: id,
+            });
+            start += rows;
+            id += rows;
+        }
+        // Ids number the whole input sequence: a file cut short by max_spectra ends the run.
+        if id >= limit {
+            break;
+        }
+    }
+    units
+}
+
+/// Detect every input's mapping (refusing bad files before anything is written).
+pub fn detect_inputs(inputs: &[PathBuf]) -> Result<Vec<FileMapping>, InputError> {
+    if inputs.len() > u16::MAX as usize + 1 {
+        return Err(InputError {
+            path: inputs[0].clone(),
+            dataset: None,
+            message: format!(
+                "{} inputs: at most 65536 per run (source_index is uint16)",
+                inputs.len()
+            ),
+        });
+    }
+    inputs.iter().map(|p| FileMapping::detect(p)).collect()
+}
+
+/// Check the output root and clear an earlier run's output when `overwrite` is set.
+fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
+    let out_err = |message: String| RunError::Output {
+        path: root.to_path_buf(),
+        message,
+    };
+    match std::fs::read_dir(root) {
+        Ok(mut entries) => {
+            if entries.next().is_none() {
+                return Ok(());
+            }
+            if !overwrite {
+                return Err(out_err(
+                    "is not empty; choose an empty or new directory, or pass --overwrite to replace its contents".into(),
+                ));
+            }
+            std::fs::remove_dir_all(root)
+                .map_err(|e| out_err(format!("cannot clear it for --overwrite: {e}")))?;
+            std::fs::create_dir_all(root).map_err(|e| out_err(format!("cannot create it: {e}")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(root).map_err(|e| out_err(format!("cannot create it: {e}")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(out_err("is a file, not a directory".into()))
+        }
+        Err(e) => Err(out_err(format!("cannot read it: {e}"))),
+    }
+}
+
+/// Run `build-shards`: inputs → validated, normalised Parquet shards + manifest.
+pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let s = &opts.settings;
+    let schema = batch::output_schema(mappings)?;
+    let max_slots = mappings.iter().map(|m| m.spectrum.slots).max().unwrap_or(1);
+    let batch_size = s.profile.batch_size;
+    if (batch_size as u64).saturating_mul(max_slots as u64) > i32::MAX as u64 {
+        return Err(RunError::Settings(format!(
+            "batch size {batch_size} × {max_slots} peak slots overflows a list column; lower --batch-size"
+        )));
+    }
+    let root = match (&opts.output_root, opts.dry_run) {
+        (_, true) => None,
+        (Some(r), false) => {
+            prepare_output_root(r, opts.overwrite)?;
+            Some(r.clone())
+        }
+        (None, false) => {
+            return Err(RunError::Settings(
+                "--output-root is required (or use --dry-run)".into(),
+            ))
+        }
+    };
+    let config_hash = s.config_hash();
+    let props = sink::writer_properties(&schema, &config_hash);
+    let processing = Processing {
+        rules: ValidationRules {
+            min_peaks: s.min_peaks,
+            max_precursor_mz: s.max_precursor_mz,
+        },
+        normalize: match s.normalize {
+            Normalize::None => msms_kernels::Normalize::None,
+            Normalize::Max => msms_kernels::Normalize::Max,
+        },
+    };
+    let units = plan_units(mappings, batch_size, s.max_spectra);
+    let total: u64 = units.iter().map(|u| u.rows as u64).sum();
+    let mut writer = ShardWriter::new(
+        root.as_deref(),
+        "train",
+        &schema,
+        &props,
+        s.profile.shard_size.0,
+    )?;
+    let mut counts = Counts::default();
+    let mut progress = ProgressReporter::new(opts.progress, total);
+
+    let workers = s.profile.num_workers.max(1);
+    let in_flight = 2 * workers + 2;
+    let abort = Arc::new(AtomicBool::new(false));
+    let (token_tx, token_rx) = bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        token_tx.send(()).expect("capacity");
+    }
+    let (unit_tx, unit_rx) = bounded::<RawUnit>(in_flight);
+    let (done_tx, done_rx) = bounded::<(u64, Result<(EncodedBatch, Counts), RunError>)>(in_flight);
+
+    let result = std::thread::scope(|scope| -> Result<(), RunError> {
+        // Reader: files in order, units in order.
+        let reader_abort = Arc::clone(&abort);
+        let reader_done = done_tx.clone();
+        let units_ref = &units;
+        scope.spawn(move || {
+            let mut open: Option<(usize, FileReader)> = None;
+            for u in units_ref {
+                if token_rx.recv().is_err() || reader_abort.load(Ordering::Relaxed) {
+                    return;
+                }
+                if open.as_ref().is_none_or(|(i, _)| *i != u.source) {
+                    drop(open.take());
+                    match mappings[u.source].reader(batch_size) {
+                        Ok(r) => open = Some((u.source, r)),
+                        Err(e) => {
+                            let _ = reader_done.send((u.seq, Err(e.into())));
+                            return;
+                        }
+                    }
+                }
+                let reader = &open.as_ref().expect("opened").1;
+                match reader.read(u.seq, u.source as u16, u.first_id, u.start, u.rows) {
+                    Ok(raw) => {
+                        if unit_tx.send(raw).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reader_done.send((u.seq, Err(e.into())));
+                        return;
+                    }
+                }
+            }
+        });
+        // Workers: validate, transform, encode.
+        for _ in 0..workers {
+            let rx: Receiver<RawUnit> = unit_rx.clone();
+            let tx: Sender<_> = done_tx.clone();
+            let (schema, props) = (Arc::clone(&schema), Arc::clone(&props));
+            scope.spawn(move || {
+                let encoder = match Encoder::new(&schema, &props) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = tx.send((u64::MAX, Err(e.into())));
+                        return;
+                    }
+                };
+                let mut scratch = Scratch::default();
+                for raw in rx {
+                    let out = work(&raw, &schema, &processing, &mut scratch, &encoder);
+                    if tx.send((raw.seq, out)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(unit_rx);
+        drop(done_tx);
+
+        // Sink, on this thread: reorder by sequence number, write.
+        let mut pending: BTreeMap<u64, (EncodedBatch, Counts)> = BTreeMap::new();
+        let mut next = 0u64;
+        let n_units = units.len() as u64;
+        let outcome = (|| {
+            while next < n_units {
+                let Ok((seq, out)) = done_rx.recv() else {
+                    return Err(RunError::Internal("a pipeline thread stopped early".into()));
+                };
+                pending.insert(seq, out?);
+                while let Some((enc, c)) = pending.remove(&next) {
+                    counts.add(&c);
+                    writer.push(enc)?;
+                    next += 1;
+                    progress.update(counts.read, &counts);
+                    let _ = token_tx.send(());
+                }
+            }
+            Ok(())
+        })();
+        if outcome.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        drop(token_tx);
+        drop(done_rx);
+        outcome
+    });
+    progress.finish();
+    result?;
+    let shards = writer.finish()?;
+
+    let inputs = mappings
+        .iter()
+        .map(|m| InputRecord {
+            path: m.path.display().to_string(),
+            bytes: m.file_bytes,
+            spectra: m.rows,
+        })
+        .collect();
+    let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, workers);
+    let manifest_path = match &root {
+        Some(r) => {
+            let p = r.join("manifest.json");
+            sink::write_atomic(&p, manifest.to_json().as_bytes())?;
+            Some(p)
+        }
+        None => None,
+    };
+    Ok(Summary {
+        counts,
+        shards,
+        elapsed: started.elapsed(),
+        manifest,
+        manifest_path,
+    })
+}
+
+fn work(
+    raw: &RawUnit,
+    schema: &SchemaRef,
+    processing: &Processing,
+    scratch: &mut Scratch,
+    encoder: &Encoder,
+) -> Result<(EncodedBatch, Counts), RunError> {
+    let (batch, counts) =
+        batch::build(raw, schema, processing, scratch).map_err(SinkError::from)?;
+    Ok((encoder.encode(batch)?, counts))
+}
+
+/// A progress bar on a terminal, a plain line every 5 s otherwise.
+struct ProgressReporter {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    total: u64,
+    started: Instant,
+    last: Instant,
+}
+
+impl ProgressReporter {
+    fn new(mode: Progress, total: u64) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (mode == Progress::Auto && tty).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40.cyan/blue} {human_pos}/{human_len} spectra  {per_sec}  ETA {eta}  {msg}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        });
+        let now = Instant::now();
+        ProgressReporter {
+            bar,
+            plain: mode == Progress::Auto && !tty,
+            total,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn update(&mut self, read: u64, counts: &Counts) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(read);
+            bar.set_message(format!("{} rejected", counts.rejected_total()));
+        } else if self.plain && self.last.elapsed() >= Duration::from_secs(5) {
+            self.last = Instant::now();
+            let rate = read as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!(
+                "progress: {read}/{} spectra ({:.1}%), {:.0} spectra/s, {} rejected",
+                self.total,
+                100.0 * read as f64 / self.total.max(1) as f64,
+                rate,
+                counts.rejected_total()
+            );
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_cover_inputs_in_order_and_stop_at_max_spectra() {
+        let m = |rows| FileMapping {
+            path: PathBuf::from("x"),
+            file_bytes: 0,
+            rows,
+            spectrum: crate::source::SpectrumMapping {
+                dataset: "spectrum".into(),
+                orientation: msms_kernels::Orientation::Planar,
+                elem: crate::source::PeakElem::F64,
+                slots: 128,
+            },
+            precursor_mz: "precursor_mz".into(),
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: vec![],
+            skipped: vec![],
+            datasets: vec![],
+        };
+        let files = [m(25), m(0), m(12)];
+        let units = plan_units(&files, 10, None);
+        let shape: Vec<_> = units
+            .iter()
+            .map(|u| (u.source, u.start, u.rows, u.first_id))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (0, 0, 10, 0),
+                (0, 10, 10, 10),
+                (0, 20, 5, 20),
+                (2, 0, 10, 25),
+                (2, 10, 2, 35)
+            ]
+        );
+        let units = plan_units(&files, 10, Some(27));
+        let shape: Vec<_> = units
+            .iter()
+            .map(|u| (u.source, u.start, u.rows, u.first_id))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (0, 0, 10, 0),
+                (0, 10, 10, 10),
+                (0, 20, 5, 20),
+                (2, 0, 2, 25)
+            ]
+        );
+        assert_eq!(
+            units.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+    }
+}

@@ -1,0 +1,822 @@
+//! Input side: detect how a GeMS-style HDF5 file maps onto the output schema, and read row
+//! ranges of it.
+//!
+//! Detection happens once per file, on one thread, before anything is written; a file that
+//! cannot be converted (no spectrum tensor, datasets of different lengths, an unsupported
+//! dtype or shape) is refused with an [`InputError`] naming the file and the dataset.
+//!
+//! Reading goes through libhdf5's `H5Dread` of row hyperslabs, with each dataset's chunk
+//! cache sized to hold one band of chunks across a read unit, so every chunk is inflated once
+//! and memory stays bounded whatever the file size.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
+    Int8Array, StringArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+};
+use arrow::datatypes::{DataType, Field};
+use msms_kernels::Orientation;
+
+use crate::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
+
+/// Largest number of values one row of a pass-through dataset may hold (guards allocation
+/// against absurd declared shapes).
+pub const MAX_ROW_VALUES: u64 = 1 << 20;
+/// Largest number of peak slots per spectrum (`num_peaks` is a uint16).
+pub const MAX_PEAK_SLOTS: u64 = u16::MAX as u64;
+
+/// A file that cannot be converted, or a failure reading it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), dataset.as_deref().map(|d| format!(": dataset `{d}`")).unwrap_or_default())]
+pub struct InputError {
+    /// The input file.
+    pub path: PathBuf,
+    /// The dataset concerned, when there is one.
+    pub dataset: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InputError {
+    fn new(path: &Path, dataset: Option<&str>, message: impl Into<String>) -> Self {
+        InputError {
+            path: path.to_path_buf(),
+            dataset: dataset.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    fn h5(path: &Path, dataset: Option<&str>, e: h5::H5Error) -> Self {
+        InputError::new(path, dataset, e.to_string())
+    }
+}
+
+/// Element type of the stored spectrum tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeakElem {
+    /// float32
+    F32,
+    /// float64
+    F64,
+}
+
+/// Where the peaks are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpectrumMapping {
+    /// Dataset name (`spectrum` or `spectra`).
+    pub dataset: String,
+    /// (N, 2, P) planar or (N, P, 2) interleaved.
+    pub orientation: Orientation,
+    /// Stored element type.
+    pub elem: PeakElem,
+    /// Peak slots per spectrum (P).
+    pub slots: usize,
+}
+
+/// How a per-spectrum string or numeric column is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Integer of `size` bytes.
+    Int {
+        /// Bytes.
+        size: usize,
+        /// Signed?
+        signed: bool,
+    },
+    /// Float of `size` bytes.
+    Float {
+        /// Bytes.
+        size: usize,
+    },
+    /// Fixed- or variable-length string.
+    Str,
+}
+
+impl ValueKind {
+    fn of(d: &DType) -> Option<ValueKind> {
+        match *d {
+            DType::Int { size, signed } if matches!(size, 1 | 2 | 4 | 8) => {
+                Some(ValueKind::Int { size, signed })
+            }
+            DType::Float { size } if matches!(size, 4 | 8) => Some(ValueKind::Float { size }),
+            DType::FixedString { .. } | DType::VarString => Some(ValueKind::Str),
+            _ => None,
+        }
+    }
+
+    fn arrow_type(self) -> DataType {
+        match self {
+            ValueKind::Int {
+                size: 1,
+                signed: true,
+            } => DataType::Int8,
+            ValueKind::Int {
+                size: 2,
+                signed: true,
+            } => DataType::Int16,
+            ValueKind::Int {
+                size: 4,
+                signed: true,
+            } => DataType::Int32,
+            ValueKind::Int { signed: true, .. } => DataType::Int64,
+            ValueKind::Int { size: 1, .. } => DataType::UInt8,
+            ValueKind::Int { size: 2, .. } => DataType::UInt16,
+            ValueKind::Int { size: 4, .. } => DataType::UInt32,
+            ValueKind::Int { .. } => DataType::UInt64,
+            ValueKind::Float { size: 4 } => DataType::Float32,
+            ValueKind::Float { .. } => DataType::Float64,
+            ValueKind::Str => DataType::Utf8,
+        }
+    }
+}
+
+/// A per-spectrum dataset copied through as its own column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassColumn {
+    /// Dataset name in the file.
+    pub dataset: String,
+    /// Output column name.
+    pub column: String,
+    /// Stored value kind.
+    pub kind: ValueKind,
+    /// Values per row: 1 for (N,), k for (N, k), the product of the trailing dims otherwise.
+    pub width: usize,
+}
+
+impl PassColumn {
+    /// The Arrow type of the output column.
+    pub fn data_type(&self) -> DataType {
+        let inner = self.kind.arrow_type();
+        if self.width == 1 {
+            inner
+        } else {
+            DataType::FixedSizeList(
+                Arc::new(Field::new("item", inner, false)),
+                self.width as i32,
+            )
+        }
+    }
+}
+
+/// How one input file maps onto the output schema.
+#[derive(Clone, Debug)]
+pub struct FileMapping {
+    /// The input file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub file_bytes: u64,
+    /// Spectra (N).
+    pub rows: u64,
+    /// The peak tensor.
+    pub spectrum: SpectrumMapping,
+    /// `precursor_mz` or `precursor mz`.
+    pub precursor_mz: String,
+    /// `RT`.
+    pub rt: Option<String>,
+    /// `charge`.
+    pub charge: Option<String>,
+    /// `instrument accuracy est.`.
+    pub accuracy: Option<String>,
+    /// `lsh`, integer or string.
+    pub lsh: Option<(String, ValueKind)>,
+    /// `name` or `file_name`.
+    pub name: Option<String>,
+    /// Every other per-spectrum dataset.
+    pub passthrough: Vec<PassColumn>,
+    /// Groups and non-per-spectrum objects skipped, with the reason.
+    pub skipped: Vec<(String, &'static str)>,
+    /// Metadata of every dataset, for reports.
+    pub datasets: Vec<DatasetInfo>,
+}
+
+/// Names of the fixed output columns; a pass-through dataset with one of these names is
+/// written as `input_<name>`.
+pub const FIXED_COLUMNS: [&str; 12] = [
+    "spectrum_id",
+    "source_index",
+    "source_row",
+    "name",
+    "precursor_mz",
+    "rt",
+    "charge",
+    "instrument_accuracy_est",
+    "lsh",
+    "num_peaks",
+    "mz",
+    "intensity",
+];
+
+impl FileMapping {
+    /// Open `path` and work out its mapping. Refuses files that cannot be converted.
+    pub fn detect(path: &Path) -> Result<FileMapping, InputError> {
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| InputError::new(path, None, format!("cannot read: {e}")))?
+            .len();
+        let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
+        Self::detect_open(&file, file_bytes)
+    }
+
+    fn detect_open(file: &h5::File, file_bytes: u64) -> Result<FileMapping, InputError> {
+        let path = file.path();
+        let members = file
+            .root_members()
+            .map_err(|e| InputError::h5(path, None, e))?;
+        let mut datasets = Vec::new();
+        let mut skipped = Vec::new();
+        for (name, kind) in members {
+            match kind {
+                ObjectKind::Dataset => {
+                    let ds = file
+                        .dataset(&name)
+                        .map_err(|e| InputError::h5(path, Some(&name), e))?;
+                    datasets.push(
+                        ds.info(&name)
+                            .map_err(|e| InputError::h5(path, Some(&name), e))?,
+                    );
+                }
+                ObjectKind::Group => {
+                    skipped.push((name, "group (per-file arrays, not per spectrum)"))
+                }
+                ObjectKind::Other => skipped.push((name, "not a dataset")),
+            }
+        }
+        let find = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| datasets.iter().find(|d| d.name == *n))
+                .cloned()
+        };
+        let spec = find(&["spectrum", "spectra"]).ok_or_else(|| {
+            InputError::new(
+                path,
+                None,
+                "no spectrum tensor: expected a dataset `spectrum` (N, 2, P) or `spectra` (N, P, 2)",
+            )
+        })?;
+        let spectrum = spectrum_mapping(path, &spec)?;
+        let rows = spec.shape[0];
+
+        // Every other dataset must be per spectrum: same first dimension.
+        let mut per_spectrum = Vec::new();
+        for d in &datasets {
+            if d.name == spec.name {
+                continue;
+            }
+            if d.shape.is_empty() {
+                skipped.push((d.name.clone(), "scalar dataset (not per spectrum)"));
+                continue;
+            }
+            if d.shape[0] != rows {
+                return Err(InputError::new(
+                    path,
+                    Some(&d.name),
+                    format!(
+                        "datasets of different lengths: `{}` has {} rows but `{}` has {rows}",
+                        d.name, d.shape[0], spec.name
+                    ),
+                ));
+            }
+            per_spectrum.push(d);
+        }
+
+        let mut mapping = FileMapping {
+            path: path.to_path_buf(),
+            file_bytes,
+            rows,
+            spectrum,
+            precursor_mz: String::new(),
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: Vec::new(),
+            skipped,
+            datasets: datasets.clone(),
+        };
+        let mut used: Vec<String> = vec![spec.name.clone()];
+        let pick = |names: &[&str], used: &mut Vec<String>| -> Option<DatasetInfo> {
+            let d = names
+                .iter()
+                .find_map(|n| per_spectrum.iter().find(|d| d.name == *n))?;
+            used.push(d.name.clone());
+            Some((*d).clone())
+        };
+        let numeric_1d = |d: &DatasetInfo| -> Result<String, InputError> {
+            match ValueKind::of(&d.dtype) {
+                Some(ValueKind::Int { .. } | ValueKind::Float { .. }) if d.shape.len() == 1 => {
+                    Ok(d.name.clone())
+                }
+                Some(ValueKind::Int { .. } | ValueKind::Float { .. }) => Err(InputError::new(
+                    path,
+                    Some(&d.name),
+                    format!(
+                        "unsupported shape {:?}: expected one value per spectrum",
+                        d.shape
+                    ),
+                )),
+                _ => Err(InputError::new(
+                    path,
+                    Some(&d.name),
+                    format!(
+                        "unsupported dtype {}: expected a number per spectrum",
+                        d.dtype
+                    ),
+                )),
+            }
+        };
+        mapping.precursor_mz = match pick(&["precursor_mz", "precursor mz"], &mut used) {
+            Some(d) => numeric_1d(&d)?,
+            None => {
+                return Err(InputError::new(
+                    path,
+                    None,
+                    "no precursor m/z: expected a dataset `precursor_mz` or `precursor mz`",
+                ))
+            }
+        };
+        mapping.rt = pick(&["RT", "rt"], &mut used)
+            .as_ref()
+            .map(numeric_1d)
+            .transpose()?;
+        mapping.charge = pick(&["charge"], &mut used)
+            .as_ref()
+            .map(numeric_1d)
+            .transpose()?;
+        mapping.accuracy = pick(&["instrument accuracy est."], &mut used)
+            .as_ref()
+            .map(numeric_1d)
+            .transpose()?;
+        if let Some(d) = pick(&["lsh"], &mut used) {
+            let kind = match ValueKind::of(&d.dtype) {
+                Some(k @ ValueKind::Int { .. }) if d.shape.len() == 1 => k,
+                Some(ValueKind::Str) if d.shape.len() == 1 => ValueKind::Str,
+                _ => {
+                    return Err(InputError::new(
+                        path,
+                        Some(&d.name),
+                        format!("unsupported dtype {} or shape {:?} for lsh: expected int64 or strings (N,)", d.dtype, d.shape),
+                    ))
+                }
+            };
+            mapping.lsh = Some((d.name.clone(), kind));
+        }
+        if let Some(d) = pick(&["name", "file_name"], &mut used) {
+            if ValueKind::of(&d.dtype) != Some(ValueKind::Str) || d.shape.len() != 1 {
+                return Err(InputError::new(
+                    path,
+                    Some(&d.name),
+                    format!(
+                        "unsupported dtype {} or shape {:?}: expected strings (N,)",
+                        d.dtype, d.shape
+                    ),
+                ));
+            }
+            mapping.name = Some(d.name.clone());
+        }
+        for d in per_spectrum.iter().filter(|d| !used.contains(&d.name)) {
+            let kind = ValueKind::of(&d.dtype).ok_or_else(|| {
+                InputError::new(
+                    path,
+                    Some(&d.name),
+                    format!("unsupported dtype {}", d.dtype),
+                )
+            })?;
+            let width = d.shape[1..]
+                .iter()
+                .try_fold(1u64, |acc, &x| acc.checked_mul(x));
+            let width = match width {
+                Some(w)
+                    if (1..=MAX_ROW_VALUES).contains(&w) && (kind != ValueKind::Str || w == 1) =>
+                {
+                    w
+                }
+                _ => {
+                    return Err(InputError::new(
+                        path,
+                        Some(&d.name),
+                        format!("unsupported shape {:?} for a pass-through column", d.shape),
+                    ))
+                }
+            };
+            let column = if FIXED_COLUMNS.contains(&d.name.as_str()) {
+                format!("input_{}", d.name)
+            } else {
+                d.name.clone()
+            };
+            mapping.passthrough.push(PassColumn {
+                dataset: d.name.clone(),
+                column,
+                kind,
+                width: width as usize,
+            });
+        }
+        Ok(mapping)
+    }
+
+    /// Open the file for reading row ranges of about `unit_rows` rows.
+    pub fn reader(&self, unit_rows: usize) -> Result<FileReader, InputError> {
+        FileReader::open(self, unit_rows)
+    }
+
+    /// Stored bytes of every dataset, summed (for reports).
+    pub fn dataset_info(&self, name: &str) -> Option<&DatasetInfo> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+}
+
+fn spectrum_mapping(path: &Path, d: &DatasetInfo) -> Result<SpectrumMapping, InputError> {
+    let elem = match d.dtype {
+        DType::Float { size: 8 } => PeakElem::F64,
+        DType::Float { size: 4 } => PeakElem::F32,
+        ref other => return Err(InputError::new(
+            path,
+            Some(&d.name),
+            format!(
+                "unsupported dtype {other} for the spectrum tensor: expected float32 or float64"
+            ),
+        )),
+    };
+    let bad_shape = || {
+        InputError::new(
+            path,
+            Some(&d.name),
+            format!(
+                "unsupported shape {:?}: expected (N, 2, P) or (N, P, 2)",
+                d.shape
+            ),
+        )
+    };
+    if d.shape.len() != 3 {
+        return Err(bad_shape());
+    }
+    let (orientation, slots) = match (d.name.as_str(), d.shape[1], d.shape[2]) {
+        ("spectra", _, 2) => (Orientation::Interleaved, d.shape[1]),
+        (_, 2, p) => (Orientation::Planar, p),
+        (_, p, 2) => (Orientation::Interleaved, p),
+        _ => return Err(bad_shape()),
+    };
+    if slots == 0 || slots > MAX_PEAK_SLOTS {
+        return Err(InputError::new(
+            path,
+            Some(&d.name),
+            format!(
+                "unsupported shape {:?}: 1 to {MAX_PEAK_SLOTS} peak slots per spectrum",
+                d.shape
+            ),
+        ));
+    }
+    Ok(SpectrumMapping {
+        dataset: d.name.clone(),
+        orientation,
+        elem,
+        slots: slots as usize,
+    })
+}
+
+impl fmt::Display for FileMapping {
+    /// The mapping as printed at start: one line per output column and its source.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.spectrum;
+        let dinfo = |name: &str| {
+            self.dataset_info(name)
+                .map(|d| {
+                    let layout = match &d.layout {
+                        Layout::Chunked(c) => format!("chunks {c:?}"),
+                        Layout::Contiguous => "contiguous".into(),
+                        Layout::Compact => "compact".into(),
+                        Layout::Other => "other layout".into(),
+                    };
+                    let filters = if d.filters.is_empty() {
+                        "no filters".into()
+                    } else {
+                        d.filters.join("+")
+                    };
+                    format!("{} {:?}, {layout}, {filters}", d.dtype, d.shape)
+                })
+                .unwrap_or_default()
+        };
+        writeln!(
+            f,
+            "{} ({} spectra, {} bytes)",
+            self.path.display(),
+            self.rows,
+            self.file_bytes
+        )?;
+        writeln!(
+            f,
+            "  mz, intensity <- {} [{}] ({})",
+            s.dataset,
+            dinfo(&s.dataset),
+            match s.orientation {
+                Orientation::Planar => "(N, 2, P)",
+                Orientation::Interleaved => "(N, P, 2) high form",
+            }
+        )?;
+        let mut line = |col: &str, src: Option<&str>| match src {
+            Some(d) => writeln!(f, "  {col} <- {d} [{}]", dinfo(d)),
+            None => writeln!(f, "  {col} <- (absent: null)"),
+        };
+        line("precursor_mz", Some(&self.precursor_mz))?;
+        line("rt", self.rt.as_deref())?;
+        line("charge", self.charge.as_deref())?;
+        line("instrument_accuracy_est", self.accuracy.as_deref())?;
+        line("lsh", self.lsh.as_ref().map(|(d, _)| d.as_str()))?;
+        line("name", self.name.as_deref())?;
+        for p in &self.passthrough {
+            writeln!(
+                f,
+                "  {} <- {} [{}] (pass-through)",
+                p.column,
+                p.dataset,
+                dinfo(&p.dataset)
+            )?;
+        }
+        for (name, why) in &self.skipped {
+            writeln!(f, "  skipped {name}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Peaks of a read unit, in the stored element type.
+#[derive(Debug)]
+pub enum PeakData {
+    /// float32 tensor rows.
+    F32(Vec<f32>),
+    /// float64 tensor rows.
+    F64(Vec<f64>),
+}
+
+/// `lsh` values of a read unit.
+#[derive(Debug)]
+pub enum LshData {
+    /// int64 buckets.
+    Int(Vec<i64>),
+    /// 64-byte hex strings.
+    Str(Vec<String>),
+}
+
+/// The rows `start_row..start_row + rows` of one input file, as read.
+#[derive(Debug)]
+pub struct RawUnit {
+    /// Position of the unit in the whole run (ordering key).
+    pub seq: u64,
+    /// Position of the file among the inputs.
+    pub source_index: u16,
+    /// First row in the file.
+    pub start_row: u64,
+    /// Rows in the unit.
+    pub rows: usize,
+    /// `spectrum_id` of the first row.
+    pub first_spectrum_id: u64,
+    /// Peak slots per spectrum.
+    pub slots: usize,
+    /// Peak layout.
+    pub orientation: Orientation,
+    /// rows × 2 × slots values.
+    pub peaks: PeakData,
+    /// Precursor m/z, widened to f64.
+    pub precursor_mz: Vec<f64>,
+    /// Retention time.
+    pub rt: Option<Vec<f32>>,
+    /// Charge.
+    pub charge: Option<Vec<i8>>,
+    /// Instrument accuracy estimate.
+    pub accuracy: Option<Vec<f32>>,
+    /// LSH.
+    pub lsh: Option<LshData>,
+    /// Name or file name.
+    pub name: Option<Vec<String>>,
+    /// Pass-through columns, in mapping order, `rows` long.
+    pub passthrough: Vec<ArrayRef>,
+}
+
+/// An open input file ready to read row ranges.
+pub struct FileReader {
+    mapping: FileMapping,
+    spectrum: h5::Dataset,
+    precursor: h5::Dataset,
+    rt: Option<h5::Dataset>,
+    charge: Option<h5::Dataset>,
+    accuracy: Option<h5::Dataset>,
+    lsh: Option<h5::Dataset>,
+    name: Option<h5::Dataset>,
+    passthrough: Vec<h5::Dataset>,
+    // Kept last so datasets close before the file.
+    _file: h5::File,
+}
+
+/// Chunk-cache bytes for a dataset read in bands of `unit_rows` rows: two bands of chunks,
+/// clamped to [1 MiB, 256 MiB].
+fn cache_bytes(info: &DatasetInfo, unit_rows: usize) -> usize {
+    const MIB: u64 = 1 << 20;
+    let Layout::Chunked(chunk) = &info.layout else {
+        return MIB as usize;
+    };
+    let elem = match info.dtype {
+        DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
+            size as u64
+        }
+        _ => 16,
+    };
+    let chunk_bytes = chunk.iter().product::<u64>().saturating_mul(elem);
+    let across: u64 = info
+        .shape
+        .iter()
+        .zip(chunk)
+        .skip(1)
+        .map(|(&d, &c)| d.div_ceil(c.max(1)))
+        .product();
+    let bands = (unit_rows as u64).div_ceil(chunk[0].max(1)) + 1;
+    let want = chunk_bytes.saturating_mul(across).saturating_mul(bands);
+    want.clamp(MIB, 256 * MIB) as usize
+}
+
+impl FileReader {
+    fn open(mapping: &FileMapping, unit_rows: usize) -> Result<FileReader, InputError> {
+        let path = &mapping.path;
+        let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
+        let open = |name: &str| -> Result<h5::Dataset, InputError> {
+            let ds = file
+                .dataset(name)
+                .map_err(|e| InputError::h5(path, Some(name), e))?;
+            match mapping.dataset_info(name) {
+                Some(info) if matches!(info.layout, Layout::Chunked(_)) => ds
+                    .reopen_with_cache(&file, name, cache_bytes(info, unit_rows))
+                    .map_err(|e| InputError::h5(path, Some(name), e)),
+                _ => Ok(ds),
+            }
+        };
+        let opt = |name: &Option<String>| name.as_deref().map(open).transpose();
+        Ok(FileReader {
+            spectrum: open(&mapping.spectrum.dataset)?,
+            precursor: open(&mapping.precursor_mz)?,
+            rt: opt(&mapping.rt)?,
+            charge: opt(&mapping.charge)?,
+            accuracy: opt(&mapping.accuracy)?,
+            lsh: mapping.lsh.as_ref().map(|(d, _)| open(d)).transpose()?,
+            name: opt(&mapping.name)?,
+            passthrough: mapping
+                .passthrough
+                .iter()
+                .map(|p| open(&p.dataset))
+                .collect::<Result<_, _>>()?,
+            mapping: mapping.clone(),
+            _file: file,
+        })
+    }
+
+    /// Read rows `start..start + rows` of every mapped dataset.
+    pub fn read(
+        &self,
+        seq: u64,
+        source_index: u16,
+        first_spectrum_id: u64,
+        start: u64,
+        rows: usize,
+    ) -> Result<RawUnit, InputError> {
+        let m = &self.mapping;
+        let path = &m.path;
+        let n = rows as u64;
+        let err = |d: &str| {
+            let d = d.to_string();
+            move |e: h5::H5Error| InputError::h5(path, Some(&d), e)
+        };
+        let peaks = match m.spectrum.elem {
+            PeakElem::F64 => {
+                let mut v = Vec::new();
+                self.spectrum
+                    .read_rows::<f64>(start, n, &mut v)
+                    .map_err(err(&m.spectrum.dataset))?;
+                PeakData::F64(v)
+            }
+            PeakElem::F32 => {
+                let mut v = Vec::new();
+                self.spectrum
+                    .read_rows::<f32>(start, n, &mut v)
+                    .map_err(err(&m.spectrum.dataset))?;
+                PeakData::F32(v)
+            }
+        };
+        fn num<T: h5::Native>(
+            ds: &Option<h5::Dataset>,
+            name: &Option<String>,
+            start: u64,
+            n: u64,
+            path: &Path,
+        ) -> Result<Option<Vec<T>>, InputError> {
+            match ds {
+                None => Ok(None),
+                Some(ds) => {
+                    let mut v = Vec::new();
+                    ds.read_rows::<T>(start, n, &mut v)
+                        .map_err(|e| InputError::h5(path, name.as_deref(), e))?;
+                    Ok(Some(v))
+                }
+            }
+        }
+        let mut precursor_mz = Vec::new();
+        self.precursor
+            .read_rows::<f64>(start, n, &mut precursor_mz)
+            .map_err(err(&m.precursor_mz))?;
+        let lsh = match (&self.lsh, &m.lsh) {
+            (Some(ds), Some((d, ValueKind::Str))) => {
+                let mut v = Vec::with_capacity(rows);
+                ds.read_strings(start, n, &mut v).map_err(err(d))?;
+                Some(LshData::Str(v))
+            }
+            (Some(ds), Some((d, _))) => {
+                let mut v = Vec::new();
+                ds.read_rows::<i64>(start, n, &mut v).map_err(err(d))?;
+                Some(LshData::Int(v))
+            }
+            _ => None,
+        };
+        let name = match (&self.name, &m.name) {
+            (Some(ds), Some(d)) => {
+                let mut v = Vec::with_capacity(rows);
+                ds.read_strings(start, n, &mut v).map_err(err(d))?;
+                Some(v)
+            }
+            _ => None,
+        };
+        let passthrough = self
+            .passthrough
+            .iter()
+            .zip(&m.passthrough)
+            .map(|(ds, p)| read_pass(ds, p, start, n).map_err(err(&p.dataset)))
+            .collect::<Result<_, _>>()?;
+        Ok(RawUnit {
+            seq,
+            source_index,
+            start_row: start,
+            rows,
+            first_spectrum_id,
+            slots: m.spectrum.slots,
+            orientation: m.spectrum.orientation,
+            peaks,
+            precursor_mz,
+            rt: num::<f32>(&self.rt, &m.rt, start, n, path)?,
+            charge: num::<i8>(&self.charge, &m.charge, start, n, path)?,
+            accuracy: num::<f32>(&self.accuracy, &m.accuracy, start, n, path)?,
+            lsh,
+            name,
+            passthrough,
+        })
+    }
+}
+
+fn read_pass(
+    ds: &h5::Dataset,
+    p: &PassColumn,
+    start: u64,
+    n: u64,
+) -> Result<ArrayRef, h5::H5Error> {
+    fn values<T: h5::Native>(ds: &h5::Dataset, start: u64, n: u64) -> Result<Vec<T>, h5::H5Error> {
+        let mut v = Vec::new();
+        ds.read_rows::<T>(start, n, &mut v)?;
+        Ok(v)
+    }
+    let flat: ArrayRef = match p.kind {
+        ValueKind::Int {
+            size: 1,
+            signed: true,
+        } => Arc::new(Int8Array::from(values::<i8>(ds, start, n)?)),
+        ValueKind::Int {
+            size: 2,
+            signed: true,
+        } => Arc::new(Int16Array::from(values::<i16>(ds, start, n)?)),
+        ValueKind::Int {
+            size: 4,
+            signed: true,
+        } => Arc::new(Int32Array::from(values::<i32>(ds, start, n)?)),
+        ValueKind::Int { signed: true, .. } => {
+            Arc::new(Int64Array::from(values::<i64>(ds, start, n)?))
+        }
+        ValueKind::Int { size: 1, .. } => Arc::new(UInt8Array::from(values::<u8>(ds, start, n)?)),
+        ValueKind::Int { size: 2, .. } => Arc::new(UInt16Array::from(values::<u16>(ds, start, n)?)),
+        ValueKind::Int { size: 4, .. } => Arc::new(UInt32Array::from(values::<u32>(ds, start, n)?)),
+        ValueKind::Int { .. } => Arc::new(UInt64Array::from(values::<u64>(ds, start, n)?)),
+        ValueKind::Float { size: 4 } => Arc::new(Float32Array::from(values::<f32>(ds, start, n)?)),
+        ValueKind::Float { .. } => Arc::new(Float64Array::from(values::<f64>(ds, start, n)?)),
+        ValueKind::Str => {
+            let mut v = Vec::with_capacity(n as usize);
+            ds.read_strings(start, n, &mut v)?;
+            Arc::new(StringArray::from(v))
+        }
+    };
+    if p.width == 1 {
+        return Ok(flat);
+    }
+    let field = Arc::new(Field::new("item", p.kind.arrow_type(), false));
+    Ok(Arc::new(FixedSizeListArray::new(
+        field,
+        p.width as i32,
+        flat,
+        None,
+    )))
+}
