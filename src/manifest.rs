@@ -124,7 +124,7 @@ impl Manifest {
         shards: &[ShardRecord],
         num_workers: usize,
     ) -> Manifest {
-        let mut profile = serde_json::to_value(&settings.profile).unwrap_or_default();
+        let mut profile = serde_json::to_value(settings.profile).unwrap_or_default();
         if let Some(p) = profile.as_object_mut() {
             // Execution details live in `run`, so that the rest is deterministic.
             p.remove("num_workers");
