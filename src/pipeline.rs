@@ -164,34 +164,61 @@ pub fn detect_inputs(inputs: &[PathBuf]) -> Result<Vec<FileMapping>, InputError>
     inputs.iter().map(|p| FileMapping::detect(p)).collect()
 }
 
-/// Check the output root and clear an earlier run's output when `overwrite` is set.
+/// Check the output root and, with `overwrite`, remove an earlier run's output from it.
+///
+/// Only what msms-shards writes is removed (`manifest.json`, `*/shard-*.parquet` and their
+/// `.tmp` files, then split directories left empty); anything else in the directory stays.
 fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
     let out_err = |message: String| RunError::Output {
         path: root.to_path_buf(),
         message,
     };
-    match std::fs::read_dir(root) {
-        Ok(mut entries) => {
-            if entries.next().is_none() {
-                return Ok(());
-            }
-            if !overwrite {
-                return Err(out_err(
-                    "is not empty; choose an empty or new directory, or pass --overwrite to replace its contents".into(),
-                ));
-            }
-            std::fs::remove_dir_all(root)
-                .map_err(|e| out_err(format!("cannot clear it for --overwrite: {e}")))?;
-            std::fs::create_dir_all(root).map_err(|e| out_err(format!("cannot create it: {e}")))
-        }
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(root).map_err(|e| out_err(format!("cannot create it: {e}")))
+            return std::fs::create_dir_all(root)
+                .map_err(|e| out_err(format!("cannot create it: {e}")));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            Err(out_err("is a file, not a directory".into()))
+            return Err(out_err("is a file, not a directory".into()));
         }
-        Err(e) => Err(out_err(format!("cannot read it: {e}"))),
+        Err(e) => return Err(out_err(format!("cannot read it: {e}"))),
+    };
+    let entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    if entries.is_empty() {
+        return Ok(());
     }
+    if !overwrite {
+        return Err(out_err(
+            "is not empty; choose an empty or new directory, or pass --overwrite to replace an earlier run's output".into(),
+        ));
+    }
+    let ours = |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.starts_with("shard-") && (name.ends_with(".parquet") || name.ends_with(".parquet.tmp"))
+    };
+    let remove = |p: &Path| {
+        std::fs::remove_file(p)
+            .map_err(|e| out_err(format!("--overwrite cannot remove {}: {e}", p.display())))
+    };
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            let files: Vec<_> = std::fs::read_dir(&p)
+                .map_err(|e| out_err(format!("cannot read {}: {e}", p.display())))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
+            for f in files.iter().filter(|f| f.is_file() && ours(f)) {
+                remove(f)?;
+            }
+            // Only removed when nothing else is in it.
+            let _ = std::fs::remove_dir(&p);
+        } else if name == "manifest.json" || name == "manifest.json.tmp" {
+            remove(&p)?;
+        }
+    }
+    Ok(())
 }
 
 /// Run `build-shards`: inputs → validated, normalised Parquet shards + manifest.
