@@ -326,7 +326,9 @@ fn build(a: BuildArgs) -> i32 {
                 }
             }
             let text = summary_text(&summary, a.dry_run);
-            print!("{text}");
+            if log.level >= 1 {
+                print!("{text}");
+            }
             if let Some(f) = &mut log.file {
                 let _ = f.write_all(text.as_bytes());
             }

@@ -375,16 +375,11 @@ impl ShardWriter {
             self.finish_shard()?;
         }
         if self.open.is_none() {
-            let s = self.open_shard()?;
-            // 4 bytes of leading magic are already counted by bytes_written once the first
-            // row group is written; count them here for the empty shard.
-            let empty_fits = 4 + s.footer_reserve + need <= self.max_bytes;
-            if !empty_fits {
-                drop(s);
-                self.discard_tmp();
+            // Leading magic (4 bytes) + footer: does the batch fit even an empty shard?
+            if 4 + self.base_footer + need > self.max_bytes {
                 return self.split_and_push(enc);
             }
-            self.open = Some(s);
+            self.open = Some(self.open_shard()?);
         }
         let s = self.open.as_mut().expect("a shard is open");
         let ids = enc
@@ -539,4 +534,129 @@ pub fn dataset_digest(shards: &[ShardRecord]) -> String {
         h.update(b"\n");
     }
     format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn hashing_writer_sees_every_byte_once() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"hello ").unwrap();
+        w.write_all(b"world").unwrap();
+        let (inner, sha, n) = w.finish();
+        assert_eq!(inner, b"hello world");
+        assert_eq!(n, 11);
+        assert_eq!(
+            sha,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+    }
+
+    #[test]
+    fn dataset_digest_is_over_path_and_digest_lines() {
+        let rec = |path: &str, sha: &str| ShardRecord {
+            split: "train".into(),
+            path: path.into(),
+            rows: 1,
+            bytes: 1,
+            sha256: sha.into(),
+            first_spectrum_id: 0,
+            last_spectrum_id: 0,
+        };
+        let shards = [
+            rec("train/shard-00000.parquet", "aa"),
+            rec("train/shard-00001.parquet", "bb"),
+        ];
+        let want = hex::encode(Sha256::digest(
+            b"train/shard-00000.parquet aa\ntrain/shard-00001.parquet bb\n",
+        ));
+        assert_eq!(dataset_digest(&shards), format!("sha256:{want}"));
+        assert_ne!(dataset_digest(&shards[..1]), dataset_digest(&shards));
+    }
+
+    fn batch(schema: &SchemaRef, ids: std::ops::Range<u64>) -> RecordBatch {
+        let v: Vec<f64> = ids.clone().map(|i| (i as f64).sin() * 1e6).collect();
+        RecordBatch::try_new(
+            Arc::clone(schema),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(ids)),
+                Arc::new(Float64Array::from(v)),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn shards_stay_under_the_bound_and_keep_every_row_in_order() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("spectrum_id", DataType::UInt64, false),
+            Field::new("x", DataType::Float64, false),
+        ]));
+        let props = writer_properties(&schema, "sha256:test");
+        let dir = tempfile::tempdir().unwrap();
+        let max = 40_000;
+        let mut w = ShardWriter::new(Some(dir.path()), "train", &schema, &props, max).unwrap();
+        let enc = Encoder::new(&schema, &props).unwrap();
+        for start in (0..20_000u64).step_by(2_500) {
+            w.push(enc.encode(batch(&schema, start..start + 2_500)).unwrap())
+                .unwrap();
+        }
+        let shards = w.finish().unwrap();
+        assert!(
+            shards.len() > 3,
+            "expected several shards, got {}",
+            shards.len()
+        );
+        let mut next = 0;
+        for (i, s) in shards.iter().enumerate() {
+            assert_eq!(s.path, format!("train/shard-{i:05}.parquet"));
+            let bytes = fs::read(dir.path().join(&s.path)).unwrap();
+            assert_eq!(bytes.len() as u64, s.bytes);
+            assert!(s.bytes <= max, "{} is {} bytes", s.path, s.bytes);
+            assert_eq!(s.sha256, hex::encode(Sha256::digest(&bytes)));
+            assert_eq!(s.first_spectrum_id, next);
+            next = s.last_spectrum_id + 1;
+        }
+        assert_eq!(next, 20_000);
+        assert_eq!(shards.iter().map(|s| s.rows).sum::<u64>(), 20_000);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("train"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_bound_below_one_row_is_refused_without_leaving_files() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("spectrum_id", DataType::UInt64, false),
+            Field::new("x", DataType::Float64, false),
+        ]));
+        let props = writer_properties(&schema, "sha256:test");
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardWriter::new(Some(dir.path()), "train", &schema, &props, 500).unwrap();
+        let enc = Encoder::new(&schema, &props).unwrap();
+        let err = w
+            .push(enc.encode(batch(&schema, 7..9)).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SinkError::ShardTooSmall {
+                    max: 500,
+                    spectrum_id: 7,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        drop(w);
+        let files: Vec<_> = fs::read_dir(dir.path().join("train")).unwrap().collect();
+        assert!(files.is_empty());
+    }
 }

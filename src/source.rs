@@ -432,13 +432,15 @@ fn spectrum_mapping(path: &Path, d: &DatasetInfo) -> Result<SpectrumMapping, Inp
     let elem = match d.dtype {
         DType::Float { size: 8 } => PeakElem::F64,
         DType::Float { size: 4 } => PeakElem::F32,
-        ref other => return Err(InputError::new(
-            path,
-            Some(&d.name),
-            format!(
+        ref other => {
+            return Err(InputError::new(
+                path,
+                Some(&d.name),
+                format!(
                 "unsupported dtype {other} for the spectrum tensor: expected float32 or float64"
             ),
-        )),
+            ))
+        }
     };
     let bad_shape = || {
         InputError::new(

@@ -392,9 +392,7 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
             )?;
         }
         if let Some((emb, file_id, scan)) = &extra {
-            let e: Vec<f32> = (start..start + rows)
-                .flat_map(embedding_row)
-                .collect();
+            let e: Vec<f32> = (start..start + rows).flat_map(embedding_row).collect();
             emb.write_rows(start, rows, &e)?;
             file_id.write_rows(
                 start,
