@@ -70,7 +70,8 @@ pub struct BuildArgs {
     /// Read, validate and transform everything; write nothing; report the projected shards.
     #[arg(long)]
     pub dry_run: bool,
-    /// Replace the contents of a non-empty output root.
+    /// Allow a non-empty output root: an earlier run's manifest and shards are removed first;
+    /// other files are left alone.
     #[arg(long)]
     pub overwrite: bool,
     /// Intensity normalisation: max (divide by the base peak; default) or none.

@@ -895,7 +895,7 @@ pub struct Settings {
     pub output_root: Option<PathBuf>,
     /// Intensity normalisation; default `max`.
     pub normalize: Normalize,
-    /// Spectra with fewer peaks are rejected; default 1 (0 keeps empty spectra).
+    /// Spectra with fewer peaks are rejected; default 1 (0 turns the check off; empty spectra are still rejected as `empty`).
     pub min_peaks: usize,
     /// Spectra with a larger precursor m/z are rejected; `None` is no limit (default).
     pub max_precursor_mz: Option<f64>,

@@ -367,7 +367,18 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         outcome
     });
     progress.finish();
-    result?;
+    if let Err(e) = result {
+        // A run refused for its input or settings leaves nothing behind: shards finished
+        // before the problem surfaced are removed (there is no manifest to describe them).
+        if e.exit_code() == 2 {
+            if let Some(root) = &root {
+                for s in writer.shards() {
+                    let _ = std::fs::remove_file(root.join(&s.path));
+                }
+            }
+        }
+        return Err(e);
+    }
     let shards = writer.finish()?;
 
     let inputs = mappings

@@ -228,7 +228,7 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
     let n = opts.spectra;
     let l = &opts.layout;
     let file = h5::File::create(path)?;
-    let storage = |shape: &[u64]| -> Storage {
+    let storage = |shape: &[u64], vlen: bool| -> Storage {
         let rows = n.max(1);
         let chunk: Vec<u64> = match l.chunking {
             Chunking::Contiguous => return Storage::Contiguous,
@@ -242,6 +242,8 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
         let (deflate, shuffle, fletcher32) = match l.filters {
             Filters::Gzip => (Some(4), false, false),
             Filters::None => (None, false, false),
+            // HDF5 refuses shuffle and fletcher32 on variable-length strings.
+            Filters::Shuffle if vlen => (Some(4), false, false),
             Filters::Shuffle => (Some(4), true, true),
         };
         Storage::Chunked {
@@ -252,7 +254,8 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
         }
     };
     let make = |name: &str, t: WriteType, shape: &[u64]| {
-        file.create_dataset(name, &t, shape, &storage(shape))
+        let vlen = matches!(t, WriteType::VarString);
+        file.create_dataset(name, &t, shape, &storage(shape, vlen))
     };
     let spec_shape: Vec<u64> = if l.high_form {
         vec![n, SLOTS as u64, 2]

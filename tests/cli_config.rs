@@ -1,0 +1,374 @@
+//! Command line and configuration: help, compatibility flags, `--config` errors, processing
+//! options and the precedence of environment and flags.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn help_lists_the_commands_and_flags() {
+    let run = msms(["--help"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("build-shards"), "{}", run.stdout);
+    assert!(run.stdout.contains("synth"), "{}", run.stdout);
+
+    let run = msms(["build-shards", "--help"]);
+    run.expect_code(0);
+    for flag in [
+        "--input-hdf5",
+        "--output-root",
+        "--config",
+        "--mode",
+        "--num-workers",
+        "--batch-size",
+        "--shard-size",
+        "--max-spectra",
+        "--dry-run",
+        "--overwrite",
+        "--normalize",
+        "--min-peaks",
+        "--max-precursor-mz",
+        "--quiet",
+    ] {
+        assert!(
+            run.stdout.contains(flag),
+            "help lacks {flag}:\n{}",
+            run.stdout
+        );
+    }
+
+    let run = msms(["--version"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let run = msms(["build-shards", "--no-such-flag"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--no-such-flag"));
+}
+
+#[test]
+fn use_dask_is_accepted_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 200, 0.1, 1);
+    let root = dir.path().join("out");
+    let run = build(&[&input.path], &root, &["--use-dask"]);
+    run.expect_code(0);
+    let notices: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("--use-dask"))
+        .collect();
+    assert_eq!(notices.len(), 1, "one notice line:\n{}", run.stderr);
+    let (m, shards) = read_all(&root);
+    let want = expectation(&[&input], &Rules::default(), None);
+    assert_rows(&all_rows(&shards), &want.rows);
+    assert_counts(&m, &want);
+}
+
+#[test]
+fn synth_command_writes_the_same_file_as_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = synth_input(
+        &dir.path().join("lib.hdf5"),
+        "float32,strings",
+        300,
+        0.2,
+        77,
+    );
+    let cli = dir.path().join("cli.hdf5");
+    let run = msms([
+        "synth".as_ref(),
+        cli.as_os_str(),
+        "--spectra".as_ref(),
+        "300".as_ref(),
+        "--layout".as_ref(),
+        "float32,strings".as_ref(),
+        "--faults".as_ref(),
+        "0.2".as_ref(),
+        "--seed".as_ref(),
+        "77".as_ref(),
+    ] as [&std::ffi::OsStr; 10]);
+    run.expect_code(0);
+    for (r, n) in &lib.report.planted {
+        assert!(
+            run.stdout.contains(&format!("{r} {n}")),
+            "planted {r} {n} not reported: {}",
+            run.stdout
+        );
+    }
+    // Converting either gives the same shards.
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    build(&[&lib.path], &a, &[]).expect_code(0);
+    build(&[&cli], &b, &[]).expect_code(0);
+    let (ma, _) = read_all(&a);
+    let (mb, _) = read_all(&b);
+    assert_eq!(ma["dataset_digest"], mb["dataset_digest"]);
+
+    let run = msms(["synth", "x.hdf5", "--layout", "bogus"]);
+    run.expect_code(2);
+    let run = msms(["synth", "x.hdf5", "--faults", "1.5"]);
+    run.expect_code(2);
+}
+
+#[test]
+fn config_with_unknown_key_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 50, 0.0, 1);
+    let cfg = dir.path().join("my config.yaml");
+    std::fs::write(
+        &cfg,
+        "mode: local\nprofile:\n  batch_size: 100\n  shard_sise: 1GB\n",
+    )
+    .unwrap();
+    let root = dir.path().join("out");
+    let mut cmd = msms_command();
+    cmd.arg("build-shards")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--input-hdf5")
+        .arg(&input.path)
+        .arg("--output-root")
+        .arg(&root);
+    let run = run_command(cmd);
+    run.expect_code(2);
+    let want = format!("{}:4:", cfg.display());
+    assert!(
+        run.stderr.contains(&want),
+        "want {want:?} in:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("shard_sise"), "{}", run.stderr);
+    assert!(!root.exists(), "nothing written");
+}
+
+#[test]
+fn config_file_values_apply_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 400, 0.1, 8);
+    let cfg = dir.path().join("c.yaml");
+    let root = dir.path().join("from-config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "inputs: [{}]\noutput_root: {}\nprofile:\n  batch_size: 70\nprocessing:\n  normalize: none\n  min_peaks: 2\n",
+            input.path.display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let run = msms([
+        "build-shards".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+    ] as [&std::ffi::OsStr; 3]);
+    run.expect_code(0);
+    let (m, shards) = read_all(&root);
+    assert_eq!(m["settings"]["batch_size"], 70);
+    assert_eq!(m["settings"]["normalize"], "none");
+    let rules = Rules {
+        min_peaks: 2,
+        normalize_max: false,
+        ..Rules::default()
+    };
+    assert_rows(
+        &all_rows(&shards),
+        &expectation(&[&input], &rules, None).rows,
+    );
+
+    // Flags win over the file.
+    let root2 = dir.path().join("flags");
+    let mut cmd = msms_command();
+    cmd.arg("build-shards")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--output-root"])
+        .arg(&root2)
+        .args([
+            "--batch-size",
+            "90",
+            "--normalize",
+            "max",
+            "--min-peaks",
+            "1",
+        ]);
+    run_command(cmd).expect_code(0);
+    let (m, shards) = read_all(&root2);
+    assert_eq!(m["settings"]["batch_size"], 90);
+    assert_rows(
+        &all_rows(&shards),
+        &expectation(&[&input], &Rules::default(), None).rows,
+    );
+}
+
+#[test]
+fn normalize_none_keeps_raw_intensities() {
+    let dir = tempfile::tempdir().unwrap();
+    for layout in ["gems", "float32"] {
+        let input = synth_input(
+            &dir.path().join(format!("{layout}.hdf5")),
+            layout,
+            600,
+            0.1,
+            3,
+        );
+        let root = dir.path().join(format!("out-{layout}"));
+        build(&[&input.path], &root, &["--normalize", "none"]).expect_code(0);
+        let (m, shards) = read_all(&root);
+        let rules = Rules {
+            normalize_max: false,
+            ..Rules::default()
+        };
+        let want = expectation(&[&input], &rules, None);
+        assert_rows(&all_rows(&shards), &want.rows);
+        assert_counts(&m, &want);
+        // Not normalised: some intensity is far above 1.
+        assert!(all_rows(&shards)
+            .iter()
+            .any(|r| r.intensity.iter().any(|&i| i > 1000.0)));
+        assert_eq!(m["settings"]["normalize"], "none");
+    }
+}
+
+#[test]
+fn normalize_max_puts_the_base_peak_at_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 500, 0.0, 13);
+    let root = dir.path().join("out");
+    build(&[&input.path], &root, &["--normalize", "max"]).expect_code(0);
+    let (_, shards) = read_all(&root);
+    for r in all_rows(&shards) {
+        let max = r.intensity.iter().copied().fold(f32::MIN, f32::max);
+        assert_eq!(max, 1.0, "id {}", r.spectrum_id);
+        assert!(r.intensity.iter().all(|&i| i > 0.0 && i <= 1.0));
+    }
+}
+
+#[test]
+fn max_precursor_mz_rejects_above_it_as_bad_precursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 1000, 0.1, 17);
+    let max = 600.0;
+    let root = dir.path().join("out");
+    build(&[&input.path], &root, &["--max-precursor-mz", "600"]).expect_code(0);
+    let (m, shards) = read_all(&root);
+    let rules = Rules {
+        max_precursor_mz: Some(max),
+        ..Rules::default()
+    };
+    let want = expectation(&[&input], &rules, None);
+    assert_rows(&all_rows(&shards), &want.rows);
+    assert_counts(&m, &want);
+    let planted = input.report.planted[&msms_kernels::RejectReason::BadPrecursor];
+    let bad = m["counts"]["rejected"]["bad_precursor"].as_u64().unwrap();
+    assert!(
+        bad > planted + 50,
+        "the bound rejects many valid spectra: {bad} vs {planted} planted"
+    );
+    assert!(all_rows(&shards).iter().all(|r| r.precursor_mz <= max));
+    assert_eq!(m["settings"]["max_precursor_mz"], 600.0);
+}
+
+#[test]
+fn batch_size_from_environment_is_overridden_by_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 1000, 0.0, 23);
+    let run_with = |root: &std::path::Path, flag: Option<&str>| {
+        let mut cmd = msms_command();
+        cmd.env("MSMS_BATCH_SIZE", "300")
+            .arg("build-shards")
+            .arg("--input-hdf5")
+            .arg(&input.path)
+            .arg("--output-root")
+            .arg(root);
+        if let Some(b) = flag {
+            cmd.args(["--batch-size", b]);
+        }
+        run_command(cmd).expect_code(0);
+        read_all(root)
+    };
+    let (m, shards) = run_with(&dir.path().join("env"), None);
+    assert_eq!(m["settings"]["batch_size"], 300);
+    assert_eq!(m["profile"]["batch_size"], 300);
+    assert_eq!(shards.len(), 1);
+    assert_eq!(shards[0].row_group_rows, [300, 300, 300, 100]);
+
+    let (m, shards) = run_with(&dir.path().join("flag"), Some("450"));
+    assert_eq!(m["settings"]["batch_size"], 450);
+    assert_eq!(shards[0].row_group_rows, [450, 450, 100]);
+
+    // Without either, the local default.
+    let root = dir.path().join("default");
+    build(&[&input.path], &root, &[]).expect_code(0);
+    let (m, shards) = read_all(&root);
+    assert_eq!(m["settings"]["batch_size"], 1000);
+    assert_eq!(m["mode"], "local");
+    assert_eq!(shards[0].row_group_rows, [1000]);
+}
+
+#[test]
+fn mode_production_uses_its_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 100, 0.0, 2);
+    let root = dir.path().join("out");
+    build(
+        &[&input.path],
+        &root,
+        &["--mode", "cloud", "--num-workers", "2"],
+    )
+    .expect_code(0);
+    let m = read_manifest(&root);
+    assert_eq!(m["mode"], "production");
+    assert_eq!(m["settings"]["batch_size"], 10_000);
+    assert_eq!(m["settings"]["shard_size"], "2GB");
+    assert_eq!(m["run"]["writers"], 2);
+}
+
+#[test]
+fn missing_output_root_or_inputs_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 10, 0.0, 2);
+    let mut cmd = msms_command();
+    cmd.arg("build-shards").arg("--input-hdf5").arg(&input.path);
+    let run = run_command(cmd);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--output-root"), "{}", run.stderr);
+
+    let run = msms(["build-shards", "--output-root", "x"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--input-hdf5"), "{}", run.stderr);
+}
+
+#[test]
+fn quiet_prints_nothing_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 100, 0.0, 2);
+    let root = dir.path().join("out");
+    let run = build(&[&input.path], &root, &["-q"]);
+    run.expect_code(0);
+    assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
+}
+
+#[test]
+fn min_peaks_0_still_rejects_empty_spectra() {
+    // `empty` is the first reason in the order; --min-peaks only adds too_few_peaks.
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 800, 0.1, 29);
+    let root = dir.path().join("out");
+    build(&[&input.path], &root, &["--min-peaks", "0"]).expect_code(0);
+    let (m, shards) = read_all(&root);
+    let rules = Rules {
+        min_peaks: 0,
+        ..Rules::default()
+    };
+    let want = expectation(&[&input], &rules, None);
+    assert_rows(&all_rows(&shards), &want.rows);
+    assert_counts(&m, &want);
+    assert_eq!(
+        m["counts"]["rejected"]["empty"],
+        input.report.planted[&msms_kernels::RejectReason::Empty]
+    );
+    assert!(all_rows(&shards).iter().all(|r| r.num_peaks >= 1));
+}
