@@ -435,7 +435,7 @@ impl ProgressReporter {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:40.cyan/blue} {human_pos}/{human_len} spectra  {per_sec}  ETA {eta}  {msg}",
+                    "{bar:40.cyan/blue} {human_pos}/{human_len} spectra  ETA {eta}  {msg}",
                 )
                 .expect("valid template"),
             );
@@ -454,7 +454,8 @@ impl ProgressReporter {
     fn update(&mut self, read: u64, counts: &Counts) {
         if let Some(bar) = &self.bar {
             bar.set_position(read);
-            bar.set_message(format!("{} rejected", counts.rejected_total()));
+            let rate = read as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{rate:.0} spectra/s, {} rejected", counts.rejected_total()));
         } else if self.plain && self.last.elapsed() >= Duration::from_secs(5) {
             self.last = Instant::now();
             let rate = read as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
