@@ -1,7 +1,6 @@
 //! Rows → Arrow: the run's fixed output schema, and the conversion of one read unit into a
 //! `RecordBatch` of its accepted spectra plus per-reason rejection counts.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -46,7 +45,7 @@ impl Counts {
     }
 
     /// Rejections by reason name, every reason listed (zeros included), in priority order.
-    pub fn rejected_by_reason(&self) -> BTreeMap<&'static str, u64> {
+    pub fn rejected_by_reason(&self) -> Vec<(&'static str, u64)> {
         RejectReason::ALL
             .iter()
             .map(|r| (r.as_str(), self.rejected[*r as usize]))
@@ -150,6 +149,15 @@ pub fn output_schema(mappings: &[FileMapping]) -> Result<SchemaRef, InputError> 
             .iter()
             .map(|p| Field::new(&p.column, p.data_type(), false)),
     );
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = fields.iter().map(|f| f.name()).find(|n| !seen.insert(*n)) {
+        let p = first.passthrough.iter().find(|p| &p.column == dup);
+        return Err(InputError {
+            path: first.path.clone(),
+            dataset: p.map(|p| p.dataset.clone()),
+            message: format!("two datasets map to the output column `{dup}`; rename one of them"),
+        });
+    }
     Ok(Arc::new(Schema::new(fields)))
 }
 
@@ -299,13 +307,189 @@ fn peaks_into<T: PeakValue>(
         let block = PeakBlock::new(row, unit.orientation);
         match unpad_validate(block, unit.precursor_mz[i], &processing.rules) {
             Ok(n) => {
-                extend_mz(block, n, &mut s.mz);
+                let start = s.intensity.len();
                 extend_intensity(block, n, processing.normalize, &mut s.intensity);
+                // float64 input can leave float32's range once rounded (I / max below the
+                // smallest subnormal, or a raw value above f32::MAX): such a spectrum would
+                // carry a 0 or an infinity, so it is rejected like its stored equivalent.
+                let out = &s.intensity[start..];
+                let reason = if out.iter().any(|v| !v.is_finite()) {
+                    Some(RejectReason::NonFinite)
+                } else if out.iter().any(|v| *v <= 0.0) {
+                    Some(RejectReason::NonPositiveIntensity)
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    counts.rejected[reason as usize] += 1;
+                    s.intensity.truncate(start);
+                    continue;
+                }
+                extend_mz(block, n, &mut s.mz);
                 s.offsets.push(s.mz.len() as i32);
                 s.num_peaks.push(n as u16);
                 s.keep.push(i as u32);
             }
             Err(reason) => counts.rejected[reason as usize] += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float32Type, Float64Type};
+    use msms_kernels::Orientation;
+
+    /// A unit of planar float64 spectra with 4 slots each.
+    fn unit(spectra: &[(&[f64], &[f64])]) -> RawUnit {
+        let slots = 4;
+        let mut peaks = Vec::new();
+        for (mz, int) in spectra {
+            let pad = |v: &[f64]| -> Vec<f64> {
+                v.iter()
+                    .copied()
+                    .chain(std::iter::repeat(0.0))
+                    .take(slots)
+                    .collect()
+            };
+            peaks.extend(pad(mz));
+            peaks.extend(pad(int));
+        }
+        RawUnit {
+            seq: 0,
+            source_index: 0,
+            start_row: 10,
+            rows: spectra.len(),
+            first_spectrum_id: 100,
+            slots,
+            orientation: Orientation::Planar,
+            peaks: PeakData::F64(peaks),
+            precursor_mz: vec![500.0; spectra.len()],
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: vec![],
+        }
+    }
+
+    fn schema() -> SchemaRef {
+        let m = FileMapping {
+            path: "x.h5".into(),
+            file_bytes: 0,
+            rows: 0,
+            spectrum: crate::source::SpectrumMapping {
+                dataset: "spectrum".into(),
+                orientation: Orientation::Planar,
+                elem: crate::source::PeakElem::F64,
+                slots: 4,
+            },
+            precursor_mz: "precursor_mz".into(),
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: vec![],
+            skipped: vec![],
+            datasets: vec![],
+        };
+        output_schema(&[m]).unwrap()
+    }
+
+    fn run(u: &RawUnit, normalize: Normalize) -> (RecordBatch, Counts) {
+        let p = Processing {
+            rules: ValidationRules::default(),
+            normalize,
+        };
+        build(u, &schema(), &p, &mut Scratch::default()).unwrap()
+    }
+
+    #[test]
+    fn intensities_leaving_float32_range_reject_the_spectrum() {
+        let u = unit(&[
+            (&[100.0, 200.0, 300.0], &[1e-50, 1.0, 1e300]),
+            (&[100.0, 200.0], &[1.0, 1e300]),
+            (&[150.0, 250.0], &[2.0, 8.0]),
+        ]);
+        let (batch, counts) = run(&u, Normalize::Max);
+        // Max: 1e-50 / 1e300 and 1 / 1e300 underflow to 0 in float32.
+        assert_eq!(
+            counts.rejected[RejectReason::NonPositiveIntensity as usize],
+            2
+        );
+        assert_eq!(counts.accepted, 1);
+        let ids = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        assert_eq!(ids.values().to_vec(), vec![102]);
+
+        let (batch, counts) = run(&u, Normalize::None);
+        // None: 1e300 is infinite in float32 (non_finite comes before non_positive_intensity).
+        assert_eq!(counts.rejected[RejectReason::NonFinite as usize], 2);
+        assert_eq!(
+            counts.rejected[RejectReason::NonPositiveIntensity as usize],
+            0
+        );
+        assert_eq!(batch.num_rows(), 1);
+        let mz = batch.column_by_name("mz").unwrap().as_list::<i32>();
+        let int = batch.column_by_name("intensity").unwrap().as_list::<i32>();
+        assert_eq!(
+            mz.value(0).as_primitive::<Float64Type>().values().to_vec(),
+            vec![150.0, 250.0]
+        );
+        assert_eq!(
+            int.value(0).as_primitive::<Float32Type>().values().to_vec(),
+            vec![2.0, 8.0]
+        );
+        assert_eq!(mz.value_offsets(), &[0, 2]);
+    }
+
+    #[test]
+    fn accepted_rows_keep_their_ids_rows_and_normalised_values() {
+        let u = unit(&[
+            (&[100.0, 200.0], &[3.0, 6.0]),
+            (&[], &[]),
+            (&[50.0], &[7.0]),
+        ]);
+        let (batch, counts) = run(&u, Normalize::Max);
+        assert_eq!(counts.read, 3);
+        assert_eq!(counts.rejected[RejectReason::Empty as usize], 1);
+        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
+        assert_eq!(
+            col("spectrum_id")
+                .as_primitive::<arrow::datatypes::UInt64Type>()
+                .values()
+                .to_vec(),
+            vec![100, 102]
+        );
+        assert_eq!(
+            col("source_row")
+                .as_primitive::<arrow::datatypes::UInt64Type>()
+                .values()
+                .to_vec(),
+            vec![10, 12]
+        );
+        assert_eq!(
+            col("num_peaks")
+                .as_primitive::<arrow::datatypes::UInt16Type>()
+                .values()
+                .to_vec(),
+            vec![2, 1]
+        );
+        let int = col("intensity");
+        let int = int.as_list::<i32>();
+        assert_eq!(
+            int.value(0).as_primitive::<Float32Type>().values().to_vec(),
+            vec![0.5, 1.0]
+        );
+        assert_eq!(
+            int.value(1).as_primitive::<Float32Type>().values().to_vec(),
+            vec![1.0]
+        );
+        assert_eq!(col("name").null_count(), 2);
     }
 }

@@ -70,8 +70,8 @@ pub struct BuildArgs {
     /// Read, validate and transform everything; write nothing; report the projected shards.
     #[arg(long)]
     pub dry_run: bool,
-    /// Allow a non-empty output root: an earlier run's manifest and shards are removed first;
-    /// other files are left alone.
+    /// Allow a non-empty output root: an earlier run's manifest and shards are removed when the
+    /// run starts; other files are left alone.
     #[arg(long)]
     pub overwrite: bool,
     /// Intensity normalisation: max (divide by the base peak; default) or none.
@@ -166,7 +166,10 @@ fn synth_cmd(a: SynthArgs) -> i32 {
                 if planted.is_empty() {
                     String::new()
                 } else {
-                    format!("; planted faults: {}", planted.join(", "))
+                    format!(
+                        "; planted faults: {} (too_few_peaks are one-peak spectra, rejected only with --min-peaks 2)",
+                        planted.join(", ")
+                    )
                 }
             );
             0
@@ -400,7 +403,7 @@ pub fn summary_text(s: &Summary, dry_run: bool) -> String {
     let reasons: Vec<String> = c
         .rejected_by_reason()
         .iter()
-        .filter(|(_, n)| **n > 0)
+        .filter(|(_, n)| *n > 0)
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
     let _ = writeln!(

@@ -498,7 +498,7 @@ pub struct Profile {
     pub batch_size: usize,
     /// Spectra between two checkpoints for `--resume`.
     pub checkpoint_interval: usize,
-    /// Parallel shard writers.
+    /// Parallel shard writers (reserved: one writer is used until the writer pool lands).
     pub writers: usize,
 }
 

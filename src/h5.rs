@@ -760,31 +760,33 @@ impl Dataset {
             if h5t::H5Tis_variable_str(ftype.0) > 0 {
                 let mtype = string_type(None, o)?;
                 let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); elems];
-                check(
-                    h5d::H5Dread(
-                        self.id.0,
-                        mtype.0,
-                        mspace.0,
-                        fspace.0,
-                        h5p::H5P_DEFAULT,
-                        ptrs.as_mut_ptr() as *mut c_void,
-                    ),
-                    "H5Dread",
-                    &what,
-                )?;
-                out.extend(ptrs.iter().map(|&p| {
-                    if p.is_null() {
-                        String::new()
-                    } else {
-                        CStr::from_ptr(p).to_string_lossy().into_owned()
-                    }
-                }));
-                h5t::H5Treclaim(
+                let status = h5d::H5Dread(
+                    self.id.0,
+                    mtype.0,
+                    mspace.0,
+                    fspace.0,
+                    h5p::H5P_DEFAULT,
+                    ptrs.as_mut_ptr() as *mut c_void,
+                );
+                if status >= 0 {
+                    out.extend(ptrs.iter().map(|&p| {
+                        if p.is_null() {
+                            String::new()
+                        } else {
+                            CStr::from_ptr(p).to_string_lossy().into_owned()
+                        }
+                    }));
+                }
+                // Freed whether or not the read completed: a failed read may have filled
+                // some pointers (the rest are null, which H5Treclaim skips).
+                let reclaimed = h5t::H5Treclaim(
                     mtype.0,
                     mspace.0,
                     h5p::H5P_DEFAULT,
                     ptrs.as_mut_ptr() as *mut c_void,
                 );
+                check(status, "H5Dread", &what)?;
+                check(reclaimed, "H5Treclaim", &what)?;
             } else {
                 let size = h5t::H5Tget_size(ftype.0);
                 let pad = h5t::H5Tget_strpad(ftype.0);

@@ -45,6 +45,8 @@ pub struct InputRecord {
     pub bytes: u64,
     /// Spectra in the file.
     pub spectra: u64,
+    /// `spectrum_id` of the file's first row (ids number all inputs as one sequence).
+    pub first_spectrum_id: u64,
 }
 
 /// One column of the shard schema.
@@ -79,7 +81,7 @@ pub struct RunRecord {
     pub created_at: String,
     /// Worker threads used.
     pub num_workers: usize,
-    /// Shard writers used.
+    /// Shard writers used (one, until the writer pool lands).
     pub writers: usize,
 }
 
@@ -163,7 +165,7 @@ impl Manifest {
             run: RunRecord {
                 created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 num_workers,
-                writers: settings.profile.writers,
+                writers: 1,
             },
         }
     }

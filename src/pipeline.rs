@@ -18,7 +18,7 @@ use crate::batch::{self, Counts, Processing, Scratch};
 use crate::config::{Normalize, Settings};
 use crate::manifest::{InputRecord, Manifest};
 use crate::sink::{self, EncodedBatch, Encoder, ShardRecord, ShardWriter, SinkError};
-use crate::source::{FileMapping, FileReader, InputError, RawUnit};
+use crate::source::{FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +203,8 @@ fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
     };
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if p.is_dir() {
+        // symlink_metadata: a symlinked directory is not ours to clean.
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
             let files: Vec<_> = std::fs::read_dir(&p)
                 .map_err(|e| out_err(format!("cannot read {}: {e}", p.display())))?
                 .filter_map(Result::ok)
@@ -227,12 +228,24 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let s = &opts.settings;
     let schema = batch::output_schema(mappings)?;
     let max_slots = mappings.iter().map(|m| m.spectrum.slots).max().unwrap_or(1);
-    let batch_size = s.profile.batch_size;
+    // Rows per read unit: the batch size, unless rows are so wide that a unit would exceed
+    // the memory budget. Uniform over the run, so boundaries stay deterministic.
+    let row_bytes = mappings
+        .iter()
+        .map(FileMapping::row_bytes)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let batch_size = s
+        .profile
+        .batch_size
+        .min((UNIT_BYTES_BUDGET / row_bytes).max(1) as usize);
     if (batch_size as u64).saturating_mul(max_slots as u64) > i32::MAX as u64 {
         return Err(RunError::Settings(format!(
             "batch size {batch_size} × {max_slots} peak slots overflows a list column; lower --batch-size"
         )));
     }
+    let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
     let root = match (&opts.output_root, opts.dry_run) {
         (_, true) => None,
         (Some(r), false) => {
@@ -285,33 +298,40 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         let reader_done = done_tx.clone();
         let units_ref = &units;
         scope.spawn(move || {
-            let mut open: Option<(usize, FileReader)> = None;
-            for u in units_ref {
-                if token_rx.recv().is_err() || reader_abort.load(Ordering::Relaxed) {
-                    return;
-                }
-                if open.as_ref().is_none_or(|(i, _)| *i != u.source) {
-                    drop(open.take());
-                    match mappings[u.source].reader(batch_size) {
-                        Ok(r) => open = Some((u.source, r)),
-                        Err(e) => {
-                            let _ = reader_done.send((u.seq, Err(e.into())));
-                            return;
-                        }
+            // Ok(()) when done or told to stop; Err((seq, error)) to report.
+            let read_all = || -> Result<(), (u64, RunError)> {
+                let mut open: Option<(usize, FileReader)> = None;
+                for u in units_ref {
+                    if token_rx.recv().is_err() || reader_abort.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    if open.as_ref().is_none_or(|(i, _)| *i != u.source) {
+                        drop(open.take());
+                        let r = mappings[u.source]
+                            .reader(batch_size)
+                            .map_err(|e| (u.seq, e.into()))?;
+                        open = Some((u.source, r));
+                    }
+                    let reader = &open.as_ref().expect("opened").1;
+                    let raw = reader
+                        .read(u.seq, u.source as u16, u.first_id, u.start, u.rows)
+                        .map_err(|e| (u.seq, e.into()))?;
+                    if unit_tx.send(raw).is_err() {
+                        return Ok(());
                     }
                 }
-                let reader = &open.as_ref().expect("opened").1;
-                match reader.read(u.seq, u.source as u16, u.first_id, u.start, u.rows) {
-                    Ok(raw) => {
-                        if unit_tx.send(raw).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = reader_done.send((u.seq, Err(e.into())));
-                        return;
-                    }
-                }
+                Ok(())
+            };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read_all))
+                .unwrap_or_else(|_| {
+                    Err((
+                        u64::MAX,
+                        RunError::Internal("the reader thread panicked".into()),
+                    ))
+                });
+            if let Err((seq, e)) = outcome {
+                reader_abort.store(true, Ordering::Relaxed);
+                let _ = reader_done.send((seq, Err(e)));
             }
         });
         // Workers: validate, transform, encode.
@@ -329,7 +349,17 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                 };
                 let mut scratch = Scratch::default();
                 for raw in rx {
-                    let out = work(&raw, &schema, &processing, &mut scratch, &encoder);
+                    // A panic here is a bug; report it instead of leaving the sink waiting.
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        work(&raw, &schema, &processing, &mut scratch, &encoder)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(RunError::Internal(format!(
+                            "a worker panicked on spectra {}..{}",
+                            raw.first_spectrum_id,
+                            raw.first_spectrum_id + raw.rows as u64
+                        )))
+                    });
                     if tx.send((raw.seq, out)).is_err() {
                         return;
                     }
@@ -375,6 +405,11 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                 for s in writer.shards() {
                     let _ = std::fs::remove_file(root.join(&s.path));
                 }
+                // Directories this run created, when they are left empty.
+                let _ = std::fs::remove_dir(root.join("train"));
+                if created_root {
+                    let _ = std::fs::remove_dir(root);
+                }
             }
         }
         return Err(e);
@@ -383,10 +418,15 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
 
     let inputs = mappings
         .iter()
-        .map(|m| InputRecord {
-            path: m.path.display().to_string(),
-            bytes: m.file_bytes,
-            spectra: m.rows,
+        .scan(0u64, |first, m| {
+            let rec = InputRecord {
+                path: m.path.display().to_string(),
+                bytes: m.file_bytes,
+                spectra: m.rows,
+                first_spectrum_id: *first,
+            };
+            *first += m.rows;
+            Some(rec)
         })
         .collect();
     let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, workers);
@@ -455,7 +495,10 @@ impl ProgressReporter {
         if let Some(bar) = &self.bar {
             bar.set_position(read);
             let rate = read as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{rate:.0} spectra/s, {} rejected", counts.rejected_total()));
+            bar.set_message(format!(
+                "{rate:.0} spectra/s, {} rejected",
+                counts.rejected_total()
+            ));
         } else if self.plain && self.last.elapsed() >= Duration::from_secs(5) {
             self.last = Instant::now();
             let rate = read as f64 / self.started.elapsed().as_secs_f64().max(1e-9);

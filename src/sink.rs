@@ -111,6 +111,8 @@ pub struct EncodedBatch {
 pub struct Encoder {
     schema: SchemaRef,
     factory: ArrowRowGroupWriterFactory,
+    /// Bytes of each leaf column's dotted path, repeated in every row group's metadata.
+    leaf_paths: Vec<u64>,
     // The factory borrows nothing, but is created from a file writer; keep it alive.
     _writer: SerializedFileWriter<io::Sink>,
 }
@@ -122,9 +124,15 @@ impl Encoder {
         let writer =
             SerializedFileWriter::new(io::sink(), descr.root_schema_ptr(), Arc::clone(props))?;
         let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(schema));
+        let leaf_paths = descr
+            .columns()
+            .iter()
+            .map(|c| c.path().parts().iter().map(|p| p.len() as u64 + 2).sum())
+            .collect();
         Ok(Encoder {
             schema: Arc::clone(schema),
             factory,
+            leaf_paths,
             _writer: writer,
         })
     }
@@ -148,7 +156,8 @@ impl Encoder {
             .sum();
         let footer_bytes = chunks
             .iter()
-            .map(|c| {
+            .zip(&self.leaf_paths)
+            .map(|(c, path)| {
                 let pages = c
                     .close()
                     .offset_index
@@ -156,7 +165,7 @@ impl Encoder {
                     .map_or(1, |o| o.page_locations().len()) as u64;
                 // Column chunk metadata with statistics (values truncated to 64 bytes), plus
                 // one offset-index and one column-index entry per page.
-                768 + 320 * pages
+                768 + path + 320 * pages
             })
             .sum::<u64>()
             + 256;
@@ -176,6 +185,19 @@ fn parquet_schema(
     Ok(ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
         .convert(schema)?)
+}
+
+/// Upper bound of the serialised Parquet schema: every element's name plus its fields.
+fn schema_bytes(descr: &SchemaDescriptor) -> u64 {
+    fn walk(t: &parquet::schema::types::Type) -> u64 {
+        let own = 32 + t.name().len() as u64;
+        if t.is_group() {
+            own + t.get_fields().iter().map(|f| walk(f)).sum::<u64>()
+        } else {
+            own
+        }
+    }
+    walk(descr.root_schema())
 }
 
 /// `Write` adapter that hashes and counts every byte on its way to the file.
@@ -312,7 +334,7 @@ impl ShardWriter {
             props: Arc::clone(props),
             max_bytes,
             // Magic + footer length + file metadata: schema, key-value pairs, created_by.
-            base_footer: 1024 + kv + 128 * schema.fields().len() as u64,
+            base_footer: 1024 + kv + schema_bytes(&parquet_schema(schema, props)?),
             encoder: Encoder::new(schema, props)?,
             open: None,
             shards: Vec::new(),
@@ -434,13 +456,23 @@ impl ShardWriter {
         self.push(b)
     }
 
-    /// Close the open shard: footer, flush, fsync, rename into place, record.
-    pub fn finish_shard(&mut self) -> Result<(), SinkError> {
-        let Some(s) = self.open.take() else {
-            return Ok(());
-        };
+    /// Footer, flush, size check, fsync, rename into place. Returns (sha256, bytes, rows,
+    /// first id, last id). The size is checked before the rename, so an oversized file never
+    /// reaches its final name.
+    fn close_shard(&self, s: OpenShard) -> Result<(String, u64, u64, u64, u64), SinkError> {
         let hashing = s.writer.into_inner()?;
         let (target, sha256, bytes) = hashing.finish();
+        if bytes > self.max_bytes {
+            // The footer bound was wrong: refuse rather than break the contract silently.
+            return Err(SinkError::Io {
+                op: "checking shard size of",
+                path: PathBuf::from(self.shard_name(s.index)),
+                source: io::Error::other(format!(
+                    "{bytes} bytes exceed --shard-size {} (please report this)",
+                    self.max_bytes
+                )),
+            });
+        }
         if let Target::File {
             file,
             tmp,
@@ -457,30 +489,29 @@ impl ShardWriter {
             fs::rename(&tmp, &final_path).map_err(io_err("renaming into place", &final_path))?;
             sync_dir(final_path.parent().expect("has parent"))?;
         }
-        debug_assert!(
-            bytes <= self.max_bytes,
-            "shard of {bytes} bytes exceeds {}",
-            self.max_bytes
-        );
-        if bytes > self.max_bytes {
-            // The footer bound was wrong: refuse rather than break the contract silently.
-            return Err(SinkError::Io {
-                op: "checking shard size",
-                path: PathBuf::from(self.shard_name(s.index)),
-                source: io::Error::other(format!(
-                    "{bytes} bytes exceed --shard-size {}",
-                    self.max_bytes
-                )),
-            });
+        Ok((sha256, bytes, s.rows, s.first_id, s.last_id))
+    }
+
+    /// Close the open shard: footer, flush, fsync, rename into place, record.
+    pub fn finish_shard(&mut self) -> Result<(), SinkError> {
+        let Some(s) = self.open.take() else {
+            return Ok(());
+        };
+        let index = s.index;
+        let finished = self.close_shard(s);
+        if finished.is_err() {
+            // Whatever failed, the unfinished shard never stays behind, under any name.
+            self.discard_tmp();
         }
+        let (sha256, bytes, rows, first_id, last_id) = finished?;
         self.shards.push(ShardRecord {
             split: self.split.clone(),
-            path: self.shard_name(s.index),
-            rows: s.rows,
+            path: self.shard_name(index),
+            rows,
             bytes,
             sha256,
-            first_spectrum_id: s.first_id,
-            last_spectrum_id: s.last_id,
+            first_spectrum_id: first_id,
+            last_spectrum_id: last_id,
         });
         Ok(())
     }

@@ -25,6 +25,11 @@ use crate::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
 /// Largest number of values one row of a pass-through dataset may hold (guards allocation
 /// against absurd declared shapes).
 pub const MAX_ROW_VALUES: u64 = 1 << 20;
+/// Largest fixed-length string element accepted, in bytes.
+pub const MAX_FIXED_STRING: u64 = 1 << 16;
+/// Decoded input bytes one read unit may hold; wider rows give units (and row groups) of
+/// fewer than `batch_size` spectra, so memory stays bounded whatever the input declares.
+pub const UNIT_BYTES_BUDGET: u64 = 64 << 20;
 /// Largest number of peak slots per spectrum (`num_peaks` is a uint16).
 pub const MAX_PEAK_SLOTS: u64 = u16::MAX as u64;
 
@@ -102,7 +107,8 @@ impl ValueKind {
                 Some(ValueKind::Int { size, signed })
             }
             DType::Float { size } if matches!(size, 4 | 8) => Some(ValueKind::Float { size }),
-            DType::FixedString { .. } | DType::VarString => Some(ValueKind::Str),
+            DType::FixedString { size } if size as u64 <= MAX_FIXED_STRING => Some(ValueKind::Str),
+            DType::VarString => Some(ValueKind::Str),
             _ => None,
         }
     }
@@ -415,6 +421,35 @@ impl FileMapping {
             });
         }
         Ok(mapping)
+    }
+
+    /// Decoded bytes of one row: peaks, the fixed columns and the pass-through columns
+    /// (strings counted as 64 bytes or their fixed size).
+    pub fn row_bytes(&self) -> u64 {
+        let elem = match self.spectrum.elem {
+            PeakElem::F32 => 4,
+            PeakElem::F64 => 8,
+        };
+        let value = |k: ValueKind| match k {
+            ValueKind::Int { size, .. } | ValueKind::Float { size } => size as u64,
+            ValueKind::Str => 64,
+        };
+        let fixed_string = |d: &str| match self.dataset_info(d).map(|i| &i.dtype) {
+            Some(DType::FixedString { size }) => (*size as u64).max(64),
+            _ => 64,
+        };
+        2 * self.spectrum.slots as u64 * elem
+            + 64
+            + self.lsh.as_ref().map_or(0, |(d, _)| fixed_string(d))
+            + self.name.as_deref().map_or(0, fixed_string)
+            + self
+                .passthrough
+                .iter()
+                .map(|p| match p.kind {
+                    ValueKind::Str => fixed_string(&p.dataset),
+                    k => p.width as u64 * value(k),
+                })
+                .sum::<u64>()
     }
 
     /// Open the file for reading row ranges of about `unit_rows` rows.

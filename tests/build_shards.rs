@@ -63,6 +63,7 @@ fn check_layout(layout: &str, spectra: u64, min_peaks: usize) {
             "path": input.path.display().to_string(),
             "bytes": std::fs::metadata(&input.path).unwrap().len(),
             "spectra": spectra,
+            "first_spectrum_id": 0,
         }])
     );
 
@@ -198,6 +199,8 @@ fn two_inputs_are_one_sequence() {
     assert_eq!(inputs[0]["spectra"], 700);
     assert_eq!(inputs[1]["path"], b.path.display().to_string());
     assert_eq!(inputs[1]["spectra"], 500);
+    assert_eq!(inputs[0]["first_spectrum_id"], 0);
+    assert_eq!(inputs[1]["first_spectrum_id"], 700);
     assert_eq!(
         inputs[1]["bytes"],
         std::fs::metadata(&b.path).unwrap().len()

@@ -521,7 +521,10 @@ def test_two_inputs_one_sequence(tmp_path):
     np.testing.assert_array_equal(t["source_row"].to_numpy(), np.concatenate([ra, rb]).astype(np.uint64))
     np.testing.assert_array_equal(t["lsh"].to_numpy(), np.concatenate([a.lsh[ra], b.lsh[rb]]))
     assert t["name"].to_pylist() == [a.name[r] for r in ra] + [b.name[r] for r in rb]
-    assert [(i["path"], i["spectra"]) for i in m["inputs"]] == [(str(ha), a.n), (str(hb), b.n)]
+    assert [(i["path"], i["spectra"], i["first_spectrum_id"]) for i in m["inputs"]] == [
+        (str(ha), a.n, 0),
+        (str(hb), b.n, a.n),
+    ]
     assert m["counts"]["read"] == a.n + b.n
     assert m["counts"]["rejected"] == {r: 2 * PLANTED.get(r, 0) for r in REASONS}
 
