@@ -377,26 +377,7 @@ mod tests {
     }
 
     fn schema() -> SchemaRef {
-        let m = FileMapping {
-            path: "x.h5".into(),
-            file_bytes: 0,
-            rows: 0,
-            spectrum: crate::source::SpectrumMapping {
-                dataset: "spectrum".into(),
-                orientation: Orientation::Planar,
-                elem: crate::source::PeakElem::F64,
-                slots: 4,
-            },
-            precursor_mz: "precursor_mz".into(),
-            rt: None,
-            charge: None,
-            accuracy: None,
-            lsh: None,
-            name: None,
-            passthrough: vec![],
-            skipped: vec![],
-            datasets: vec![],
-        };
+        let m = FileMapping::for_tests(0, 4);
         output_schema(&[m]).unwrap()
     }
 

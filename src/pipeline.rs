@@ -525,26 +525,7 @@ mod tests {
 
     #[test]
     fn units_cover_inputs_in_order_and_stop_at_max_spectra() {
-        let m = |rows| FileMapping {
-            path: PathBuf::from("x"),
-            file_bytes: 0,
-            rows,
-            spectrum: crate::source::SpectrumMapping {
-                dataset: "spectrum".into(),
-                orientation: msms_kernels::Orientation::Planar,
-                elem: crate::source::PeakElem::F64,
-                slots: 128,
-            },
-            precursor_mz: "precursor_mz".into(),
-            rt: None,
-            charge: None,
-            accuracy: None,
-            lsh: None,
-            name: None,
-            passthrough: vec![],
-            skipped: vec![],
-            datasets: vec![],
-        };
+        let m = |rows| FileMapping::for_tests(rows, 128);
         let files = [m(25), m(0), m(12)];
         let units = plan_units(&files, 10, None);
         let shape: Vec<_> = units

@@ -463,6 +463,33 @@ impl FileMapping {
     }
 }
 
+#[cfg(test)]
+impl FileMapping {
+    /// A float64 planar mapping with only the required datasets, for unit tests.
+    pub(crate) fn for_tests(rows: u64, slots: usize) -> FileMapping {
+        FileMapping {
+            path: PathBuf::from("test.hdf5"),
+            file_bytes: 0,
+            rows,
+            spectrum: SpectrumMapping {
+                dataset: "spectrum".into(),
+                orientation: Orientation::Planar,
+                elem: PeakElem::F64,
+                slots,
+            },
+            precursor_mz: "precursor_mz".into(),
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: vec![],
+            skipped: vec![],
+            datasets: vec![],
+        }
+    }
+}
+
 fn spectrum_mapping(path: &Path, d: &DatasetInfo) -> Result<SpectrumMapping, InputError> {
     let elem = match d.dtype {
         DType::Float { size: 8 } => PeakElem::F64,
