@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-cmake.sh
-cargo build --quiet
-cargo test --workspace --quiet
+# Builds target/debug/msms too (the integration tests run it); a separate `cargo build`
+# would compile the dependency graph a second time with different feature unification.
+cargo test --workspace
 bash scripts/setup-python.sh
 MSMS_BIN="$PWD/target/debug/msms" .venv/bin/python -m pytest tests/python -q
