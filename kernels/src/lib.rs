@@ -79,6 +79,11 @@ mod normalize;
 mod reason;
 mod validate;
 
+pub mod bin;
+pub mod quality;
+pub mod shuffle;
+pub mod topk;
+
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Criterion benchmark (being written).
+
+fn main() {}

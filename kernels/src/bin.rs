@@ -1,0 +1,1 @@
+//! Binning of peak lists into fixed m/z grids (dense or sparse).

@@ -1,0 +1,1 @@
+//! GeMS quality formats A/B/C (DreaMS `dformats.py`).

@@ -1,0 +1,1 @@
+//! Top-k peaks by intensity, kept in m/z order.
