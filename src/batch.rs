@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, Float32Array, Float64Array, Int64Array, Int8Array, ListArray,
-    RecordBatch, StringArray, StringDictionaryBuilder, UInt16Array, UInt32Array, UInt64Array,
+    new_null_array, Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array,
+    Int8Array, ListArray, RecordBatch, StringArray, StringDictionaryBuilder, UInt16Array,
+    UInt32Array, UInt64Array,
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use msms_kernels::bin::{bin_dense, bin_sparse, BinSpec};
+use msms_kernels::quality::{gems_format, GemsFormat};
 use msms_kernels::{
-    extend_intensity, extend_mz, unpad_validate, Normalize, PeakBlock, PeakValue, RejectReason,
-    ValidationRules,
+    extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, top_k, unpad_validate,
+    Normalize, PeakBlock, PeakValue, RejectReason, ValidationRules,
 };
 
 use crate::source::{FileMapping, InputError, LshData, PassColumn, PeakData, RawUnit, ValueKind};
@@ -58,13 +61,31 @@ impl Counts {
 pub struct Processing {
     /// Precursor and peak-count rules.
     pub rules: ValidationRules,
-    /// Intensity normalisation.
+    /// Keep only the K most intense peaks (ties: lower m/z), in m/z order.
+    pub max_peaks: Option<usize>,
+    /// Intensity normalisation (over the kept peaks).
     pub normalize: Normalize,
+    /// Binned output columns, from the written m/z and intensities.
+    pub binning: Option<Binner>,
+    /// Keep only spectra meeting this GeMS quality format (or a stricter one).
+    pub quality: Option<GemsFormat>,
+}
+
+/// Binning of the written peaks into an extra column.
+#[derive(Clone, Copy, Debug)]
+pub struct Binner {
+    /// Grid, aggregation and power.
+    pub spec: BinSpec,
+    /// `binned` (dense fixed-size list) or `bin_index` + `bin_value` (sparse lists).
+    pub sparse: bool,
 }
 
 /// The run's output schema: fixed columns, then the pass-through columns of the inputs.
 /// All inputs must agree on the pass-through columns and on the type of `lsh`.
-pub fn output_schema(mappings: &[FileMapping]) -> Result<SchemaRef, InputError> {
+pub fn output_schema(
+    mappings: &[FileMapping],
+    binning: Option<&Binner>,
+) -> Result<SchemaRef, InputError> {
     let first = mappings.first().expect("at least one input");
     let lsh_kind = mappings
         .iter()
@@ -142,7 +163,24 @@ pub fn output_schema(mappings: &[FileMapping]) -> Result<SchemaRef, InputError> 
             DataType::List(Arc::new(Field::new_list_field(DataType::Float32, false))),
             false,
         ),
+        Field::new("gems_format", DataType::Utf8, true),
     ];
+    match binning {
+        Some(b) if b.sparse => {
+            let list = |t| DataType::List(Arc::new(Field::new_list_field(t, false)));
+            fields.push(Field::new("bin_index", list(DataType::UInt32), false));
+            fields.push(Field::new("bin_value", list(DataType::Float32), false));
+        }
+        Some(b) => fields.push(Field::new(
+            "binned",
+            DataType::FixedSizeList(
+                Arc::new(Field::new_list_field(DataType::Float32, false)),
+                b.spec.bins as i32,
+            ),
+            false,
+        )),
+        None => {}
+    }
     fields.extend(
         first
             .passthrough
@@ -172,6 +210,16 @@ fn same_columns(a: &[PassColumn], b: &[PassColumn]) -> bool {
 #[derive(Default)]
 pub struct Scratch {
     keep: Vec<u32>,
+    /// Indices of the peaks kept by top-k.
+    idx: Vec<u32>,
+    /// One spectrum's validated peaks widened to f64 (quality format input).
+    raw_mz: Vec<f64>,
+    raw_intensity: Vec<f64>,
+    gems: Vec<Option<&'static str>>,
+    binned: Vec<f32>,
+    bin_index: Vec<u32>,
+    bin_value: Vec<f32>,
+    bin_offsets: Vec<i32>,
     mz: Vec<f64>,
     intensity: Vec<f32>,
     offsets: Vec<i32>,
@@ -196,6 +244,12 @@ pub fn build(
     scratch.offsets.clear();
     scratch.offsets.push(0);
     scratch.num_peaks.clear();
+    scratch.gems.clear();
+    scratch.binned.clear();
+    scratch.bin_index.clear();
+    scratch.bin_value.clear();
+    scratch.bin_offsets.clear();
+    scratch.bin_offsets.push(0);
     match &unit.peaks {
         PeakData::F64(v) => peaks_into(v, unit, processing, scratch, &mut counts),
         PeakData::F32(v) => peaks_into(v, unit, processing, scratch, &mut counts),
@@ -274,6 +328,7 @@ pub fn build(
         Arc::new(Float32Array::from(std::mem::take(&mut scratch.intensity))),
         None,
     )?;
+    let gems: StringArray = scratch.gems.drain(..).collect();
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(ids),
         Arc::new(UInt16Array::from(vec![unit.source_index; rows])),
@@ -287,7 +342,33 @@ pub fn build(
         Arc::new(UInt16Array::from(std::mem::take(&mut scratch.num_peaks))),
         Arc::new(mz),
         Arc::new(intensity),
+        Arc::new(gems),
     ];
+    match &processing.binning {
+        Some(b) if b.sparse => {
+            let offsets =
+                OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut scratch.bin_offsets)));
+            columns.push(Arc::new(ListArray::try_new(
+                Arc::new(Field::new_list_field(DataType::UInt32, false)),
+                offsets.clone(),
+                Arc::new(UInt32Array::from(std::mem::take(&mut scratch.bin_index))),
+                None,
+            )?));
+            columns.push(Arc::new(ListArray::try_new(
+                Arc::new(Field::new_list_field(DataType::Float32, false)),
+                offsets,
+                Arc::new(Float32Array::from(std::mem::take(&mut scratch.bin_value))),
+                None,
+            )?));
+        }
+        Some(b) => columns.push(Arc::new(FixedSizeListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Float32, false)),
+            b.spec.bins as i32,
+            Arc::new(Float32Array::from(std::mem::take(&mut scratch.binned))),
+            None,
+        )?)),
+        None => {}
+    }
     for p in &unit.passthrough {
         columns.push(pick(p.as_ref())?);
     }
@@ -303,35 +384,79 @@ fn peaks_into<T: PeakValue>(
     counts: &mut Counts,
 ) {
     let width = 2 * unit.slots;
-    for (i, row) in data.chunks_exact(width).enumerate().take(unit.rows) {
+    for (i, row) in data.chunks_exact(width).enumerate() {
         let block = PeakBlock::new(row, unit.orientation);
-        match unpad_validate(block, unit.precursor_mz[i], &processing.rules) {
-            Ok(n) => {
-                let start = s.intensity.len();
-                extend_intensity(block, n, processing.normalize, &mut s.intensity);
-                // float64 input can leave float32's range once rounded (I / max below the
-                // smallest subnormal, or a raw value above f32::MAX): such a spectrum would
-                // carry a 0 or an infinity, so it is rejected like its stored equivalent.
-                let out = &s.intensity[start..];
-                let reason = if out.iter().any(|v| !v.is_finite()) {
-                    Some(RejectReason::NonFinite)
-                } else if out.iter().any(|v| *v <= 0.0) {
-                    Some(RejectReason::NonPositiveIntensity)
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    counts.rejected[reason as usize] += 1;
-                    s.intensity.truncate(start);
-                    continue;
-                }
-                extend_mz(block, n, &mut s.mz);
-                s.offsets.push(s.mz.len() as i32);
-                s.num_peaks.push(n as u16);
-                s.keep.push(i as u32);
+        let n = match unpad_validate(block, unit.precursor_mz[i], &processing.rules) {
+            Ok(n) => n,
+            Err(reason) => {
+                counts.rejected[reason as usize] += 1;
+                continue;
             }
-            Err(reason) => counts.rejected[reason as usize] += 1,
+        };
+        // GeMS quality format, from the validated peaks as stored.
+        s.raw_mz.clear();
+        s.raw_intensity.clear();
+        s.raw_mz.extend((0..n).map(|j| block.mz(j).to_f64()));
+        s.raw_intensity
+            .extend((0..n).map(|j| block.intensity(j).to_f64()));
+        let format = gems_format(
+            unit.charge.as_ref().map(|c| c[i]),
+            unit.precursor_mz[i],
+            unit.accuracy.as_ref().map(|a| a[i]),
+            &s.raw_mz,
+            &s.raw_intensity,
+        );
+        if let Some(wanted) = processing.quality {
+            if format.is_none_or(|f| f > wanted) {
+                counts.rejected[RejectReason::QualityFormat as usize] += 1;
+                continue;
+            }
         }
+        let top = processing.max_peaks.filter(|&k| k < n);
+        let start = s.intensity.len();
+        match top {
+            Some(k) => {
+                top_k(block, n, k, &mut s.idx);
+                extend_intensity_at(block, &s.idx, processing.normalize, &mut s.intensity);
+            }
+            None => extend_intensity(block, n, processing.normalize, &mut s.intensity),
+        }
+        // float64 input can leave float32's range once rounded (I / max below the
+        // smallest subnormal, or a raw value above f32::MAX): such a spectrum would
+        // carry a 0 or an infinity, so it is rejected like its stored equivalent.
+        let out = &s.intensity[start..];
+        let reason = if out.iter().any(|v| !v.is_finite()) {
+            Some(RejectReason::NonFinite)
+        } else if out.iter().any(|v| *v <= 0.0) {
+            Some(RejectReason::NonPositiveIntensity)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            counts.rejected[reason as usize] += 1;
+            s.intensity.truncate(start);
+            continue;
+        }
+        let mz_start = s.mz.len();
+        match top {
+            Some(_) => extend_mz_at(block, &s.idx, &mut s.mz),
+            None => extend_mz(block, n, &mut s.mz),
+        }
+        if let Some(b) = &processing.binning {
+            let (mz, intensity) = (&s.mz[mz_start..], &s.intensity[start..]);
+            if b.sparse {
+                bin_sparse(&b.spec, mz, intensity, &mut s.bin_index, &mut s.bin_value);
+                s.bin_offsets.push(s.bin_index.len() as i32);
+            } else {
+                let at = s.binned.len();
+                s.binned.resize(at + b.spec.bins, 0.0);
+                bin_dense(&b.spec, mz, intensity, &mut s.binned[at..]);
+            }
+        }
+        s.gems.push(format.map(GemsFormat::as_str));
+        s.offsets.push(s.mz.len() as i32);
+        s.num_peaks.push((s.mz.len() - mz_start) as u16);
+        s.keep.push(i as u32);
     }
 }
 
@@ -378,13 +503,16 @@ mod tests {
 
     fn schema() -> SchemaRef {
         let m = FileMapping::for_tests(0, 4);
-        output_schema(&[m]).unwrap()
+        output_schema(&[m], None).unwrap()
     }
 
     fn run(u: &RawUnit, normalize: Normalize) -> (RecordBatch, Counts) {
         let p = Processing {
             rules: ValidationRules::default(),
+            max_peaks: None,
             normalize,
+            binning: None,
+            quality: None,
         };
         build(u, &schema(), &p, &mut Scratch::default()).unwrap()
     }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ByteSize, Layer, Mode, Normalize, Settings};
+use crate::config::{
+    BinAggregation, BinOutput, BinRange, ByteSize, Layer, Mode, Normalize, QualityFormat, Settings,
+};
 use crate::pipeline::{self, BuildOptions, Progress, RunError, Summary};
 use crate::synth::{self, SynthLayout, SynthOptions};
 
@@ -74,14 +76,38 @@ pub struct BuildArgs {
     /// run starts; other files are left alone.
     #[arg(long)]
     pub overwrite: bool,
-    /// Intensity normalisation: max (divide by the base peak; default) or none.
+    /// Keep only the K most intense peaks (ties: lower m/z first), in m/z order.
+    #[arg(long, value_name = "K")]
+    pub max_peaks: Option<usize>,
+    /// Intensity normalisation: max (divide by the base peak; default), sum (total ion
+    /// current 1), l2 (unit norm), sqrt (square root, then divide by the max) or none.
     #[arg(long, value_name = "HOW")]
     pub normalize: Option<Normalize>,
+    /// Bin the written peaks into bins of this m/z width (adds `binned`, or `bin_index` and
+    /// `bin_value` with --bin-output sparse). Needs --bin-range.
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub bin_width: Option<f64>,
+    /// m/z range of the bins, MIN:MAX: a peak is binned when MIN <= m/z < MAX.
+    #[arg(long, value_name = "MIN:MAX")]
+    pub bin_range: Option<BinRange>,
+    /// How peaks in one bin combine: sum (DreaMS-style; default) or max (ms2deepscore-style).
+    #[arg(long, value_name = "HOW")]
+    pub bin_aggregation: Option<BinAggregation>,
+    /// Binned value = intensity^P (default 1; ms2deepscore uses 0.5).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub bin_scale: Option<f64>,
+    /// dense: one fixed-size list of all bins; sparse: non-empty bins as index/value lists.
+    #[arg(long, value_name = "LAYOUT")]
+    pub bin_output: Option<BinOutput>,
+    /// Keep only spectra meeting GeMS quality format A, B or C (DreaMS); the column
+    /// `gems_format` records every spectrum's class either way.
+    #[arg(long, value_name = "A|B|C")]
+    pub quality_format: Option<QualityFormat>,
     /// Reject spectra with fewer peaks than this (default 1).
     #[arg(long, value_name = "N")]
     pub min_peaks: Option<usize>,
     /// Reject spectra whose precursor m/z is above this.
-    #[arg(long, value_name = "MZ")]
+    #[arg(long, value_name = "MZ", allow_negative_numbers = true)]
     pub max_precursor_mz: Option<f64>,
     /// Print errors only.
     #[arg(short, long, conflicts_with = "verbose")]
@@ -124,7 +150,12 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().long_version(long_version());
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -181,6 +212,16 @@ fn synth_cmd(a: SynthArgs) -> i32 {
     }
 }
 
+fn long_version() -> &'static str {
+    let text = format!(
+        "{}\nSIMD: {} (chosen at compile time by `wide`; build with RUSTFLAGS=\"-C target-cpu=native\" for this CPU's widest)\nHDF5: bundled static {}",
+        env!("CARGO_PKG_VERSION"),
+        msms_kernels::simd_level(),
+        crate::h5::library_version()
+    );
+    Box::leak(text.into_boxed_str())
+}
+
 /// Messages at a level, to stderr and to the log file when one is configured.
 struct Log {
     level: u8,
@@ -221,6 +262,13 @@ fn build(a: BuildArgs) -> i32 {
             shard_size: a.shard_size,
             batch_size: a.batch_size,
             normalize: a.normalize,
+            max_peaks: a.max_peaks,
+            bin_width: a.bin_width,
+            bin_range: a.bin_range,
+            bin_aggregation: a.bin_aggregation,
+            bin_scale: a.bin_scale,
+            bin_output: a.bin_output,
+            quality_format: a.quality_format,
             min_peaks: a.min_peaks,
             max_precursor_mz: a.max_precursor_mz,
             max_spectra: a.max_spectra,

@@ -32,11 +32,39 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Minimum number of peaks used when no layer sets `min_peaks`.
 pub const DEFAULT_MIN_PEAKS: usize = 1;
 
+/// `bin_scale` used when binning is on and no layer sets it.
+pub const DEFAULT_BIN_SCALE: f64 = 1.0;
+
+/// Largest number of bins [`Settings::resolve`] accepts (the binning kernel's limit).
+pub const MAX_BINS: usize = 10_000_000;
+
+/// Relative tolerance of the bin-count rounding guard.
+const BIN_COUNT_TOLERANCE: f64 = 1e-9;
+
+/// Command-line flags of the keys whose [`ConfigError::Invalid`] messages name the flag too.
+const KEY_FLAGS: [(&str, &str); 7] = [
+    ("processing.max_peaks", "--max-peaks"),
+    ("processing.bin_width", "--bin-width"),
+    ("processing.bin_range", "--bin-range"),
+    ("processing.bin_aggregation", "--bin-aggregation"),
+    ("processing.bin_scale", "--bin-scale"),
+    ("processing.bin_output", "--bin-output"),
+    ("processing.quality_format", "--quality-format"),
+];
+
+/// ` (--flag)` for a key listed in [`KEY_FLAGS`], otherwise empty.
+fn flag_suffix(key: &str) -> String {
+    KEY_FLAGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or_else(String::new, |(_, flag)| format!(" ({flag})"))
+}
+
 /// Every environment variable [`Layer::from_env`] reads, with the key each one sets.
 ///
 /// Other variables starting with `MSMS_` are ignored (other tools may set some), so a
 /// misspelt name has no effect; this list is the reference for help texts.
-pub const ENV_VARS: [(&str, &str); 13] = [
+pub const ENV_VARS: [(&str, &str); 20] = [
     ("MSMS_MODE", "mode"),
     ("MSMS_NUM_WORKERS", "profile.num_workers"),
     ("MSMS_SHARD_SIZE", "profile.shard_size"),
@@ -47,6 +75,13 @@ pub const ENV_VARS: [(&str, &str); 13] = [
     ("MSMS_MIN_PEAKS", "processing.min_peaks"),
     ("MSMS_MAX_PRECURSOR_MZ", "processing.max_precursor_mz"),
     ("MSMS_MAX_SPECTRA", "processing.max_spectra"),
+    ("MSMS_MAX_PEAKS", "processing.max_peaks"),
+    ("MSMS_BIN_WIDTH", "processing.bin_width"),
+    ("MSMS_BIN_RANGE", "processing.bin_range"),
+    ("MSMS_BIN_AGGREGATION", "processing.bin_aggregation"),
+    ("MSMS_BIN_SCALE", "processing.bin_scale"),
+    ("MSMS_BIN_OUTPUT", "processing.bin_output"),
+    ("MSMS_QUALITY_FORMAT", "processing.quality_format"),
     ("MSMS_LOG_LEVEL", "logging.level"),
     ("MSMS_LOG_FILE", "logging.file"),
     ("MSMS_OUTPUT_ROOT", "output_root"),
@@ -135,8 +170,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A resolved setting is invalid (typically set directly on a [`Layer`] by the CLI).
-    #[error("{key} = {value} (from {origin}): {reason}")]
+    /// A resolved setting is invalid (typically set directly on a [`Layer`] by the CLI), or
+    /// a combination of settings is (e.g. `bin_width` without `bin_range`).
+    ///
+    /// Displays as `key = value (from origin): reason`; for the peak-selection, binning and
+    /// quality keys the key is followed by its flag, e.g. `processing.bin_range (--bin-range)`.
+    #[error("{key}{} = {value} (from {origin}): {reason}", flag_suffix(key))]
     Invalid {
         /// The key, in the YAML file's dotted form, e.g. `profile.writers`.
         key: &'static str,
@@ -222,17 +261,27 @@ impl<'de> Deserialize<'de> for Mode {
 pub enum Normalize {
     /// Keep the stored intensities.
     None,
-    /// Divide by the spectrum's largest intensity (DreaMS / matchms). The default.
+    /// Divide by the spectrum's largest intensity, the base peak (DreaMS / matchms). The
+    /// default.
     #[default]
     Max,
+    /// Divide by the sum of the intensities, so the total ion current is 1.
+    Sum,
+    /// Divide by the Euclidean (L2) norm of the intensities, so the spectrum has unit norm.
+    L2,
+    /// Take the square root of each intensity, then divide by the largest result.
+    Sqrt,
 }
 
 impl Normalize {
-    /// The canonical name: `"none"` or `"max"`.
+    /// The canonical name: `"none"`, `"max"`, `"sum"`, `"l2"` or `"sqrt"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Normalize::None => "none",
             Normalize::Max => "max",
+            Normalize::Sum => "sum",
+            Normalize::L2 => "l2",
+            Normalize::Sqrt => "sqrt",
         }
     }
 }
@@ -246,12 +295,20 @@ impl fmt::Display for Normalize {
 impl FromStr for Normalize {
     type Err = ParseError;
 
-    /// Accepts `none` and `max`, ignoring ASCII case and surrounding whitespace.
+    /// Accepts `none`, `max`, `sum`, `l2` and `sqrt`, ignoring ASCII case and surrounding
+    /// whitespace.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "none" => Ok(Normalize::None),
             "max" => Ok(Normalize::Max),
-            _ => Err(ParseError::new("normalize", s, "expected none or max")),
+            "sum" => Ok(Normalize::Sum),
+            "l2" => Ok(Normalize::L2),
+            "sqrt" => Ok(Normalize::Sqrt),
+            _ => Err(ParseError::new(
+                "normalize",
+                s,
+                "expected none, max, sum, l2 or sqrt",
+            )),
         }
     }
 }
@@ -264,8 +321,241 @@ impl Serialize for Normalize {
 
 impl<'de> Deserialize<'de> for Normalize {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<Normalize>::new("none or max"))
+        deserializer.deserialize_str(FromStrVisitor::<Normalize>::new(
+            "none, max, sum, l2 or sqrt",
+        ))
     }
+}
+
+/// How the intensities of the peaks that fall into one bin are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinAggregation {
+    /// Add them up (DreaMS-style). The default.
+    #[default]
+    Sum,
+    /// Keep the largest (ms2deepscore-style).
+    Max,
+}
+
+impl BinAggregation {
+    /// The canonical name: `"sum"` or `"max"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinAggregation::Sum => "sum",
+            BinAggregation::Max => "max",
+        }
+    }
+}
+
+impl fmt::Display for BinAggregation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BinAggregation {
+    type Err = ParseError;
+
+    /// Accepts `sum` and `max`, ignoring ASCII case and surrounding whitespace.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sum" => Ok(BinAggregation::Sum),
+            "max" => Ok(BinAggregation::Max),
+            _ => Err(ParseError::new("bin aggregation", s, "expected sum or max")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BinAggregation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<BinAggregation>::new("sum or max"))
+    }
+}
+
+/// How a binned spectrum is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinOutput {
+    /// One value per bin, zeros included. The default.
+    #[default]
+    Dense,
+    /// Only the non-empty bins, as (bin index, value) pairs.
+    Sparse,
+}
+
+impl BinOutput {
+    /// The canonical name: `"dense"` or `"sparse"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOutput::Dense => "dense",
+            BinOutput::Sparse => "sparse",
+        }
+    }
+}
+
+impl fmt::Display for BinOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BinOutput {
+    type Err = ParseError;
+
+    /// Accepts `dense` and `sparse`, ignoring ASCII case and surrounding whitespace.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "dense" => Ok(BinOutput::Dense),
+            "sparse" => Ok(BinOutput::Sparse),
+            _ => Err(ParseError::new("bin output", s, "expected dense or sparse")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BinOutput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<BinOutput>::new("dense or sparse"))
+    }
+}
+
+/// A GeMS quality format (DreaMS `dformats`): spectra that do not meet it are rejected.
+///
+/// Serialises and displays as `"A"`, `"B"` or `"C"`; parses those or their lowercase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum QualityFormat {
+    /// GeMS format A.
+    A,
+    /// GeMS format B.
+    B,
+    /// GeMS format C.
+    C,
+}
+
+impl QualityFormat {
+    /// The canonical name: `"A"`, `"B"` or `"C"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualityFormat::A => "A",
+            QualityFormat::B => "B",
+            QualityFormat::C => "C",
+        }
+    }
+}
+
+impl fmt::Display for QualityFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for QualityFormat {
+    type Err = ParseError;
+
+    /// Accepts `A`, `B` and `C` in either case, ignoring surrounding whitespace.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "A" | "a" => Ok(QualityFormat::A),
+            "B" | "b" => Ok(QualityFormat::B),
+            "C" | "c" => Ok(QualityFormat::C),
+            _ => Err(ParseError::new("quality format", s, "expected A, B or C")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for QualityFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<QualityFormat>::new("A, B or C"))
+    }
+}
+
+/// The m/z range that is binned, written `MIN:MAX` (e.g. `10:1000`, `0.5:2000.25`).
+///
+/// Both ends are finite and `min < max`. Displays as `MIN:MAX` with each end in the
+/// shortest form that parses back to the same `f64` (`10:1000`), so display and parse
+/// round-trip; serialises as that string and deserialises from a string.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BinRange {
+    /// Lower end (inclusive).
+    pub min: f64,
+    /// Upper end.
+    pub max: f64,
+}
+
+impl BinRange {
+    /// Why `min`/`max` do not form a range, if they do not.
+    fn check(min: f64, max: f64) -> Result<(), &'static str> {
+        if !(min.is_finite() && max.is_finite()) {
+            Err("MIN and MAX must be finite numbers")
+        } else if min >= max {
+            Err("MIN must be less than MAX")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl FromStr for BinRange {
+    type Err = ParseError;
+
+    /// Parses `MIN:MAX`; whitespace around either number is ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| ParseError::new("bin range", s, reason);
+        let Some((lo, hi)) = s.split_once(':') else {
+            return Err(err("expected MIN:MAX, e.g. 10:1000"));
+        };
+        let number = |t: &str| t.trim().parse::<f64>().ok();
+        let (Some(min), Some(max)) = (number(lo), number(hi)) else {
+            return Err(err("expected two numbers MIN:MAX, e.g. 10:1000"));
+        };
+        BinRange::check(min, max).map_err(err)?;
+        Ok(BinRange { min, max })
+    }
+}
+
+impl fmt::Display for BinRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.min, self.max)
+    }
+}
+
+impl Serialize for BinRange {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for BinRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<BinRange>::new(
+            "a range MIN:MAX such as \"10:1000\"",
+        ))
+    }
+}
+
+/// Resolved binning of the peaks onto a fixed m/z grid.
+///
+/// Bins are `width` wide from `min` up to `max` (a peak is binned when
+/// `min <= m/z < max`); each peak contributes `intensity ^ scale`, the contributions to one
+/// bin are combined by `aggregation`, and the result is stored as `output`. ms2deepscore
+/// bins with `max` and scale 0.5, DreaMS-style binning uses `sum` and scale 1.
+///
+/// [`Settings::resolve`] guarantees `1 <= bins <= `[`MAX_BINS`], counting bins as whole
+/// widths in `[min, max)` with a `1e-9` relative rounding guard.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Binning {
+    /// Bin width in m/z, finite and > 0.
+    pub width: f64,
+    /// Lower end of the binned range.
+    pub min: f64,
+    /// Upper end of the binned range; at least one whole bin fits between `min` and `max`.
+    pub max: f64,
+    /// How the peaks of one bin are combined; default `sum`.
+    pub aggregation: BinAggregation,
+    /// Intensity exponent `P` (binned value = `intensity ^ P`), finite and > 0; default 1.
+    pub scale: f64,
+    /// Dense or sparse storage; default `dense`.
+    pub output: BinOutput,
 }
 
 /// Parses a log level (case-insensitive) into its lowercase name from [`LOG_LEVELS`].
@@ -580,6 +870,20 @@ struct FileProcessing {
     max_precursor_mz: Option<PositiveF64>,
     #[serde(default)]
     max_spectra: Option<Count<1>>,
+    #[serde(default)]
+    max_peaks: Option<Count<1>>,
+    #[serde(default)]
+    bin_width: Option<PositiveF64>,
+    #[serde(default)]
+    bin_range: Option<BinRange>,
+    #[serde(default)]
+    bin_aggregation: Option<BinAggregation>,
+    #[serde(default)]
+    bin_scale: Option<PositiveF64>,
+    #[serde(default)]
+    bin_output: Option<BinOutput>,
+    #[serde(default)]
+    quality_format: Option<QualityFormat>,
 }
 
 #[derive(Deserialize, Default)]
@@ -728,6 +1032,20 @@ pub struct Layer {
     pub max_precursor_mz: Option<f64>,
     /// `processing.max_spectra`.
     pub max_spectra: Option<u64>,
+    /// `processing.max_peaks`: keep the K most intense peaks (>= 1).
+    pub max_peaks: Option<usize>,
+    /// `processing.bin_width`: turns binning on (finite, > 0).
+    pub bin_width: Option<f64>,
+    /// `processing.bin_range`: the binned m/z range, required with `bin_width`.
+    pub bin_range: Option<BinRange>,
+    /// `processing.bin_aggregation`.
+    pub bin_aggregation: Option<BinAggregation>,
+    /// `processing.bin_scale` (finite, > 0).
+    pub bin_scale: Option<f64>,
+    /// `processing.bin_output`.
+    pub bin_output: Option<BinOutput>,
+    /// `processing.quality_format`.
+    pub quality_format: Option<QualityFormat>,
     /// `logging.level`, lowercase, one of [`LOG_LEVELS`].
     pub log_level: Option<String>,
     /// `logging.file`.
@@ -784,6 +1102,13 @@ impl Layer {
             min_peaks,
             max_precursor_mz,
             max_spectra,
+            max_peaks,
+            bin_width,
+            bin_range,
+            bin_aggregation,
+            bin_scale,
+            bin_output,
+            quality_format,
         } = doc.processing.unwrap_or_default();
         let FileLogging { level, file } = doc.logging.unwrap_or_default();
         let usize_of = |c: Option<Count<1>>| c.map(|c| to_usize(c.0));
@@ -800,6 +1125,13 @@ impl Layer {
             min_peaks: min_peaks.map(|c| to_usize(c.0)),
             max_precursor_mz: max_precursor_mz.map(|v| v.0),
             max_spectra: max_spectra.map(|c| c.0),
+            max_peaks: usize_of(max_peaks),
+            bin_width: bin_width.map(|v| v.0),
+            bin_range,
+            bin_aggregation,
+            bin_scale: bin_scale.map(|v| v.0),
+            bin_output,
+            quality_format,
             log_level: level.map(|l| l.0),
             log_file: file,
         })
@@ -829,6 +1161,12 @@ impl Layer {
                 reason,
             };
             let count = |min: u64| parse_env_count(v, min).map_err(bad);
+            let positive = || -> Result<f64, ConfigError> {
+                let parsed: f64 = v
+                    .parse()
+                    .map_err(|_| bad("expected a number greater than zero".to_owned()))?;
+                check_positive_f64(parsed).map_err(bad)
+            };
             match var.as_str() {
                 "MSMS_MODE" => layer.mode = Some(v.parse().map_err(|e| bad(reason(e)))?),
                 "MSMS_NUM_WORKERS" => layer.num_workers = Some(to_usize(count(1)?)),
@@ -840,13 +1178,21 @@ impl Layer {
                 "MSMS_WRITERS" => layer.writers = Some(to_usize(count(1)?)),
                 "MSMS_NORMALIZE" => layer.normalize = Some(v.parse().map_err(|e| bad(reason(e)))?),
                 "MSMS_MIN_PEAKS" => layer.min_peaks = Some(to_usize(count(0)?)),
-                "MSMS_MAX_PRECURSOR_MZ" => {
-                    let parsed: f64 = v
-                        .parse()
-                        .map_err(|_| bad("expected a number greater than zero".to_owned()))?;
-                    layer.max_precursor_mz = Some(check_positive_f64(parsed).map_err(bad)?);
-                }
+                "MSMS_MAX_PRECURSOR_MZ" => layer.max_precursor_mz = Some(positive()?),
                 "MSMS_MAX_SPECTRA" => layer.max_spectra = Some(count(1)?),
+                "MSMS_MAX_PEAKS" => layer.max_peaks = Some(to_usize(count(1)?)),
+                "MSMS_BIN_WIDTH" => layer.bin_width = Some(positive()?),
+                "MSMS_BIN_RANGE" => layer.bin_range = Some(v.parse().map_err(|e| bad(reason(e)))?),
+                "MSMS_BIN_AGGREGATION" => {
+                    layer.bin_aggregation = Some(v.parse().map_err(|e| bad(reason(e)))?)
+                }
+                "MSMS_BIN_SCALE" => layer.bin_scale = Some(positive()?),
+                "MSMS_BIN_OUTPUT" => {
+                    layer.bin_output = Some(v.parse().map_err(|e| bad(reason(e)))?)
+                }
+                "MSMS_QUALITY_FORMAT" => {
+                    layer.quality_format = Some(v.parse().map_err(|e| bad(reason(e)))?)
+                }
                 "MSMS_LOG_LEVEL" => {
                     layer.log_level = Some(parse_log_level(v).map_err(|e| bad(reason(e)))?)
                 }
@@ -901,6 +1247,13 @@ pub struct Settings {
     pub max_precursor_mz: Option<f64>,
     /// Stop after this many spectra; `None` is no limit (default).
     pub max_spectra: Option<u64>,
+    /// Keep only the this many most intense peaks of each spectrum (ties broken by lower
+    /// m/z); `None` keeps all (default).
+    pub max_peaks: Option<usize>,
+    /// Binning onto a fixed m/z grid; `None` (default) stores the peaks themselves.
+    pub binning: Option<Binning>,
+    /// Reject spectra that do not meet this GeMS quality format; `None` (default) keeps all.
+    pub quality_format: Option<QualityFormat>,
     /// Log level, one of [`LOG_LEVELS`]; default `info`.
     pub log_level: String,
     /// Log file, if any; otherwise logs go to standard error.
@@ -909,6 +1262,9 @@ pub struct Settings {
 
 /// The settings that change output bytes, in a fixed field order (hashed by
 /// [`Settings::config_hash`]; changing this struct changes every config hash).
+///
+/// The fields added after `shard_size` are left out while unset, so that settings which do
+/// not use them keep the hash they had before those fields existed.
 #[derive(Serialize)]
 struct OutputSettings {
     normalize: Normalize,
@@ -917,6 +1273,12 @@ struct OutputSettings {
     max_spectra: Option<u64>,
     batch_size: usize,
     shard_size: ByteSize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_peaks: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binning: Option<Binning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality_format: Option<QualityFormat>,
 }
 
 const ORIGINS: [&str; 3] = ["command line", "config file", "environment"];
@@ -1018,6 +1380,18 @@ impl Settings {
             }
             other => other.map(|(v, _)| v),
         };
+        let max_peaks = match pick(&layers, |l| l.max_peaks) {
+            Some((0, origin)) => {
+                return Err(ConfigError::Invalid {
+                    key: "processing.max_peaks",
+                    value: "0".to_owned(),
+                    origin,
+                    reason: "must be at least 1 (leave it unset to keep every peak)".to_owned(),
+                })
+            }
+            other => other.map(|(v, _)| v),
+        };
+        let binning = resolve_binning(&layers)?;
         let log_level = match pick(&layers, |l| l.log_level.clone()) {
             Some((v, origin)) => parse_log_level(&v).map_err(|e| ConfigError::Invalid {
                 key: "logging.level",
@@ -1037,6 +1411,9 @@ impl Settings {
             min_peaks: pick(&layers, |l| l.min_peaks).map_or(DEFAULT_MIN_PEAKS, |(v, _)| v),
             max_precursor_mz,
             max_spectra,
+            max_peaks,
+            binning,
+            quality_format: pick(&layers, |l| l.quality_format).map(|(v, _)| v),
             log_level,
             log_file: pick(&layers, |l| l.log_file.clone()).map(|(v, _)| v),
         })
@@ -1050,29 +1427,161 @@ impl Settings {
             max_spectra: self.max_spectra,
             batch_size: self.profile.batch_size,
             shard_size: self.profile.shard_size,
+            max_peaks: self.max_peaks,
+            binning: self.binning,
+            quality_format: self.quality_format,
         }
     }
 
-    /// Canonical JSON of the settings that affect output bytes: `normalize`, `min_peaks`,
-    /// `max_precursor_mz`, `max_spectra`, `batch_size` and `shard_size`.
+    /// JSON of the settings that affect output bytes: `normalize`, `min_peaks`,
+    /// `max_precursor_mz`, `max_spectra`, `batch_size`, `shard_size`, `max_peaks`,
+    /// `binning` and `quality_format`.
     ///
     /// Not included: `num_workers`, `writers`, logging, input paths, output root and the
-    /// mode name. `shard_size` is its display string (`"1GB"`); unset limits are `null`.
+    /// mode name. `shard_size` is its display string (`"1GB"`); unset limits and unset
+    /// `max_peaks`, `binning` and `quality_format` are `null`. `binning` is an object
+    /// `{"width", "min", "max", "aggregation", "scale", "output"}`.
     pub fn output_settings_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.output_settings())
-            .expect("output settings are plain strings and numbers")
+        let mut v = serde_json::to_value(self.output_settings())
+            .expect("output settings are plain strings and numbers");
+        if let Some(map) = v.as_object_mut() {
+            for key in ["max_peaks", "binning", "quality_format"] {
+                map.entry(key).or_insert(serde_json::Value::Null);
+            }
+        }
+        v
     }
 
-    /// `"sha256:<hex>"` of the canonical JSON of [`Settings::output_settings_json`]:
-    /// `serde_json::to_vec` of a struct with a fixed field order, so no whitespace.
+    /// `"sha256:<hex>"` of the canonical JSON of the settings of
+    /// [`Settings::output_settings_json`]: `serde_json::to_vec` of a struct with a fixed
+    /// field order, so no whitespace.
     ///
     /// Field order: normalize, min_peaks, max_precursor_mz, max_spectra, batch_size,
-    /// shard_size. Equal settings give equal hashes on every platform.
+    /// shard_size, then max_peaks, binning and quality_format, each only when set (so
+    /// settings that leave all three unset hash as they did before these keys existed).
+    /// Equal settings give equal hashes on every platform.
     pub fn config_hash(&self) -> String {
         let bytes = serde_json::to_vec(&self.output_settings())
             .expect("output settings are plain strings and numbers");
         format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
     }
+}
+
+/// Resolves the `bin_*` keys (each with the usual precedence) into [`Binning`].
+///
+/// Binning is on only when `bin_width` resolves to a value; it then needs `bin_range`,
+/// and the other `bin_*` keys are refused without it.
+fn resolve_binning(layers: &[Option<&Layer>; 3]) -> Result<Option<Binning>, ConfigError> {
+    let positive = |key: &'static str,
+                    picked: Option<(f64, &'static str)>|
+     -> Result<Option<(f64, &'static str)>, ConfigError> {
+        match picked {
+            Some((v, origin)) => match check_positive_f64(v) {
+                Ok(v) => Ok(Some((v, origin))),
+                Err(reason) => Err(ConfigError::Invalid {
+                    key,
+                    value: v.to_string(),
+                    origin,
+                    reason,
+                }),
+            },
+            None => Ok(None),
+        }
+    };
+    let width = positive("processing.bin_width", pick(layers, |l| l.bin_width))?;
+    let range = pick(layers, |l| l.bin_range);
+    let aggregation = pick(layers, |l| l.bin_aggregation);
+    let scale = positive("processing.bin_scale", pick(layers, |l| l.bin_scale))?;
+    let output = pick(layers, |l| l.bin_output);
+
+    if let Some((r, origin)) = range {
+        if let Err(reason) = BinRange::check(r.min, r.max) {
+            return Err(ConfigError::Invalid {
+                key: "processing.bin_range",
+                value: r.to_string(),
+                origin,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    let Some((width, width_origin)) = width else {
+        let unused = |key: &'static str, value: String, origin: &'static str| {
+            Err(ConfigError::Invalid {
+                key,
+                value,
+                origin,
+                reason: "only meaningful with bin_width (--bin-width); set bin_width to bin \
+                         the peaks, or leave this key out"
+                    .to_owned(),
+            })
+        };
+        if let Some((v, origin)) = range {
+            return unused("processing.bin_range", v.to_string(), origin);
+        }
+        if let Some((v, origin)) = aggregation {
+            return unused("processing.bin_aggregation", v.to_string(), origin);
+        }
+        if let Some((v, origin)) = scale {
+            return unused("processing.bin_scale", v.to_string(), origin);
+        }
+        if let Some((v, origin)) = output {
+            return unused("processing.bin_output", v.to_string(), origin);
+        }
+        return Ok(None);
+    };
+
+    let Some((range, range_origin)) = range else {
+        return Err(ConfigError::Invalid {
+            key: "processing.bin_range",
+            value: "unset".to_owned(),
+            origin: width_origin,
+            reason: format!(
+                "required with bin_width (--bin-width), which the {width_origin} sets to \
+                 {width}; give the binned m/z range as MIN:MAX, e.g. 10:1000"
+            ),
+        });
+    };
+    // Whole widths in [min, max): round(q) when q is within 1e-9 * round(q) of it, else
+    // floor(q) (the same count as the binning kernel).
+    let q = (range.max - range.min) / width;
+    let bins = if !q.is_finite() {
+        f64::INFINITY
+    } else if (q - q.round()).abs() <= BIN_COUNT_TOLERANCE * q.round() {
+        q.round()
+    } else {
+        q.floor()
+    };
+    if bins < 1.0 {
+        return Err(ConfigError::Invalid {
+            key: "processing.bin_width",
+            value: width.to_string(),
+            origin: width_origin,
+            reason: format!(
+                "fewer than one whole bin fits in bin_range {range} (from {range_origin}): \
+                 (MAX - MIN) / width = {q}"
+            ),
+        });
+    }
+    if bins > MAX_BINS as f64 {
+        return Err(ConfigError::Invalid {
+            key: "processing.bin_width",
+            value: width.to_string(),
+            origin: width_origin,
+            reason: format!(
+                "too many bins for bin_range {range} (from {range_origin}): \
+                 (MAX - MIN) / width = {q} > {MAX_BINS}; increase the width or narrow the range"
+            ),
+        });
+    }
+    Ok(Some(Binning {
+        width,
+        min: range.min,
+        max: range.max,
+        aggregation: aggregation.map_or(BinAggregation::default(), |(v, _)| v),
+        scale: scale.map_or(DEFAULT_BIN_SCALE, |(v, _)| v),
+        output: output.map_or(BinOutput::default(), |(v, _)| v),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1235,7 +1744,7 @@ mod tests {
         assert_eq!("max".parse::<Normalize>(), Ok(Normalize::Max));
         assert_eq!("none".parse::<Normalize>(), Ok(Normalize::None));
         assert_eq!(Normalize::None.as_str(), "none");
-        assert!("sum".parse::<Normalize>().is_err());
+        assert!("total".parse::<Normalize>().is_err());
         assert_eq!(
             serde_json::to_string(&Mode::Production).unwrap(),
             "\"production\""
@@ -1443,8 +1952,45 @@ mod tests {
                 "configs/x.yaml:2:16: processing.max_spectra: must be at least 1",
             ),
             (
-                "processing:\n  normalize: sum\n",
-                "configs/x.yaml:2:14: processing.normalize: invalid normalize \"sum\"",
+                "processing:\n  normalize: total\n",
+                "configs/x.yaml:2:14: processing.normalize: invalid normalize \"total\"",
+            ),
+            (
+                "processing:\n  max_peaks: 0\n",
+                "configs/x.yaml:2:14: processing.max_peaks: must be at least 1, got 0",
+            ),
+            (
+                "processing:\n  bin_width: 0\n",
+                "configs/x.yaml:2:14: processing.bin_width: must be a finite number",
+            ),
+            (
+                "processing:\n  bin_width: -0.5\n",
+                "configs/x.yaml:2:14: processing.bin_width: must be a finite number",
+            ),
+            (
+                "processing:\n  bin_scale: .nan\n",
+                "configs/x.yaml:2:14: processing.bin_scale: must be a finite number",
+            ),
+            (
+                "processing:\n  bin_range: \"1000:10\"\n",
+                "configs/x.yaml:2:14: processing.bin_range: invalid bin range \"1000:10\": \
+                 MIN must be less than MAX",
+            ),
+            (
+                "processing:\n  bin_range: 10\n",
+                "configs/x.yaml:2:14: processing.bin_range: invalid bin range \"10\"",
+            ),
+            (
+                "processing:\n  bin_aggregation: mean\n",
+                "configs/x.yaml:2:20: processing.bin_aggregation: invalid bin aggregation",
+            ),
+            (
+                "processing:\n  bin_output: csr\n",
+                "configs/x.yaml:2:15: processing.bin_output: invalid bin output \"csr\"",
+            ),
+            (
+                "processing:\n  quality_format: D\n",
+                "configs/x.yaml:2:19: processing.quality_format: invalid quality format \"D\"",
             ),
             (
                 "logging:\n  level: loud\n",
@@ -1489,7 +2035,10 @@ mod tests {
                     profile:\n  num_workers: 6\n  shard_size: 1GB\n  batch_size: 1000\n  \
                     checkpoint_interval: 5000\n  writers: 1\n\
                     processing:\n  normalize: none\n  min_peaks: 3\n  \
-                    max_precursor_mz: 1000.0\n  max_spectra: 100000\n\
+                    max_precursor_mz: 1000.0\n  max_spectra: 100000\n  \
+                    max_peaks: 150\n  bin_width: 0.1\n  bin_range: 10:1000\n  \
+                    bin_aggregation: max\n  bin_scale: 0.5\n  bin_output: sparse\n  \
+                    quality_format: B\n\
                     logging:\n  level: DEBUG\n  file: msms.log\n";
         let l = yaml(text).unwrap();
         assert_eq!(
@@ -1507,6 +2056,16 @@ mod tests {
                 min_peaks: Some(3),
                 max_precursor_mz: Some(1000.0),
                 max_spectra: Some(100_000),
+                max_peaks: Some(150),
+                bin_width: Some(0.1),
+                bin_range: Some(BinRange {
+                    min: 10.0,
+                    max: 1000.0
+                }),
+                bin_aggregation: Some(BinAggregation::Max),
+                bin_scale: Some(0.5),
+                bin_output: Some(BinOutput::Sparse),
+                quality_format: Some(QualityFormat::B),
                 log_level: Some("debug".into()),
                 log_file: Some("msms.log".into()),
             }
@@ -1557,6 +2116,13 @@ mod tests {
             ("MSMS_LOG_LEVEL", "Trace"),
             ("MSMS_LOG_FILE", "/var/log/msms.log"),
             ("MSMS_OUTPUT_ROOT", "out"),
+            ("MSMS_MAX_PEAKS", "100"),
+            ("MSMS_BIN_WIDTH", "0.01"),
+            ("MSMS_BIN_RANGE", " 0.5:2000.25 "),
+            ("MSMS_BIN_AGGREGATION", "SUM"),
+            ("MSMS_BIN_SCALE", "1"),
+            ("MSMS_BIN_OUTPUT", "dense"),
+            ("MSMS_QUALITY_FORMAT", "c"),
             ("MSMS_SOMETHING_ELSE", "whatever"),
             ("PATH", "/usr/bin"),
             ("MSMS_BATCH", "not read"),
@@ -1577,6 +2143,16 @@ mod tests {
                 min_peaks: Some(0),
                 max_precursor_mz: Some(1500.5),
                 max_spectra: Some(42),
+                max_peaks: Some(100),
+                bin_width: Some(0.01),
+                bin_range: Some(BinRange {
+                    min: 0.5,
+                    max: 2000.25
+                }),
+                bin_aggregation: Some(BinAggregation::Sum),
+                bin_scale: Some(1.0),
+                bin_output: Some(BinOutput::Dense),
+                quality_format: Some(QualityFormat::C),
                 log_level: Some("trace".into()),
                 log_file: Some("/var/log/msms.log".into()),
             }
@@ -1594,7 +2170,22 @@ mod tests {
             ("MSMS_SHARD_SIZE", "0", "must be greater than zero"),
             ("MSMS_SHARD_SIZE", "1 XB", "unknown unit"),
             ("MSMS_MODE", "laptop", "expected local, production or cloud"),
-            ("MSMS_NORMALIZE", "sum", "expected none or max"),
+            (
+                "MSMS_NORMALIZE",
+                "total",
+                "expected none, max, sum, l2 or sqrt",
+            ),
+            ("MSMS_MAX_PEAKS", "0", "must be at least 1"),
+            ("MSMS_MAX_PEAKS", "many", "expected a whole number"),
+            ("MSMS_BIN_WIDTH", "0", "greater than zero"),
+            ("MSMS_BIN_WIDTH", "-0.1", "greater than zero"),
+            ("MSMS_BIN_WIDTH", "nan", "finite"),
+            ("MSMS_BIN_RANGE", "10", "expected MIN:MAX"),
+            ("MSMS_BIN_RANGE", "1000:10", "MIN must be less than MAX"),
+            ("MSMS_BIN_AGGREGATION", "mean", "expected sum or max"),
+            ("MSMS_BIN_SCALE", "inf", "finite"),
+            ("MSMS_BIN_OUTPUT", "csr", "expected dense or sparse"),
+            ("MSMS_QUALITY_FORMAT", "D", "expected A, B or C"),
             ("MSMS_MAX_PRECURSOR_MZ", "-1", "greater than zero"),
             ("MSMS_MAX_PRECURSOR_MZ", "inf", "finite"),
             ("MSMS_MAX_PRECURSOR_MZ", "big", "greater than zero"),
@@ -1662,6 +2253,66 @@ mod tests {
         );
     }
 
+    /// The shipped configs only document max_peaks, the bin_* keys and quality_format.
+    fn assert_no_peak_selection_binning_or_quality(file: &Layer) {
+        assert_eq!(file.max_peaks, None);
+        assert_eq!(file.bin_width, None);
+        assert_eq!(file.bin_range, None);
+        assert_eq!(file.bin_aggregation, None);
+        assert_eq!(file.bin_scale, None);
+        assert_eq!(file.bin_output, None);
+        assert_eq!(file.quality_format, None);
+        let s = Settings::resolve(&Layer::default(), Some(file), &Layer::default(), 2).unwrap();
+        assert_eq!(
+            (s.max_peaks, s.binning, s.quality_format),
+            (None, None, None)
+        );
+    }
+
+    /// Uncommenting the documented examples of a shipped config gives a valid config.
+    fn uncommented_examples(text: &str) -> String {
+        text.lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                let indent = &line[..line.len() - trimmed.len()];
+                match trimmed.strip_prefix("# ") {
+                    Some(rest)
+                        if [
+                            "max_peaks:",
+                            "bin_width:",
+                            "bin_range:",
+                            "bin_aggregation:",
+                            "bin_scale:",
+                            "bin_output:",
+                            "quality_format:",
+                        ]
+                        .iter()
+                        .any(|k| rest.starts_with(k)) =>
+                    {
+                        format!("{indent}{rest}\n")
+                    }
+                    _ => format!("{line}\n"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shipped_config_examples_are_valid() {
+        for (name, text) in [
+            ("configs/gems_local.yaml", LOCAL_YAML),
+            ("configs/gems_production_48core.yaml", PRODUCTION_YAML),
+        ] {
+            let on = uncommented_examples(text);
+            let file = Layer::from_yaml_str(&on, Path::new(name)).unwrap();
+            assert!(file.max_peaks.is_some(), "{name}");
+            assert!(file.quality_format.is_some(), "{name}");
+            let s =
+                Settings::resolve(&Layer::default(), Some(&file), &Layer::default(), 2).unwrap();
+            assert!(s.binning.is_some(), "{name}");
+        }
+    }
+
     #[test]
     fn shipped_local_config() {
         let file = Layer::from_yaml_str(LOCAL_YAML, Path::new("configs/gems_local.yaml")).unwrap();
@@ -1682,6 +2333,7 @@ mod tests {
         assert_eq!(file.inputs, None);
         assert_eq!(file.output_root, None);
         assert_eq!(file.log_file, None);
+        assert_no_peak_selection_binning_or_quality(&file);
         for cores in [2, 48] {
             let s = Settings::resolve(&Layer::default(), Some(&file), &Layer::default(), cores)
                 .unwrap();
@@ -1700,6 +2352,7 @@ mod tests {
         assert_eq!(file.normalize, Some(Normalize::Max));
         assert_eq!(file.min_peaks, Some(1));
         assert_eq!(file.log_level.as_deref(), Some("info"));
+        assert_no_peak_selection_binning_or_quality(&file);
         // Resolved on a 2-core machine: the file's explicit values still apply.
         let s = Settings::resolve(&Layer::default(), Some(&file), &Layer::default(), 2).unwrap();
         assert_eq!(s.mode, Mode::Production);
@@ -1738,6 +2391,9 @@ mod tests {
                 "min_peaks": 1,
                 "max_precursor_mz": null,
                 "max_spectra": null,
+                "max_peaks": null,
+                "binning": null,
+                "quality_format": null,
                 "log_level": "info",
                 "log_file": null
             })
@@ -1755,7 +2411,10 @@ mod tests {
                 "max_precursor_mz": null,
                 "max_spectra": null,
                 "batch_size": 1000,
-                "shard_size": "1GB"
+                "shard_size": "1GB",
+                "max_peaks": null,
+                "binning": null,
+                "quality_format": null
             })
         );
         let hash = base.config_hash();
@@ -1797,5 +2456,644 @@ mod tests {
         let mut changed = base;
         changed.profile.shard_size = ByteSize(2_000_000_000);
         assert_ne!(changed.config_hash(), hash);
+    }
+
+    #[test]
+    fn new_normalize_modes_and_bin_enums_parse() {
+        for (text, want) in [
+            ("none", Normalize::None),
+            ("max", Normalize::Max),
+            ("sum", Normalize::Sum),
+            ("l2", Normalize::L2),
+            ("L2", Normalize::L2),
+            (" sqrt ", Normalize::Sqrt),
+        ] {
+            assert_eq!(text.parse::<Normalize>(), Ok(want), "{text}");
+            assert_eq!(want.as_str().parse::<Normalize>(), Ok(want));
+            assert_eq!(want.to_string(), want.as_str());
+            assert_eq!(
+                serde_json::to_string(&want).unwrap(),
+                format!("\"{}\"", want.as_str())
+            );
+        }
+        assert_eq!(Normalize::default(), Normalize::Max);
+        assert_eq!(
+            "l1".parse::<Normalize>().unwrap_err().to_string(),
+            "invalid normalize \"l1\": expected none, max, sum, l2 or sqrt"
+        );
+
+        assert_eq!(BinAggregation::default(), BinAggregation::Sum);
+        for (text, want) in [("sum", BinAggregation::Sum), ("MAX", BinAggregation::Max)] {
+            assert_eq!(text.parse::<BinAggregation>(), Ok(want));
+            assert_eq!(want.to_string(), want.as_str());
+            assert_eq!(want.as_str().parse::<BinAggregation>(), Ok(want));
+        }
+        assert_eq!(
+            serde_json::to_string(&BinAggregation::Max).unwrap(),
+            "\"max\""
+        );
+        assert_eq!(
+            serde_json::to_string(&BinAggregation::Sum).unwrap(),
+            "\"sum\""
+        );
+        assert_eq!(
+            "mean".parse::<BinAggregation>().unwrap_err().to_string(),
+            "invalid bin aggregation \"mean\": expected sum or max"
+        );
+
+        assert_eq!(BinOutput::default(), BinOutput::Dense);
+        for (text, want) in [("dense", BinOutput::Dense), ("Sparse", BinOutput::Sparse)] {
+            assert_eq!(text.parse::<BinOutput>(), Ok(want));
+            assert_eq!(want.to_string(), want.as_str());
+            assert_eq!(want.as_str().parse::<BinOutput>(), Ok(want));
+        }
+        assert_eq!(
+            serde_json::to_string(&BinOutput::Sparse).unwrap(),
+            "\"sparse\""
+        );
+        assert!("csr".parse::<BinOutput>().is_err());
+
+        for (text, want) in [
+            ("A", QualityFormat::A),
+            ("a", QualityFormat::A),
+            ("B", QualityFormat::B),
+            ("b", QualityFormat::B),
+            (" C ", QualityFormat::C),
+            ("c", QualityFormat::C),
+        ] {
+            assert_eq!(text.parse::<QualityFormat>(), Ok(want), "{text}");
+            assert_eq!(want.as_str().parse::<QualityFormat>(), Ok(want));
+            assert_eq!(want.to_string(), want.as_str());
+        }
+        assert_eq!(serde_json::to_string(&QualityFormat::B).unwrap(), "\"B\"");
+        for bad in ["D", "AB", "", "format A"] {
+            let e = bad.parse::<QualityFormat>().unwrap_err();
+            assert_eq!(e.reason(), "expected A, B or C", "{bad:?}");
+        }
+
+        let l = yaml(
+            "processing:\n  normalize: l2\n  bin_aggregation: Max\n  bin_output: sparse\n  \
+             quality_format: a\n",
+        )
+        .unwrap();
+        assert_eq!(l.normalize, Some(Normalize::L2));
+        assert_eq!(l.bin_aggregation, Some(BinAggregation::Max));
+        assert_eq!(l.bin_output, Some(BinOutput::Sparse));
+        assert_eq!(l.quality_format, Some(QualityFormat::A));
+    }
+
+    #[test]
+    fn bin_range_parses_and_round_trips() {
+        let r = |min: f64, max: f64| BinRange { min, max };
+        for (text, want, shown) in [
+            ("10:1000", r(10.0, 1000.0), "10:1000"),
+            ("0.5:2000.25", r(0.5, 2000.25), "0.5:2000.25"),
+            (" 10 : 1000 ", r(10.0, 1000.0), "10:1000"),
+            ("10.0:1000.0", r(10.0, 1000.0), "10:1000"),
+            ("-5:5", r(-5.0, 5.0), "-5:5"),
+            ("0:0.1", r(0.0, 0.1), "0:0.1"),
+            ("1e1:1e3", r(10.0, 1000.0), "10:1000"),
+        ] {
+            assert_eq!(text.parse::<BinRange>(), Ok(want), "{text}");
+            assert_eq!(want.to_string(), shown);
+            assert_eq!(shown.parse::<BinRange>(), Ok(want));
+        }
+        for (min, max) in [
+            (0.1, 0.30000000000000004),
+            (1.0 / 3.0, 2000.123456789),
+            (0.0, 1e300),
+        ] {
+            let shown = r(min, max).to_string();
+            assert_eq!(shown.parse::<BinRange>(), Ok(r(min, max)), "{shown}");
+        }
+        for (text, want) in [
+            ("10", "expected MIN:MAX"),
+            ("", "expected MIN:MAX"),
+            ("1000:10", "MIN must be less than MAX"),
+            ("10:10", "MIN must be less than MAX"),
+            ("a:b", "expected two numbers MIN:MAX"),
+            ("10:", "expected two numbers MIN:MAX"),
+            ("10:20:30", "expected two numbers MIN:MAX"),
+            ("nan:5", "must be finite"),
+            ("0:inf", "must be finite"),
+            ("-inf:0", "must be finite"),
+        ] {
+            let e = text.parse::<BinRange>().unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("invalid bin range {text:?}: ")),
+                "{msg}"
+            );
+            assert!(msg.contains(want), "{text:?}: {msg}");
+            assert_eq!(e.what(), "bin range");
+        }
+        assert_eq!(
+            serde_json::to_string(&r(10.0, 1000.0)).unwrap(),
+            "\"10:1000\""
+        );
+        assert_eq!(
+            serde_json::from_str::<BinRange>("\"0.5:2000.25\"").unwrap(),
+            r(0.5, 2000.25)
+        );
+        assert!(serde_json::from_str::<BinRange>("10").is_err());
+        // YAML: plain and quoted scalars.
+        for text in [
+            "processing:\n  bin_range: 10:1000\n",
+            "processing:\n  bin_range: \"10:1000\"\n",
+            "processing:\n  bin_range: '10.0 : 1000'\n",
+        ] {
+            assert_eq!(
+                yaml(text).unwrap().bin_range,
+                Some(r(10.0, 1000.0)),
+                "{text}"
+            );
+        }
+        let msg = yaml_err("processing:\n  bin_range: a:b\n");
+        assert!(
+            msg.starts_with("configs/x.yaml:2:14: processing.bin_range: invalid bin range \"a:b\""),
+            "{msg}"
+        );
+        let msg = yaml_err("processing:\n  bin_range: [10, 1000]\n");
+        assert!(
+            msg.starts_with("configs/x.yaml:2:14: processing.bin_range: invalid type"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn precedence_of_new_keys() {
+        let cli = Layer {
+            max_peaks: Some(10),
+            bin_width: Some(0.5),
+            ..Layer::default()
+        };
+        let file = yaml(
+            "processing:\n  max_peaks: 20\n  bin_width: 1.0\n  bin_range: 0:100\n  \
+             quality_format: B\n",
+        )
+        .unwrap();
+        let env = env(&[
+            ("MSMS_MAX_PEAKS", "30"),
+            ("MSMS_BIN_WIDTH", "2"),
+            ("MSMS_BIN_RANGE", "0:50"),
+            ("MSMS_BIN_SCALE", "0.5"),
+            ("MSMS_QUALITY_FORMAT", "C"),
+        ])
+        .unwrap();
+
+        let s = Settings::resolve(&cli, Some(&file), &env, 2).unwrap();
+        assert_eq!(s.max_peaks, Some(10), "cli wins");
+        assert_eq!(s.quality_format, Some(QualityFormat::B), "file beats env");
+        assert_eq!(
+            s.binning,
+            Some(Binning {
+                width: 0.5,
+                min: 0.0,
+                max: 100.0,
+                aggregation: BinAggregation::Sum,
+                scale: 0.5,
+                output: BinOutput::Dense,
+            }),
+            "width from cli, range from file, scale from env, the rest default"
+        );
+
+        let s = Settings::resolve(&Layer::default(), Some(&file), &env, 2).unwrap();
+        assert_eq!(s.max_peaks, Some(20), "file beats env");
+        assert_eq!(s.binning.unwrap().width, 1.0);
+
+        let s = Settings::resolve(&Layer::default(), None, &env, 2).unwrap();
+        assert_eq!(s.max_peaks, Some(30), "env beats default");
+        assert_eq!(s.quality_format, Some(QualityFormat::C));
+        let b = s.binning.unwrap();
+        assert_eq!((b.width, b.min, b.max, b.scale), (2.0, 0.0, 50.0, 0.5));
+
+        let s = Settings::resolve(&Layer::default(), None, &Layer::default(), 2).unwrap();
+        assert_eq!(s.max_peaks, None, "default keeps every peak");
+        assert_eq!(s.binning, None, "binning is off by default");
+        assert_eq!(s.quality_format, None);
+
+        // ms2deepscore-style binning from the file alone.
+        let file = yaml(
+            "processing:\n  bin_width: 0.1\n  bin_range: 10:1000\n  bin_aggregation: max\n  \
+             bin_scale: 0.5\n  bin_output: sparse\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&Layer::default(), Some(&file), &Layer::default(), 2).unwrap();
+        assert_eq!(
+            s.binning,
+            Some(Binning {
+                width: 0.1,
+                min: 10.0,
+                max: 1000.0,
+                aggregation: BinAggregation::Max,
+                scale: 0.5,
+                output: BinOutput::Sparse,
+            })
+        );
+    }
+
+    fn resolve_err(cli: Layer, file: Option<Layer>, env: Layer) -> ConfigError {
+        Settings::resolve(&cli, file.as_ref(), &env, 2).unwrap_err()
+    }
+
+    #[test]
+    fn resolve_refuses_bad_binning_naming_key_flag_and_layer() {
+        let width = |w: f64| Layer {
+            bin_width: Some(w),
+            ..Layer::default()
+        };
+        // bin_width without bin_range, from each layer.
+        for (err, origin) in [
+            (
+                resolve_err(width(0.1), None, Layer::default()),
+                "command line",
+            ),
+            (
+                resolve_err(Layer::default(), Some(width(0.1)), Layer::default()),
+                "config file",
+            ),
+            (
+                resolve_err(Layer::default(), None, width(0.1)),
+                "environment",
+            ),
+        ] {
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "processing.bin_range (--bin-range) = unset (from {origin}): \
+                     required with bin_width (--bin-width)"
+                )),
+                "{msg}"
+            );
+            assert!(
+                msg.contains(&format!("which the {origin} sets to 0.1")),
+                "{msg}"
+            );
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        key: "processing.bin_range",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
+
+        // Binning keys without bin_width, each named, from each layer.
+        let range = BinRange {
+            min: 10.0,
+            max: 1000.0,
+        };
+        let cases: Vec<(Layer, &str, &str)> = vec![
+            (
+                Layer {
+                    bin_range: Some(range),
+                    ..Layer::default()
+                },
+                "processing.bin_range (--bin-range) = 10:1000",
+                "processing.bin_range",
+            ),
+            (
+                Layer {
+                    bin_aggregation: Some(BinAggregation::Max),
+                    ..Layer::default()
+                },
+                "processing.bin_aggregation (--bin-aggregation) = max",
+                "processing.bin_aggregation",
+            ),
+            (
+                Layer {
+                    bin_scale: Some(0.5),
+                    ..Layer::default()
+                },
+                "processing.bin_scale (--bin-scale) = 0.5",
+                "processing.bin_scale",
+            ),
+            (
+                Layer {
+                    bin_output: Some(BinOutput::Sparse),
+                    ..Layer::default()
+                },
+                "processing.bin_output (--bin-output) = sparse",
+                "processing.bin_output",
+            ),
+        ];
+        for (layer, prefix, key) in cases {
+            for (err, origin) in [
+                (
+                    resolve_err(layer.clone(), None, Layer::default()),
+                    "command line",
+                ),
+                (
+                    resolve_err(Layer::default(), Some(layer.clone()), Layer::default()),
+                    "config file",
+                ),
+                (
+                    resolve_err(Layer::default(), None, layer.clone()),
+                    "environment",
+                ),
+            ] {
+                let msg = err.to_string();
+                assert_eq!(
+                    msg,
+                    format!(
+                        "{prefix} (from {origin}): only meaningful with bin_width \
+                         (--bin-width); set bin_width to bin the peaks, or leave this key out"
+                    )
+                );
+                assert!(matches!(err, ConfigError::Invalid { key: k, .. } if k == key));
+            }
+        }
+        // Also from the real parsers.
+        let msg = Settings::resolve(
+            &Layer::default(),
+            Some(&yaml("processing:\n  bin_output: dense\n").unwrap()),
+            &Layer::default(),
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("processing.bin_output (--bin-output) = dense (from config file)"),
+            "{msg}"
+        );
+        let msg = Settings::resolve(
+            &Layer::default(),
+            None,
+            &env(&[("MSMS_BIN_SCALE", "0.5")]).unwrap(),
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("processing.bin_scale (--bin-scale) = 0.5 (from environment)"),
+            "{msg}"
+        );
+
+        // Fewer than one whole bin: named on bin_width and its layer.
+        let file = yaml("processing:\n  bin_width: 20\n  bin_range: 0:10\n").unwrap();
+        let err = resolve_err(Layer::default(), Some(file), Layer::default());
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(
+                "processing.bin_width (--bin-width) = 20 (from config file): fewer than one \
+                 whole bin fits in bin_range 0:10 (from config file)"
+            ),
+            "{msg}"
+        );
+        let cli = Layer {
+            bin_width: Some(1000.5),
+            ..Layer::default()
+        };
+        let env_range = env(&[("MSMS_BIN_RANGE", "0.5:1000")]).unwrap();
+        let msg = resolve_err(cli, None, env_range).to_string();
+        assert!(
+            msg.starts_with(
+                "processing.bin_width (--bin-width) = 1000.5 (from command line): fewer than \
+                 one whole bin fits in bin_range 0.5:1000 (from environment)"
+            ),
+            "{msg}"
+        );
+        // Exactly one bin is fine, including when (max - min) / width rounds just below 1.
+        for (w, lo, hi) in [(10.0, 0.0, 10.0), (0.2, 0.1, 0.3), (0.7, 0.1, 0.8)] {
+            let cli = Layer {
+                bin_width: Some(w),
+                bin_range: Some(BinRange { min: lo, max: hi }),
+                ..Layer::default()
+            };
+            let s = Settings::resolve(&cli, None, &Layer::default(), 2).unwrap();
+            assert_eq!(s.binning.unwrap().width, w);
+        }
+        let cli = Layer {
+            bin_width: Some(10.0),
+            bin_range: Some(BinRange {
+                min: 0.0,
+                max: 9.99,
+            }),
+            ..Layer::default()
+        };
+        assert!(Settings::resolve(&cli, None, &Layer::default(), 2).is_err());
+
+        // At most MAX_BINS bins.
+        let binned = |w: f64, lo: f64, hi: f64| {
+            let cli = Layer {
+                bin_width: Some(w),
+                bin_range: Some(BinRange { min: lo, max: hi }),
+                ..Layer::default()
+            };
+            Settings::resolve(&cli, None, &Layer::default(), 2)
+        };
+        assert!(binned(1.0, 0.0, 1e7).is_ok());
+        assert!(binned(0.1, 0.7, 1000.0).is_ok());
+        for (w, lo, hi) in [
+            (1.0, 0.0, 1e7 + 1.0),
+            (1e-300, 0.0, 1.0),
+            (1.0, -1e308, 1e308),
+        ] {
+            let msg = binned(w, lo, hi).unwrap_err().to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "processing.bin_width (--bin-width) = {w} (from command line): too many bins"
+                )),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn resolve_validates_new_cli_values() {
+        let cases: Vec<(Layer, &str)> = vec![
+            (
+                Layer {
+                    max_peaks: Some(0),
+                    ..Layer::default()
+                },
+                "processing.max_peaks (--max-peaks) = 0 (from command line): must be at least 1",
+            ),
+            (
+                Layer {
+                    bin_width: Some(0.0),
+                    bin_range: Some(BinRange { min: 0.0, max: 1.0 }),
+                    ..Layer::default()
+                },
+                "processing.bin_width (--bin-width) = 0 (from command line): must be a finite \
+                 number greater than zero",
+            ),
+            (
+                Layer {
+                    bin_width: Some(f64::NAN),
+                    ..Layer::default()
+                },
+                "processing.bin_width (--bin-width) = NaN (from command line): must be a finite",
+            ),
+            (
+                Layer {
+                    bin_width: Some(1.0),
+                    bin_range: Some(BinRange {
+                        min: 0.0,
+                        max: 10.0,
+                    }),
+                    bin_scale: Some(-1.0),
+                    ..Layer::default()
+                },
+                "processing.bin_scale (--bin-scale) = -1 (from command line): must be a finite",
+            ),
+            (
+                Layer {
+                    bin_width: Some(1.0),
+                    bin_range: Some(BinRange {
+                        min: 10.0,
+                        max: 5.0,
+                    }),
+                    ..Layer::default()
+                },
+                "processing.bin_range (--bin-range) = 10:5 (from command line): MIN must be \
+                 less than MAX",
+            ),
+            (
+                Layer {
+                    bin_width: Some(1.0),
+                    bin_range: Some(BinRange {
+                        min: f64::NAN,
+                        max: 5.0,
+                    }),
+                    ..Layer::default()
+                },
+                "processing.bin_range (--bin-range) = NaN:5 (from command line): MIN and MAX \
+                 must be finite",
+            ),
+        ];
+        for (cli, want) in cases {
+            let msg = Settings::resolve(&cli, None, &Layer::default(), 2)
+                .unwrap_err()
+                .to_string();
+            assert!(msg.starts_with(want), "\n got: {msg}\nwant: {want}");
+        }
+        // Keys without a flag entry keep the old message form.
+        let cli = Layer {
+            writers: Some(0),
+            ..Layer::default()
+        };
+        let msg = Settings::resolve(&cli, None, &Layer::default(), 2)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "profile.writers = 0 (from command line): must be at least 1"
+        );
+    }
+
+    #[test]
+    fn env_vars_lists_every_variable_read() {
+        let keys: Vec<&str> = ENV_VARS.iter().map(|(v, _)| *v).collect();
+        for var in [
+            "MSMS_MAX_PEAKS",
+            "MSMS_BIN_WIDTH",
+            "MSMS_BIN_RANGE",
+            "MSMS_BIN_AGGREGATION",
+            "MSMS_BIN_SCALE",
+            "MSMS_BIN_OUTPUT",
+            "MSMS_QUALITY_FORMAT",
+        ] {
+            assert!(keys.contains(&var), "{var}");
+            let key = format!("processing.{}", var["MSMS_".len()..].to_ascii_lowercase());
+            assert!(ENV_VARS.contains(&(var, key.as_str())), "{var}");
+        }
+    }
+
+    #[test]
+    fn config_hash_of_defaults_is_pinned() {
+        let base = Settings::resolve(&Layer::default(), None, &Layer::default(), 2).unwrap();
+        // The hash of the default settings from before max_peaks, binning and
+        // quality_format existed: unset, they are left out of the hashed bytes.
+        assert_eq!(
+            base.config_hash(),
+            "sha256:0e4f035272627c3e9b3e3fd5278ba8c38cb3e89681865145a8a3407dfde24843"
+        );
+        let binned = Settings::resolve(
+            &Layer::default(),
+            Some(
+                &yaml(
+                    "processing:\n  max_peaks: 100\n  bin_width: 0.1\n  bin_range: 10:1000\n  \
+                     bin_aggregation: max\n  bin_scale: 0.5\n  quality_format: A\n",
+                )
+                .unwrap(),
+            ),
+            &Layer::default(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            binned.output_settings_json(),
+            serde_json::json!({
+                "normalize": "max",
+                "min_peaks": 1,
+                "max_precursor_mz": null,
+                "max_spectra": null,
+                "batch_size": 1000,
+                "shard_size": "1GB",
+                "max_peaks": 100,
+                "binning": {
+                    "width": 0.1,
+                    "min": 10.0,
+                    "max": 1000.0,
+                    "aggregation": "max",
+                    "scale": 0.5,
+                    "output": "dense"
+                },
+                "quality_format": "A"
+            })
+        );
+        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","max_peaks":100,"binning":{"width":0.1,"min":10.0,"max":1000.0,"aggregation":"max","scale":0.5,"output":"dense"},"quality_format":"A"}"#;
+        assert_eq!(
+            binned.config_hash(),
+            format!("sha256:{}", hex::encode(Sha256::digest(canonical)))
+        );
+
+        let hash = base.config_hash();
+        let mut seen = vec![hash.clone()];
+        let mut add = |s: &Settings| {
+            let h = s.config_hash();
+            assert!(!seen.contains(&h), "{h} repeats");
+            seen.push(h);
+        };
+        let mut s = base.clone();
+        s.max_peaks = Some(100);
+        add(&s);
+        s.max_peaks = Some(101);
+        add(&s);
+        let mut s = base.clone();
+        s.quality_format = Some(QualityFormat::A);
+        add(&s);
+        s.quality_format = Some(QualityFormat::B);
+        add(&s);
+        let b = binned.binning.unwrap();
+        let mut s = base.clone();
+        s.binning = Some(b);
+        add(&s);
+        for change in [
+            Binning { width: 0.2, ..b },
+            Binning { min: 0.0, ..b },
+            Binning { max: 2000.0, ..b },
+            Binning {
+                aggregation: BinAggregation::Sum,
+                ..b
+            },
+            Binning { scale: 1.0, ..b },
+            Binning {
+                output: BinOutput::Sparse,
+                ..b
+            },
+        ] {
+            s.binning = Some(change);
+            add(&s);
+        }
+        for n in [Normalize::Sum, Normalize::L2, Normalize::Sqrt] {
+            let mut s = base.clone();
+            s.normalize = n;
+            add(&s);
+        }
     }
 }

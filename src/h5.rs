@@ -925,3 +925,16 @@ fn describe_type(t: hid_t) -> DType {
         }
     }
 }
+
+/// The linked libhdf5's version, e.g. `1.14.4`.
+pub fn library_version() -> String {
+    let _g = lock();
+    let (mut major, mut minor, mut release) = (0u32, 0u32, 0u32);
+    // SAFETY: the three out-pointers are valid for writes.
+    let st = unsafe { h5::H5get_libversion(&mut major, &mut minor, &mut release) };
+    if st < 0 {
+        "unknown".into()
+    } else {
+        format!("{major}.{minor}.{release}")
+    }
+}

@@ -14,7 +14,7 @@ use arrow::datatypes::SchemaRef;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use msms_kernels::ValidationRules;
 
-use crate::batch::{self, Counts, Processing, Scratch};
+use crate::batch::{self, Binner, Counts, Processing, Scratch};
 use crate::config::{Normalize, Settings};
 use crate::manifest::{InputRecord, Manifest};
 use crate::sink::{self, EncodedBatch, Encoder, ShardRecord, ShardWriter, SinkError};
@@ -222,20 +222,72 @@ fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The kernels' settings from the resolved configuration.
+fn processing(s: &Settings) -> Result<Processing, RunError> {
+    use crate::config::{BinAggregation, BinOutput, QualityFormat};
+    use msms_kernels::bin::{BinAggregation as Agg, BinSpec};
+    use msms_kernels::quality::GemsFormat;
+    let binning = match &s.binning {
+        None => None,
+        Some(b) => {
+            let aggregation = match b.aggregation {
+                BinAggregation::Sum => Agg::Sum,
+                BinAggregation::Max => Agg::Max,
+            };
+            let spec = BinSpec::new(b.min, b.max, b.width, aggregation, b.scale).map_err(|e| {
+                RunError::Settings(format!(
+                    "--bin-width {} --bin-range {}:{} --bin-scale {}: {e}",
+                    b.width, b.min, b.max, b.scale
+                ))
+            })?;
+            Some(Binner {
+                spec,
+                sparse: b.output == BinOutput::Sparse,
+            })
+        }
+    };
+    Ok(Processing {
+        rules: ValidationRules {
+            min_peaks: s.min_peaks,
+            max_precursor_mz: s.max_precursor_mz,
+        },
+        max_peaks: s.max_peaks,
+        normalize: match s.normalize {
+            Normalize::None => msms_kernels::Normalize::None,
+            Normalize::Max => msms_kernels::Normalize::Max,
+            Normalize::Sum => msms_kernels::Normalize::Sum,
+            Normalize::L2 => msms_kernels::Normalize::L2,
+            Normalize::Sqrt => msms_kernels::Normalize::Sqrt,
+        },
+        binning,
+        quality: s.quality_format.map(|q| match q {
+            QualityFormat::A => GemsFormat::A,
+            QualityFormat::B => GemsFormat::B,
+            QualityFormat::C => GemsFormat::C,
+        }),
+    })
+}
+
 /// Run `build-shards`: inputs → validated, normalised Parquet shards + manifest.
 pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Summary, RunError> {
     let started = Instant::now();
     let s = &opts.settings;
-    let schema = batch::output_schema(mappings)?;
+    let processing = processing(s)?;
+    let schema = batch::output_schema(mappings, processing.binning.as_ref())?;
     let max_slots = mappings.iter().map(|m| m.spectrum.slots).max().unwrap_or(1);
     // Rows per read unit: the batch size, unless rows are so wide that a unit would exceed
     // the memory budget. Uniform over the run, so boundaries stay deterministic.
-    let row_bytes = mappings
-        .iter()
-        .map(FileMapping::row_bytes)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let dense_bins = processing
+        .binning
+        .filter(|b| !b.sparse)
+        .map_or(0, |b| 4 * b.spec.bins as u64);
+    let row_bytes = dense_bins
+        + mappings
+            .iter()
+            .map(FileMapping::row_bytes)
+            .max()
+            .unwrap_or(1)
+            .max(1);
     let batch_size = s
         .profile
         .batch_size
@@ -260,16 +312,6 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     };
     let config_hash = s.config_hash();
     let props = sink::writer_properties(&schema, &config_hash);
-    let processing = Processing {
-        rules: ValidationRules {
-            min_peaks: s.min_peaks,
-            max_precursor_mz: s.max_precursor_mz,
-        },
-        normalize: match s.normalize {
-            Normalize::None => msms_kernels::Normalize::None,
-            Normalize::Max => msms_kernels::Normalize::Max,
-        },
-    };
     let units = plan_units(mappings, batch_size, s.max_spectra);
     let total: u64 = units.iter().map(|u| u.rows as u64).sum();
     let mut writer = ShardWriter::new(

@@ -156,7 +156,7 @@ fn row_rng(seed: u64, row: u64) -> SmallRng {
 pub fn spectrum_at(seed: u64, row: u64, faults: f64, float32: bool) -> SynthSpectrum {
     let mut rng = row_rng(seed, row);
     let fault = (faults > 0.0 && rng.random::<f64>() < faults)
-        .then(|| RejectReason::ALL[rng.random_range(0..RejectReason::ALL.len())]);
+        .then(|| RejectReason::VALIDATION[rng.random_range(0..RejectReason::VALIDATION.len())]);
     let n = if fault == Some(RejectReason::TooFewPeaks) {
         1
     } else if rng.random::<f64>() < 0.15 {
@@ -198,7 +198,8 @@ pub fn spectrum_at(seed: u64, row: u64, faults: f64, float32: bool) -> SynthSpec
         Some(RejectReason::BadPrecursor) => {
             precursor_mz = [f64::NAN, -1.0, 0.0][rng.random_range(0..3)];
         }
-        Some(RejectReason::TooFewPeaks) | None => {}
+        // Not planted: TooFewPeaks is the one-peak count above; QualityFormat is never drawn.
+        Some(RejectReason::TooFewPeaks | RejectReason::QualityFormat) | None => {}
     }
     let lsh = rng.random::<i64>();
     SynthSpectrum {

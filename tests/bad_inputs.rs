@@ -172,8 +172,8 @@ fn valid_handmade_file_converts() {
     assert_eq!(rows.iter().map(|r| r.num_peaks).max(), Some(1));
     let schema = &shards[0].schema;
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(&names[..12], FIXED_COLUMNS);
-    assert_eq!(&names[12..], ["input_num_peaks"]);
+    assert_eq!(&names[..13], FIXED_COLUMNS);
+    assert_eq!(&names[13..], ["input_num_peaks"]);
     let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(c.root.join("train/shard-00000.parquet")).unwrap(),
     )

@@ -374,3 +374,89 @@ fn min_peaks_0_still_rejects_empty_spectra() {
     );
     assert!(all_rows(&shards).iter().all(|r| r.num_peaks >= 1));
 }
+
+#[test]
+fn invalid_transform_settings_exit_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 10, 0.0, 2);
+    let root = dir.path().join("out");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--max-peaks", "0"], "--max-peaks"),
+        (
+            &["--bin-width", "0", "--bin-range", "10:1000"],
+            "--bin-width",
+        ),
+        (
+            &["--bin-width", "-1", "--bin-range", "10:1000"],
+            "--bin-width",
+        ),
+        (
+            &["--bin-width", "0.1", "--bin-range", "1000:10"],
+            "--bin-range",
+        ),
+        (&["--bin-width", "0.1"], "--bin-range"),
+    ];
+    for (args, flag) in cases {
+        let run = build(&[&input.path], &root, args);
+        run.expect_code(2);
+        assert!(run.stderr.contains(flag), "{args:?}: {}", run.stderr);
+        assert!(!root.exists(), "{args:?} wrote {}", root.display());
+    }
+}
+
+#[test]
+fn binning_and_top_k_change_the_schema_and_the_peaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 300, 0.0, 2);
+    let root = dir.path().join("out");
+    build(
+        &[&input.path],
+        &root,
+        &[
+            "--max-peaks",
+            "5",
+            "--bin-width",
+            "0.7",
+            "--bin-range",
+            "0.7:1000",
+            "--bin-output",
+            "sparse",
+        ],
+    )
+    .expect_code(0);
+    let (m, shards) = read_all(&root);
+    assert_eq!(m["settings"]["max_peaks"], 5);
+    let names: Vec<&str> = shards[0]
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(&names[13..], ["bin_index", "bin_value"]);
+    let rows = all_rows(&shards);
+    assert_eq!(rows.len(), 300);
+    for r in &rows {
+        let s = msms_shards::synth::spectrum_at(2, r.source_row, 0.0, false);
+        let n =
+            s.mz.iter()
+                .zip(&s.intensity)
+                .rposition(|(m, i)| *m != 0.0 || *i != 0.0)
+                .unwrap()
+                + 1;
+        assert_eq!(r.num_peaks as usize, n.min(5), "row {}", r.source_row);
+        assert_eq!(r.mz.len(), n.min(5));
+        // The kept peaks are the most intense ones, in ascending m/z.
+        let mut sorted = s.intensity[..n].to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let cutoff = sorted[n.min(5) - 1];
+        assert!(r.mz.windows(2).all(|w| w[0] < w[1]));
+        for mz in &r.mz {
+            let j = s.mz.iter().position(|x| x == mz).unwrap();
+            assert!(
+                s.intensity[j] >= cutoff,
+                "row {}: kept a peak below the top 5",
+                r.source_row
+            );
+        }
+    }
+}

@@ -91,7 +91,11 @@ mod proptests;
 #[cfg(test)]
 mod testutil;
 
-pub use block::{Orientation, PeakBlock, PeakValue};
-pub use normalize::{extend_intensity, extend_mz, Normalize};
+pub use bin::{bin_dense, bin_sparse, BinAggregation, BinSpec, BinSpecError};
+pub use block::{simd_level, Orientation, PeakBlock, PeakValue};
+pub use normalize::{extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, Normalize};
+pub use quality::{gems_format, GemsFormat};
 pub use reason::RejectReason;
-pub use validate::{unpad_validate, unpadded_len, ValidationRules};
+pub use shuffle::{gather_chunk, shuffle, unshuffle, unshuffle_scalar};
+pub use topk::top_k;
+pub use validate::{portable, unpad_validate, unpadded_len, ValidationRules};

@@ -45,14 +45,66 @@ pub fn mz<T: PeakValue>(b: PeakBlock<'_, T>, n: usize) -> Vec<f64> {
 
 /// First `n` intensities, transformed.
 pub fn intensity<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, mode: Normalize) -> Vec<f32> {
-    let it = |i| b.intensity(i).to_f64();
-    let max = (0..n)
-        .map(it)
-        .fold(f64::NEG_INFINITY, |m, v| if v > m { v } else { m });
-    (0..n)
-        .map(|i| match mode {
-            Normalize::None => it(i) as f32,
-            Normalize::Max => (it(i) / max) as f32,
-        })
-        .collect()
+    let v: Vec<f64> = (0..n).map(|i| b.intensity(i).to_f64()).collect();
+    transform(&v, mode)
+}
+
+/// Indices of the `k` most intense of the first `n` peaks, ascending: sort every index by
+/// (intensity descending by `total_cmp`, index ascending), keep `k`, sort.
+pub fn top_k<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, k: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    idx.sort_by(|&x, &y| {
+        let it = |i: u32| b.intensity(i as usize).to_f64();
+        it(y).total_cmp(&it(x)).then(x.cmp(&y))
+    });
+    idx.truncate(k);
+    idx.sort();
+    idx
+}
+
+/// The m/z values at `idx`, widened.
+pub fn mz_at<T: PeakValue>(b: PeakBlock<'_, T>, idx: &[u32]) -> Vec<f64> {
+    idx.iter().map(|&i| b.mz(i as usize).to_f64()).collect()
+}
+
+/// The intensities at `idx`, transformed with statistics over those peaks only.
+pub fn intensity_at<T: PeakValue>(b: PeakBlock<'_, T>, idx: &[u32], mode: Normalize) -> Vec<f32> {
+    let v: Vec<f64> = idx
+        .iter()
+        .map(|&i| b.intensity(i as usize).to_f64())
+        .collect();
+    transform(&v, mode)
+}
+
+/// One formula per mode over the `f64` intensities `v`, in index order.
+pub fn transform(v: &[f64], mode: Normalize) -> Vec<f32> {
+    let max = |it: &mut dyn Iterator<Item = f64>| {
+        it.fold(f64::NEG_INFINITY, |m, x| if x > m { x } else { m })
+    };
+    match mode {
+        Normalize::None => v.iter().map(|&x| x as f32).collect(),
+        Normalize::Max => {
+            let m = max(&mut v.iter().copied());
+            v.iter().map(|&x| (x / m) as f32).collect()
+        }
+        Normalize::Sum => {
+            let mut s = 0.0;
+            for &x in v {
+                s += x;
+            }
+            v.iter().map(|&x| (x / s) as f32).collect()
+        }
+        Normalize::L2 => {
+            let mut s = 0.0;
+            for &x in v {
+                s += x * x;
+            }
+            let norm = s.sqrt();
+            v.iter().map(|&x| (x / norm) as f32).collect()
+        }
+        Normalize::Sqrt => {
+            let m = max(&mut v.iter().map(|x| x.sqrt()));
+            v.iter().map(|&x| (x.sqrt() / m) as f32).collect()
+        }
+    }
 }

@@ -4,8 +4,8 @@
 
 use crate::testutil::{layout, Elem};
 use crate::{
-    extend_intensity, extend_mz, oracle, unpad_validate, unpadded_len, Normalize, Orientation,
-    PeakBlock, ValidationRules,
+    extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, oracle, portable, top_k,
+    unpad_validate, unpadded_len, Normalize, Orientation, PeakBlock, ValidationRules,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -91,12 +91,44 @@ fn rules() -> BoxedStrategy<ValidationRules> {
         .boxed()
 }
 
-fn bits32(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
+/// Chooses a length in `0..bound`: a proptest [`Index`], or a fixed fraction for seeds.
+#[derive(Clone, Copy, Debug)]
+enum Pick {
+    Random(Index),
+    /// The last value, `bound - 1`.
+    Last,
+    /// `(bound - 1) / 2`.
+    Middle,
+    /// `0`.
+    First,
 }
 
+impl Pick {
+    fn index(self, bound: usize) -> usize {
+        match self {
+            Self::Random(i) => i.index(bound),
+            Self::Last => bound - 1,
+            Self::Middle => (bound - 1) / 2,
+            Self::First => 0,
+        }
+    }
+}
+
+/// Bit patterns, with every NaN mapped to one canonical NaN: Rust leaves the sign and
+/// payload of a NaN produced by arithmetic unspecified (RFC 3514; they differ between debug
+/// and release builds), so only "is NaN" is comparable. Everything else, `-0.0` included,
+/// must match bit for bit.
+fn bits32(v: &[f32]) -> Vec<u32> {
+    v.iter()
+        .map(|x| if x.is_nan() { f32::NAN } else { *x }.to_bits())
+        .collect()
+}
+
+/// As [`bits32`].
 fn bits64(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
+    v.iter()
+        .map(|x| if x.is_nan() { f64::NAN } else { *x }.to_bits())
+        .collect()
 }
 
 /// All kernels against their oracles on one block, for one element type and orientation.
@@ -105,7 +137,8 @@ fn check<T: Elem>(
     o: Orientation,
     prec: f64,
     rules: &ValidationRules,
-    n_pick: Index,
+    n_pick: Pick,
+    k_pick: Pick,
 ) -> Result<(), TestCaseError> {
     let data = layout::<T>(s, o);
     let b = PeakBlock::new(&data, o);
@@ -113,8 +146,10 @@ fn check<T: Elem>(
 
     let len = unpadded_len(b);
     prop_assert_eq!(len, oracle::unpadded_len(b));
+    prop_assert_eq!(portable::unpadded_len(b), len);
     let verdict = unpad_validate(b, prec, rules);
     prop_assert_eq!(verdict, oracle::unpad_validate(b, prec, rules));
+    prop_assert_eq!(portable::unpad_validate(b, prec, rules), verdict);
 
     // Copy-out kernels on any prefix, valid or not, and on the validated prefix.
     let n = n_pick.index(s.len() + 1);
@@ -122,23 +157,43 @@ fn check<T: Elem>(
     extend_mz(b, n, &mut mz);
     prop_assert_eq!(bits64(&mz[1..]), bits64(&oracle::mz(b, n)));
     prop_assert_eq!(mz[0], 7.0);
-    for mode in [Normalize::None, Normalize::Max] {
+    for mode in Normalize::ALL {
+        let expected = bits32(&oracle::intensity(b, n, mode));
         let mut out = Vec::new();
         extend_intensity(b, n, mode, &mut out);
+        prop_assert_eq!(bits32(&out), expected.clone(), "simd {:?}", mode);
+        out.clear();
+        portable::extend_intensity(b, n, mode, &mut out);
+        prop_assert_eq!(bits32(&out), expected, "scalar {:?}", mode);
+    }
+
+    // Top-k of the prefix, and the copy-out of the selection.
+    let k = k_pick.index(n + 2);
+    let mut idx = vec![u32::MAX];
+    top_k(b, n, k, &mut idx);
+    prop_assert_eq!(&idx, &oracle::top_k(b, n, k), "k = {}", k);
+    let mut mz_at = vec![7.0];
+    extend_mz_at(b, &idx, &mut mz_at);
+    prop_assert_eq!(bits64(&mz_at[1..]), bits64(&oracle::mz_at(b, &idx)));
+    for mode in Normalize::ALL {
+        let mut out = vec![3.0];
+        extend_intensity_at(b, &idx, mode, &mut out);
         prop_assert_eq!(
-            bits32(&out),
-            bits32(&oracle::intensity(b, n, mode)),
-            "{:?}",
+            bits32(&out[1..]),
+            bits32(&oracle::intensity_at(b, &idx, mode)),
+            "at {:?}",
             mode
         );
     }
 
     if let Ok(n) = verdict {
         prop_assert!(n == len && n >= 1);
-        let mut out = Vec::new();
-        extend_intensity(b, n, Normalize::Max, &mut out);
-        prop_assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "{:?}", out);
-        prop_assert!(out.contains(&1.0));
+        for mode in [Normalize::Max, Normalize::Sqrt] {
+            let mut out = Vec::new();
+            extend_intensity(b, n, mode, &mut out);
+            prop_assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "{:?}", out);
+            prop_assert!(out.contains(&1.0));
+        }
     }
     Ok(())
 }
@@ -152,10 +207,12 @@ proptest! {
         prec in precursor(),
         rules in rules(),
         n_pick in any::<Index>(),
+        k_pick in any::<Index>(),
     ) {
         for o in [Orientation::Planar, Orientation::Interleaved] {
-            check::<f64>(&s, o, prec, &rules, n_pick)?;
-            check::<f32>(&s, o, prec, &rules, n_pick)?;
+            let (n, k) = (Pick::Random(n_pick), Pick::Random(k_pick));
+            check::<f64>(&s, o, prec, &rules, n, k)?;
+            check::<f32>(&s, o, prec, &rules, n, k)?;
         }
     }
 }
@@ -180,9 +237,75 @@ fn generator_covers_every_verdict() {
         let verdict = unpad_validate(PeakBlock::new(&data, Orientation::Planar), prec, &rules);
         *seen.entry(verdict.map(|_| 0)).or_default() += 1;
     }
-    for r in RejectReason::ALL {
+    for r in RejectReason::VALIDATION {
         let count = seen.get(&Err(r)).copied().unwrap_or(0);
         assert!(count >= 20, "{r:?} generated {count} times: {seen:?}");
     }
     assert!(seen.get(&Ok(0)).is_some_and(|&c| c >= 200), "{seen:?}");
+}
+
+/// Hand-written seeds at every lane boundary (f64x4 and f32x8: lengths 0, 1, lanes - 1,
+/// lanes, lanes + 1, ..., 128), each planted with special values at the first, a middle and
+/// the last position, padded to several widths: every SIMD head, body and tail path.
+#[test]
+fn lane_boundary_seeds() {
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f64::from(f32::from_bits(1)),
+        f64::from_bits(1),
+        -1.0,
+        1e300,
+    ];
+    let rules = ValidationRules::default();
+    let mut cases = 0;
+    let lengths = (0usize..=18).chain([31, 32, 33, 63, 64, 65, 127, 128]);
+    for len in lengths {
+        let valid: Vec<(f64, f64)> = (0..len)
+            .map(|i| (100.0 + 0.5 * i as f64, 1.0 + ((i * 7) % 5) as f64))
+            .collect();
+        let equal: Vec<(f64, f64)> = (0..len).map(|i| (100.0 + i as f64, 4.0)).collect();
+        let mut seeds = vec![valid.clone(), equal];
+        for at in [0, len / 2, len.saturating_sub(1)] {
+            if len == 0 {
+                break;
+            }
+            // Max at this position; duplicate m/z here; each special in each column.
+            let mut s = valid.clone();
+            s[at].1 = 1e6;
+            seeds.push(s);
+            if at > 0 {
+                let mut s = valid.clone();
+                s[at].0 = s[at - 1].0;
+                seeds.push(s);
+            }
+            for &v in &specials {
+                for col in 0..2 {
+                    let mut s = valid.clone();
+                    if col == 0 {
+                        s[at].0 = v
+                    } else {
+                        s[at].1 = v
+                    }
+                    seeds.push(s);
+                }
+            }
+        }
+        for seed in seeds {
+            for pad in [0, 1, 3, 8, 128 - len.min(128)] {
+                let slots = crate::testutil::padded(&seed, seed.len() + pad);
+                for o in [Orientation::Planar, Orientation::Interleaved] {
+                    for k in [Pick::First, Pick::Middle, Pick::Last] {
+                        check::<f64>(&slots, o, 500.0, &rules, Pick::Last, k).unwrap();
+                        check::<f32>(&slots, o, 500.0, &rules, Pick::Last, k).unwrap();
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 5000, "{cases}");
 }

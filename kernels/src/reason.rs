@@ -27,11 +27,30 @@ pub enum RejectReason {
     BadPrecursor,
     /// Fewer real peaks than the configured minimum.
     TooFewPeaks,
+    /// Below the GeMS quality format asked for. Never returned by
+    /// [`unpad_validate`](crate::unpad_validate): the caller assigns it after
+    /// [`gems_format`](crate::quality::gems_format).
+    QualityFormat,
 }
 
 impl RejectReason {
     /// Every reason, in priority order (`ALL[r as usize] == r`).
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
+        Self::Empty,
+        Self::NonFinite,
+        Self::PaddingGap,
+        Self::NonPositiveMz,
+        Self::NonPositiveIntensity,
+        Self::DuplicateMz,
+        Self::UnsortedMz,
+        Self::BadPrecursor,
+        Self::TooFewPeaks,
+        Self::QualityFormat,
+    ];
+
+    /// The reasons [`unpad_validate`](crate::unpad_validate) reports, in priority order: all
+    /// but [`QualityFormat`](Self::QualityFormat).
+    pub const VALIDATION: [RejectReason; 9] = [
         Self::Empty,
         Self::NonFinite,
         Self::PaddingGap,
@@ -55,6 +74,7 @@ impl RejectReason {
             Self::UnsortedMz => "unsorted_mz",
             Self::BadPrecursor => "bad_precursor",
             Self::TooFewPeaks => "too_few_peaks",
+            Self::QualityFormat => "quality_format",
         }
     }
 
@@ -97,6 +117,7 @@ mod tests {
                 "unsorted_mz",
                 "bad_precursor",
                 "too_few_peaks",
+                "quality_format",
             ]
         );
         assert_eq!(DuplicateMz.to_string(), "duplicate_mz");

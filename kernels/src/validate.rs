@@ -1,6 +1,6 @@
 //! Unpadding and validation of one peak block.
 
-use crate::block::{Columns, PeakBlock, PeakValue};
+use crate::block::{Columns, Lanes, PeakBlock, PeakValue};
 use crate::reason::RejectReason;
 
 /// Per-spectrum validation rules that are not about the peak block alone.
@@ -32,17 +32,14 @@ fn is_zero_entry(mz: f64, intensity: f64) -> bool {
 
 /// Number of slots before trailing padding: the index after the last slot that is not a
 /// zero entry `(0, 0)`. `-0.0` counts as zero; NaN is not zero. `0` if every slot is padding.
+///
+/// Planar blocks are scanned backwards with SIMD; the result equals
+/// [`portable::unpadded_len`](crate::portable::unpadded_len).
 pub fn unpadded_len<T: PeakValue>(block: PeakBlock<'_, T>) -> usize {
-    let last_real = match block.columns() {
-        Columns::Planar { mz, intensity } => mz
-            .iter()
-            .zip(intensity)
-            .rposition(|(m, i)| !is_zero_entry(m.to_f64(), i.to_f64())),
-        Columns::Interleaved { pairs } => pairs
-            .chunks_exact(2)
-            .rposition(|p| !is_zero_entry(p[0].to_f64(), p[1].to_f64())),
-    };
-    last_real.map_or(0, |i| i + 1)
+    match block.columns() {
+        Columns::Planar { mz, intensity } => simd_unpadded_len::<T::Lanes>(mz, intensity),
+        Columns::Interleaved { .. } => scalar::unpadded_len(block),
+    }
 }
 
 /// Bit of `reason` in a flag mask; lower bits are higher priority.
@@ -84,41 +81,201 @@ fn scan_peaks(peaks: impl Iterator<Item = (f64, f64)>) -> u32 {
 /// a zero entry), or the first applicable [`RejectReason`] in priority order; see the
 /// [crate documentation](crate#validation) for the exact rules. `precursor_mz` is checked
 /// against `rules` ([`RejectReason::BadPrecursor`]) only after the peaks pass.
+///
+/// Planar blocks take a SIMD fast path that only answers "all valid?"; a block that fails it
+/// is re-checked by the portable scalar scan, which names the reason. The verdict always
+/// equals [`portable::unpad_validate`](crate::portable::unpad_validate).
 pub fn unpad_validate<T: PeakValue>(
     block: PeakBlock<'_, T>,
     precursor_mz: f64,
     rules: &ValidationRules,
 ) -> Result<usize, RejectReason> {
-    let n = unpadded_len(block);
-    if n == 0 {
-        return Err(RejectReason::Empty);
+    match block.columns() {
+        Columns::Planar { mz, intensity } => {
+            let n = simd_unpadded_len::<T::Lanes>(mz, intensity);
+            if n == 0 {
+                return Err(RejectReason::Empty);
+            }
+            if n >= rules.min_peaks
+                && precursor_ok(precursor_mz, rules)
+                && simd_all_valid::<T::Lanes>(&mz[..n], &intensity[..n])
+            {
+                Ok(n)
+            } else {
+                scalar::verdict(block, n, precursor_mz, rules)
+            }
+        }
+        Columns::Interleaved { .. } => scalar::unpad_validate(block, precursor_mz, rules),
     }
-    let mut flags = match block.columns() {
-        Columns::Planar { mz, intensity } => scan_peaks(
-            mz[..n]
-                .iter()
-                .zip(&intensity[..n])
-                .map(|(m, i)| (m.to_f64(), i.to_f64())),
-        ),
-        Columns::Interleaved { pairs } => scan_peaks(
-            pairs[..2 * n]
-                .chunks_exact(2)
-                .map(|p| (p[0].to_f64(), p[1].to_f64())),
-        ),
-    };
-    let precursor_ok = precursor_mz.is_finite()
+}
+
+#[inline(always)]
+fn precursor_ok(precursor_mz: f64, rules: &ValidationRules) -> bool {
+    precursor_mz.is_finite()
         && precursor_mz > 0.0
-        && rules.max_precursor_mz.is_none_or(|max| precursor_mz <= max);
-    if !precursor_ok {
-        flags |= bit(RejectReason::BadPrecursor);
+        && rules.max_precursor_mz.is_none_or(|max| precursor_mz <= max)
+}
+
+/// Index after the last slot of `mz`/`intensity` (equal lengths) that is not a zero entry.
+///
+/// A slot is a zero entry iff the bitwise OR of its m/z and intensity compares equal to
+/// `0.0`: only `±0.0` have all bits but the sign clear, and a NaN pattern never compares
+/// equal. So one OR per slot, and whole runs of padding are ORed together before one compare.
+#[inline]
+pub(crate) fn simd_unpadded_len<V: Lanes>(mz: &[V::Elem], intensity: &[V::Elem]) -> usize {
+    let p = mz.len();
+    let intensity = &intensity[..p];
+    let n = V::N;
+    if p < n {
+        return scalar::last_real(mz, intensity);
     }
-    if n < rules.min_peaks {
-        flags |= bit(RejectReason::TooFewPeaks);
+    let chunk = |s: usize| V::load(&mz[s..]) | V::load(&intensity[s..]);
+    let mut end = p;
+    // Four vectors at a time while everything is padding.
+    while end >= 4 * n {
+        let s = end - 4 * n;
+        let or = chunk(s) | chunk(s + n) | chunk(s + 2 * n) | chunk(s + 3 * n);
+        if !or.all_zero() {
+            break;
+        }
+        end = s;
     }
-    match flags {
-        0 => Ok(n),
-        _ => Err(RejectReason::ALL[flags.trailing_zeros() as usize]),
+    while end >= n {
+        let s = end - n;
+        if !chunk(s).all_zero() {
+            return s + scalar::last_real(&mz[s..end], &intensity[s..end]);
+        }
+        end = s;
     }
+    // `end < n`: slots `end..` are padding; the last real slot, if any, is below `end`.
+    if end > 0 && !chunk(0).all_zero() {
+        return scalar::last_real(&mz[..end], &intensity[..end]);
+    }
+    0
+}
+
+/// `true` if the peaks (`mz.len() == intensity.len() >= 1`) are all finite, m/z `> 0` and
+/// strictly increasing, intensities `> 0`: every peak rule holds. `false` means "some rule
+/// may fail" (a difference that overflows to infinity is a false alarm); the caller then
+/// runs the exact scalar scan.
+///
+/// With `d = mz[i] - mz[i-1]` (for finite values `d > 0` iff `mz[i] > mz[i-1]`, thanks to
+/// gradual underflow) and `s = d + intensity[i]`: `s - s` is `0` when both are finite and NaN
+/// otherwise, summed into an accumulator that stays `0` until a non-finite value appears;
+/// and a running minimum of `d` and the intensities must stay `> 0`. Peak 0 is checked
+/// directly. The tail is one overlapping vector (both reductions are idempotent).
+#[inline]
+pub(crate) fn simd_all_valid<V: Lanes>(mz: &[V::Elem], intensity: &[V::Elem]) -> bool {
+    let n = mz.len();
+    let intensity = &intensity[..n];
+    let (m0, i0) = (mz[0].to_f64(), intensity[0].to_f64());
+    if !(m0.is_finite() & i0.is_finite() & (m0 > 0.0) & (i0 > 0.0)) {
+        return false;
+    }
+    // Peaks 1..n, each against its predecessor.
+    if n - 1 < V::N {
+        return scan_peaks((0..n).map(|i| (mz[i].to_f64(), intensity[i].to_f64()))) == 0;
+    }
+    let zero = V::splat_f64(0.0);
+    let mut nan = zero;
+    let mut min = V::splat_f64(f64::INFINITY);
+    let mut step = |i: usize| {
+        let d = V::load(&mz[i..]) - V::load(&mz[i - 1..]);
+        let it = V::load(&intensity[i..]);
+        let s = d + it;
+        // Deliberate: `s - s` is 0 for finite `s`, NaN for ±Inf and NaN.
+        #[allow(clippy::eq_op)]
+        let finite_probe = s - s;
+        nan = nan + finite_probe;
+        min = min.min_any(d.min_any(it));
+    };
+    let mut i = 1;
+    while i + V::N <= n {
+        step(i);
+        i += V::N;
+    }
+    if i < n {
+        step(n - V::N);
+    }
+    nan.all_zero() && min.reduce_min() > 0.0
+}
+
+/// The fast portable scalar kernels (no SIMD): the reference the SIMD paths are tested and
+/// benchmarked against, and the path for interleaved blocks.
+pub(crate) mod scalar {
+    use super::*;
+
+    /// Index after the last non-zero-entry slot of two equal-length columns.
+    #[inline]
+    pub fn last_real<T: PeakValue>(mz: &[T], intensity: &[T]) -> usize {
+        mz.iter()
+            .zip(intensity)
+            .rposition(|(m, i)| !is_zero_entry(m.to_f64(), i.to_f64()))
+            .map_or(0, |i| i + 1)
+    }
+
+    /// [`unpadded_len`](super::unpadded_len) without SIMD.
+    pub fn unpadded_len<T: PeakValue>(block: PeakBlock<'_, T>) -> usize {
+        match block.columns() {
+            Columns::Planar { mz, intensity } => last_real(mz, intensity),
+            Columns::Interleaved { pairs } => pairs
+                .chunks_exact(2)
+                .rposition(|p| !is_zero_entry(p[0].to_f64(), p[1].to_f64()))
+                .map_or(0, |i| i + 1),
+        }
+    }
+
+    /// [`unpad_validate`](super::unpad_validate) without SIMD.
+    pub fn unpad_validate<T: PeakValue>(
+        block: PeakBlock<'_, T>,
+        precursor_mz: f64,
+        rules: &ValidationRules,
+    ) -> Result<usize, RejectReason> {
+        match unpadded_len(block) {
+            0 => Err(RejectReason::Empty),
+            n => verdict(block, n, precursor_mz, rules),
+        }
+    }
+
+    /// The verdict for a block whose unpadded length is `n >= 1`.
+    pub fn verdict<T: PeakValue>(
+        block: PeakBlock<'_, T>,
+        n: usize,
+        precursor_mz: f64,
+        rules: &ValidationRules,
+    ) -> Result<usize, RejectReason> {
+        let mut flags = match block.columns() {
+            Columns::Planar { mz, intensity } => scan_peaks(
+                mz[..n]
+                    .iter()
+                    .zip(&intensity[..n])
+                    .map(|(m, i)| (m.to_f64(), i.to_f64())),
+            ),
+            Columns::Interleaved { pairs } => scan_peaks(
+                pairs[..2 * n]
+                    .chunks_exact(2)
+                    .map(|p| (p[0].to_f64(), p[1].to_f64())),
+            ),
+        };
+        if !precursor_ok(precursor_mz, rules) {
+            flags |= bit(RejectReason::BadPrecursor);
+        }
+        if n < rules.min_peaks {
+            flags |= bit(RejectReason::TooFewPeaks);
+        }
+        match flags {
+            0 => Ok(n),
+            _ => Err(RejectReason::ALL[flags.trailing_zeros() as usize]),
+        }
+    }
+}
+
+/// The portable scalar kernels, selectable by callers that must not use SIMD (and by the
+/// benches, to report the SIMD speedup). Same results, bit for bit, as the crate-root
+/// functions.
+pub mod portable {
+    pub use super::scalar::{unpad_validate, unpadded_len};
+    pub use crate::normalize::scalar::extend_intensity;
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use sha2::{Digest, Sha256};
 
-/// The 12 fixed output columns, in order.
-pub const FIXED_COLUMNS: [&str; 12] = [
+/// The 13 fixed output columns, in order.
+pub const FIXED_COLUMNS: [&str; 13] = [
     "spectrum_id",
     "source_index",
     "source_row",
@@ -34,6 +34,7 @@ pub const FIXED_COLUMNS: [&str; 12] = [
     "num_peaks",
     "mz",
     "intensity",
+    "gems_format",
 ];
 
 /// What a finished `msms` process did.
@@ -753,6 +754,7 @@ pub fn assert_schema(schema: &SchemaRef, strings: bool, pass: &[(&str, DataType)
         DataType::List(f) => assert_eq!(f.data_type(), &DataType::Float32),
         other => panic!("intensity is {other}"),
     }
+    assert_eq!(t("gems_format"), DataType::Utf8);
     for (n, dt) in pass {
         assert_eq!(&t(n), dt, "pass-through {n}");
     }

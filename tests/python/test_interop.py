@@ -38,6 +38,7 @@ REASONS = (
     "unsorted_mz",
     "bad_precursor",
     "too_few_peaks",
+    "quality_format",
 )
 # Planted faults: reason -> how many spectra get it.
 PLANTED = {
@@ -361,7 +362,9 @@ def test_values_exact(default_run):
     np.testing.assert_array_equal(t["lsh"].to_numpy(), g.lsh[rows])
     assert t["name"].to_pylist() == [g.name[r] for r in rows]
     for c in t.column_names:
-        assert t[c].null_count == 0, f"column {c} has nulls"
+        # gems_format is null for spectra meeting no GeMS quality format.
+        if c != "gems_format":
+            assert t[c].null_count == 0, f"column {c} has nulls"
 
 
 def test_rejection_counts(default_run):
@@ -427,6 +430,7 @@ def test_schema_and_footer_metadata(default_run):
         ("num_peaks", pa.uint16()),
         ("mz", None),
         ("intensity", None),
+        ("gems_format", pa.string()),
     ]
     assert schema.names == [n for n, _ in expect]
     for n, t in expect:
@@ -483,8 +487,8 @@ def test_passthrough_and_metadata_group(tmp_path):
     np.testing.assert_array_equal(t["spectrum_id"].to_numpy(), rows.astype(np.uint64))
 
     names = t.column_names
-    assert names[:12][-3:] == ["num_peaks", "mz", "intensity"]
-    assert set(names[12:]) == {"DreaMS_embedding", "scan_number"}, names
+    assert names[:13][-4:] == ["num_peaks", "mz", "intensity", "gems_format"]
+    assert set(names[13:]) == {"DreaMS_embedding", "scan_number"}, names
     assert not any("metadata" in n or "file_names" in n or "spectra_per_file" in n for n in names)
 
     emb_t = t.schema.field("DreaMS_embedding").type
