@@ -210,52 +210,6 @@ pub enum Mode {
     Production,
 }
 
-impl Mode {
-    /// The canonical name: `"local"` or `"production"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Local => "local",
-            Mode::Production => "production",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = ParseError;
-
-    /// Accepts `local`, `production` and `cloud` (an alias of `production`), ignoring
-    /// ASCII case and surrounding whitespace.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "local" => Ok(Mode::Local),
-            "production" | "cloud" => Ok(Mode::Production),
-            _ => Err(ParseError::new(
-                "mode",
-                s,
-                "expected local, production or cloud",
-            )),
-        }
-    }
-}
-
-impl Serialize for Mode {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<Mode>::new("local, production or cloud"))
-    }
-}
-
 /// How peak intensities are normalised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Normalize {
@@ -273,63 +227,8 @@ pub enum Normalize {
     Sqrt,
 }
 
-impl Normalize {
-    /// The canonical name: `"none"`, `"max"`, `"sum"`, `"l2"` or `"sqrt"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Normalize::None => "none",
-            Normalize::Max => "max",
-            Normalize::Sum => "sum",
-            Normalize::L2 => "l2",
-            Normalize::Sqrt => "sqrt",
-        }
-    }
-}
-
-impl fmt::Display for Normalize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Normalize {
-    type Err = ParseError;
-
-    /// Accepts `none`, `max`, `sum`, `l2` and `sqrt`, ignoring ASCII case and surrounding
-    /// whitespace.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(Normalize::None),
-            "max" => Ok(Normalize::Max),
-            "sum" => Ok(Normalize::Sum),
-            "l2" => Ok(Normalize::L2),
-            "sqrt" => Ok(Normalize::Sqrt),
-            _ => Err(ParseError::new(
-                "normalize",
-                s,
-                "expected none, max, sum, l2 or sqrt",
-            )),
-        }
-    }
-}
-
-impl Serialize for Normalize {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Normalize {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<Normalize>::new(
-            "none, max, sum, l2 or sqrt",
-        ))
-    }
-}
-
 /// How the intensities of the peaks that fall into one bin are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BinAggregation {
     /// Add them up (DreaMS-style). The default.
     #[default]
@@ -338,44 +237,8 @@ pub enum BinAggregation {
     Max,
 }
 
-impl BinAggregation {
-    /// The canonical name: `"sum"` or `"max"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BinAggregation::Sum => "sum",
-            BinAggregation::Max => "max",
-        }
-    }
-}
-
-impl fmt::Display for BinAggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BinAggregation {
-    type Err = ParseError;
-
-    /// Accepts `sum` and `max`, ignoring ASCII case and surrounding whitespace.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "sum" => Ok(BinAggregation::Sum),
-            "max" => Ok(BinAggregation::Max),
-            _ => Err(ParseError::new("bin aggregation", s, "expected sum or max")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for BinAggregation {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<BinAggregation>::new("sum or max"))
-    }
-}
-
 /// How a binned spectrum is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BinOutput {
     /// One value per bin, zeros included. The default.
     #[default]
@@ -384,45 +247,10 @@ pub enum BinOutput {
     Sparse,
 }
 
-impl BinOutput {
-    /// The canonical name: `"dense"` or `"sparse"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BinOutput::Dense => "dense",
-            BinOutput::Sparse => "sparse",
-        }
-    }
-}
-
-impl fmt::Display for BinOutput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BinOutput {
-    type Err = ParseError;
-
-    /// Accepts `dense` and `sparse`, ignoring ASCII case and surrounding whitespace.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "dense" => Ok(BinOutput::Dense),
-            "sparse" => Ok(BinOutput::Sparse),
-            _ => Err(ParseError::new("bin output", s, "expected dense or sparse")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for BinOutput {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<BinOutput>::new("dense or sparse"))
-    }
-}
-
 /// A GeMS quality format (DreaMS `dformats`): spectra that do not meet it are rejected.
 ///
 /// Serialises and displays as `"A"`, `"B"` or `"C"`; parses those or their lowercase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QualityFormat {
     /// GeMS format A.
     A,
@@ -432,42 +260,70 @@ pub enum QualityFormat {
     C,
 }
 
-impl QualityFormat {
-    /// The canonical name: `"A"`, `"B"` or `"C"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QualityFormat::A => "A",
-            QualityFormat::B => "B",
-            QualityFormat::C => "C",
+/// `as_str` (the first name of each variant), `Display`, `FromStr` (any listed name, ignoring
+/// ASCII case and surrounding whitespace), and serde as that string, for a keyword enum.
+macro_rules! keyword_enum {
+    ($ty:ident, $what:literal, $expected:literal, { $($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            /// The canonical name, as written in configs and manifests.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
         }
-    }
-}
 
-impl fmt::Display for QualityFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for QualityFormat {
-    type Err = ParseError;
-
-    /// Accepts `A`, `B` and `C` in either case, ignoring surrounding whitespace.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "A" | "a" => Ok(QualityFormat::A),
-            "B" | "b" => Ok(QualityFormat::B),
-            "C" | "c" => Ok(QualityFormat::C),
-            _ => Err(ParseError::new("quality format", s, "expected A, B or C")),
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
-    }
+
+        impl FromStr for $ty {
+            type Err = ParseError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let t = s.trim();
+                $(
+                    if t.eq_ignore_ascii_case($name) $(|| t.eq_ignore_ascii_case($alias))* {
+                        return Ok($ty::$variant);
+                    }
+                )+
+                Err(ParseError::new($what, s, concat!("expected ", $expected)))
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(FromStrVisitor::<$ty>::new($expected))
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for QualityFormat {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<QualityFormat>::new("A, B or C"))
-    }
-}
+keyword_enum!(Mode, "mode", "local, production or cloud", {
+    Local => "local",
+    Production => "production" | "cloud",
+});
+keyword_enum!(Normalize, "normalize", "none, max, sum, l2 or sqrt", {
+    None => "none",
+    Max => "max",
+    Sum => "sum",
+    L2 => "l2",
+    Sqrt => "sqrt",
+});
+keyword_enum!(BinAggregation, "bin aggregation", "sum or max", {
+    Sum => "sum",
+    Max => "max",
+});
+keyword_enum!(BinOutput, "bin output", "dense or sparse", { Dense => "dense", Sparse => "sparse" });
+keyword_enum!(QualityFormat, "quality format", "A, B or C", { A => "A", B => "B", C => "C" });
 
 /// The m/z range that is binned, written `MIN:MAX` (e.g. `10:1000`, `0.5:2000.25`).
 ///
