@@ -12,7 +12,7 @@ use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::error::ArrowError;
-use msms_kernels::bin::{bin_dense, bin_sparse, BinSpec};
+use msms_kernels::bin::{bin_dense_zeroed, bin_sparse, BinSpec};
 use msms_kernels::quality::{gems_format, GemsFormat};
 use msms_kernels::{
     extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, top_k, unpad_validate,
@@ -449,8 +449,9 @@ fn peaks_into<T: PeakValue>(
                 s.bin_offsets.push(s.bin_index.len() as i32);
             } else {
                 let at = s.binned.len();
+                // `resize` zeroes the row; the kernel need not zero it again.
                 s.binned.resize(at + b.spec.bins, 0.0);
-                bin_dense(&b.spec, mz, intensity, &mut s.binned[at..]);
+                bin_dense_zeroed(&b.spec, mz, intensity, &mut s.binned[at..]);
             }
         }
         s.gems.push(format.map(GemsFormat::as_str));

@@ -174,7 +174,8 @@ fn bench_validate(c: &mut Criterion) {
     g.throughput(Throughput::Elements(valid.len() as u64));
     let kept: usize = valid.iter().map(|&(_, n)| n.min(64)).sum();
     let mut idx = Vec::with_capacity(SLOTS);
-    let mut run = |mz: &mut Vec<f64>, out: &mut Vec<f32>, with_copy: bool| {
+    type TopK = fn(PeakBlock<'_, f64>, usize, usize, &mut Vec<u32>);
+    let mut run = |mz: &mut Vec<f64>, out: &mut Vec<f32>, with_copy: bool, select: TopK| {
         mz.clear();
         out.clear();
         let mut total = 0;
@@ -183,7 +184,7 @@ fn bench_validate(c: &mut Criterion) {
                 &data[r * 2 * SLOTS..(r + 1) * 2 * SLOTS],
                 Orientation::Planar,
             );
-            top_k(block, n, 64, &mut idx);
+            select(block, n, 64, &mut idx);
             total += idx.len();
             if with_copy {
                 extend_mz_at(block, &idx, mz);
@@ -192,11 +193,19 @@ fn bench_validate(c: &mut Criterion) {
         }
         total
     };
-    assert_eq!(run(&mut mz, &mut intensity, true), kept);
+    assert_eq!(run(&mut mz, &mut intensity, true, portable::top_k), kept);
+    let scalar_mz = mz.clone();
+    assert_eq!(run(&mut mz, &mut intensity, true, top_k), kept);
     assert_eq!(intensity.len(), kept);
-    g.bench_function("k64", |b| b.iter(|| run(&mut mz, &mut intensity, false)));
+    assert_eq!(mz, scalar_mz);
+    g.bench_function("k64/simd", |b| {
+        b.iter(|| run(&mut mz, &mut intensity, false, top_k))
+    });
+    g.bench_function("k64/scalar", |b| {
+        b.iter(|| run(&mut mz, &mut intensity, false, portable::top_k))
+    });
     g.bench_function("k64_extend_max", |b| {
-        b.iter(|| run(&mut mz, &mut intensity, true))
+        b.iter(|| run(&mut mz, &mut intensity, true, top_k))
     });
     g.finish();
 }

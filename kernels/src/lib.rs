@@ -91,7 +91,7 @@ mod proptests;
 #[cfg(test)]
 mod testutil;
 
-pub use bin::{bin_dense, bin_sparse, BinAggregation, BinSpec, BinSpecError};
+pub use bin::{bin_dense, bin_dense_zeroed, bin_sparse, BinAggregation, BinSpec, BinSpecError};
 pub use block::{simd_level, Orientation, PeakBlock, PeakValue};
 pub use normalize::{extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, Normalize};
 pub use quality::{gems_format, GemsFormat};

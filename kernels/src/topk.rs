@@ -1,7 +1,19 @@
 //! Top-k peaks by intensity, kept in m/z order.
+//!
+//! Two tiers with the same result:
+//!
+//! - [`top_k`] (`wide`): the intensities of up to 128 peaks are gathered into a stack array,
+//!   the `k`-th largest found by one `O(n)` selection on plain `f64`s, then one vector pass
+//!   (four compares per instruction) counts the peaks above it and a second emits the kept
+//!   indices straight in ascending order: no index sort, no per-peak keys. It handles
+//!   intensities that are neither NaN nor zero (every validated peak); other input goes to
+//!   the scalar tier, whose `total_cmp` order distinguishes `-0.0`, `0.0` and NaNs.
+//! - [`scalar::top_k`] (also `portable::top_k`): a `u128` key per peak (intensity rank,
+//!   index), `select_nth_unstable`, then a sort of the `k` kept indices.
 
 use crate::block::{Columns, PeakBlock, PeakValue};
 use std::cmp::Ordering;
+use wide::f64x4;
 
 /// Select the `k` most intense of the first `n` peaks: clears `out`, then writes their slot
 /// indices in ascending order (= m/z order, since valid peaks ascend). `k >= n` keeps all,
@@ -13,13 +25,36 @@ use std::cmp::Ordering;
 /// `argsort`/`argpartition` and matchms's `reduce_to_number_of_peaks` leave the choice
 /// among equal intensities at the cut unspecified, so they agree with this only up to ties.
 ///
-/// Works in place in `out` (no allocation once `out` has capacity `n`): an `O(n)`
-/// selection, then a sort of the `k` kept indices.
+/// No allocation once `out` has capacity `n`.
 ///
 /// # Panics
 ///
 /// If `n > block.slots()`.
 pub fn top_k<T: PeakValue>(block: PeakBlock<'_, T>, n: usize, k: usize, out: &mut Vec<u32>) {
+    if !trivial(block, n, k, out) && n <= STACK_KEYS {
+        let mut vals = [0f64; STACK_KEYS];
+        let vals = &mut vals[..n];
+        match block.columns() {
+            Columns::Planar { intensity, .. } => {
+                for (v, x) in vals.iter_mut().zip(intensity) {
+                    *v = x.to_f64();
+                }
+            }
+            Columns::Interleaved { pairs } => {
+                for (v, pair) in vals.iter_mut().zip(pairs.chunks_exact(2)) {
+                    *v = pair[1].to_f64();
+                }
+            }
+        }
+        if select_wide(vals, k, out) {
+            return;
+        }
+    }
+    scalar::top_k(block, n, k, out);
+}
+
+/// Handle `k >= n` and `k == 0` (true when done); panics when `n > block.slots()`.
+fn trivial<T: PeakValue>(block: PeakBlock<'_, T>, n: usize, k: usize, out: &mut Vec<u32>) -> bool {
     out.clear();
     assert!(
         n <= block.slots(),
@@ -28,20 +63,107 @@ pub fn top_k<T: PeakValue>(block: PeakBlock<'_, T>, n: usize, k: usize, out: &mu
     );
     if k >= n {
         out.extend(0..n as u32);
-        return;
+        return true;
     }
-    if k == 0 {
-        return;
+    k == 0
+}
+
+/// The `wide` tier on `vals` (`1 <= k < vals.len() <= STACK_KEYS`): false, with `out`
+/// untouched, when some value is NaN or zero.
+fn select_wide(vals: &[f64], k: usize, out: &mut Vec<u32>) -> bool {
+    let n = vals.len();
+    let zero = f64x4::splat(0.0);
+    let mut odd = false;
+    let mut v4 = vals.chunks_exact(4);
+    for v in &mut v4 {
+        let v = f64x4::from([v[0], v[1], v[2], v[3]]);
+        // NaN != NaN; 0.0 == -0.0 == 0.0.
+        odd |= (v.simd_ne(v) | v.simd_eq(zero)).any();
     }
-    out.extend(0..n as u32);
-    match block.columns() {
-        Columns::Planar { intensity, .. } => select(out, k, |i| intensity[i].to_f64()),
-        Columns::Interleaved { pairs } => select(out, k, |i| pairs[2 * i + 1].to_f64()),
+    odd |= v4.remainder().iter().any(|&v| v.is_nan() || v == 0.0);
+    if odd {
+        return false;
     }
+    // Without NaN and signed zeros, numeric order is `total_cmp` order, which is the signed
+    // integer order of `ordered_bits`: select on integers, the cheapest comparison.
+    let mut keys = [0i64; STACK_KEYS];
+    let keys = &mut keys[..n];
+    for (key, &v) in keys.iter_mut().zip(vals) {
+        *key = ordered_bits(v);
+    }
+    let (_, &mut t, _) = keys.select_nth_unstable(n - k);
+    let t = f64::from_bits(ordered_bits_inverse(t) as u64);
+    let vt = f64x4::splat(t);
+    let mut v4 = vals.chunks_exact(4);
+    let mut above = 0usize;
+    for v in &mut v4 {
+        let v = f64x4::from([v[0], v[1], v[2], v[3]]);
+        above += v.simd_gt(vt).to_bitmask().count_ones() as usize;
+    }
+    above += v4.remainder().iter().filter(|&&v| v > t).count();
+    // Peaks equal to the threshold fill the remaining places, lowest index first.
+    let mut ties = k - above;
+    for (c, v) in vals.chunks(4).enumerate() {
+        let base = (c * 4) as u32;
+        let (gt, eq) = if v.len() == 4 {
+            let v = f64x4::from([v[0], v[1], v[2], v[3]]);
+            (v.simd_gt(vt).to_bitmask(), v.simd_eq(vt).to_bitmask())
+        } else {
+            let mask = |f: &dyn Fn(f64) -> bool| {
+                v.iter()
+                    .enumerate()
+                    .fold(0u32, |m, (l, &x)| m | (u32::from(f(x)) << l))
+            };
+            (mask(&|x| x > t), mask(&|x| x == t))
+        };
+        let mut keep = gt;
+        let mut eq = eq;
+        while eq != 0 && ties > 0 {
+            keep |= eq & eq.wrapping_neg();
+            eq &= eq - 1;
+            ties -= 1;
+        }
+        while keep != 0 {
+            out.push(base + keep.trailing_zeros());
+            keep &= keep - 1;
+        }
+    }
+    debug_assert_eq!(out.len(), k);
+    true
+}
+
+/// `f64::total_cmp`'s transform: signed integer order of the result is `total_cmp` order.
+#[inline(always)]
+fn ordered_bits(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
+/// Inverse of [`ordered_bits`] (the transform is an involution).
+#[inline(always)]
+fn ordered_bits_inverse(key: i64) -> i64 {
+    key ^ ((((key >> 63) as u64) >> 1) as i64)
 }
 
 /// Up to this many peaks (GeMS: 128), sort keys live in a stack array.
 const STACK_KEYS: usize = 128;
+
+/// The portable scalar tier.
+pub mod scalar {
+    use super::*;
+
+    /// [`top_k`](super::top_k) by `u128` keys and a sort of the kept indices.
+    pub fn top_k<T: PeakValue>(block: PeakBlock<'_, T>, n: usize, k: usize, out: &mut Vec<u32>) {
+        if trivial(block, n, k, out) {
+            return;
+        }
+        out.extend(0..n as u32);
+        match block.columns() {
+            Columns::Planar { intensity, .. } => select(out, k, |i| intensity[i].to_f64()),
+            Columns::Interleaved { pairs } => select(out, k, |i| pairs[2 * i + 1].to_f64()),
+        }
+    }
+}
 
 /// Keep the `k` (`1 <= k < out.len()`) best of the indices `0..out.len()` in `out`,
 /// ascending.
@@ -75,8 +197,7 @@ fn select(out: &mut Vec<u32>, k: usize, intensity: impl Fn(usize) -> f64) {
 /// `total_cmp` transform, then the sign bit flipped to order as unsigned); low half: `i`.
 #[inline(always)]
 fn rank_key(v: f64, i: usize) -> u128 {
-    let bits = v.to_bits() as i64;
-    let ordered = (bits ^ ((((bits >> 63) as u64) >> 1) as i64)) as u64 ^ (1 << 63);
+    let ordered = ordered_bits(v) as u64 ^ (1 << 63);
     (u128::from(!ordered) << 64) | i as u128
 }
 
@@ -93,6 +214,9 @@ mod tests {
             let mut out = vec![99];
             top_k(block, n, k, &mut out);
             assert_eq!(out, oracle::top_k(block, n, k), "{o:?}");
+            let mut scalar_out = vec![99];
+            scalar::top_k(block, n, k, &mut scalar_out);
+            assert_eq!(scalar_out, out, "scalar {o:?}");
             match &first {
                 None => first = Some(out),
                 Some(f) => assert_eq!(&out, f, "{o:?}"),
@@ -159,6 +283,13 @@ mod tests {
             }
         }
         assert!(rank_key(1.0, 3) < rank_key(1.0, 4));
+        for v in vals {
+            assert_eq!(
+                ordered_bits_inverse(ordered_bits(v)) as u64,
+                v.to_bits(),
+                "{v}"
+            );
+        }
     }
 
     #[test]

@@ -276,6 +276,7 @@ pub(crate) mod scalar {
 pub mod portable {
     pub use super::scalar::{unpad_validate, unpadded_len};
     pub use crate::normalize::scalar::extend_intensity;
+    pub use crate::topk::scalar::top_k;
 }
 
 #[cfg(test)]
