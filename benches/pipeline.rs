@@ -49,6 +49,7 @@ fn convert(input: &Path, out: Option<&Path>, workers: usize, expect: u64) {
         dry_run: out.is_none(),
         overwrite: true,
         progress: Progress::Quiet,
+        decode: Default::default(),
     };
     let summary = build_shards(&opts, &mappings).expect("build");
     assert_eq!(summary.counts.read, expect);

@@ -498,6 +498,7 @@ mod tests {
             accuracy: None,
             lsh: None,
             name: None,
+            pending: None,
             passthrough: vec![],
         }
     }

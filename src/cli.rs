@@ -11,6 +11,7 @@ use crate::config::{
     BinAggregation, BinOutput, BinRange, ByteSize, Layer, Mode, Normalize, QualityFormat, Settings,
 };
 use crate::pipeline::{self, BuildOptions, Progress, RunError, Summary};
+use crate::source::Decode;
 use crate::synth::{self, SynthLayout, SynthOptions};
 
 /// msms-shards: turn GeMS-style MS/MS HDF5 datasets into validated, normalised,
@@ -60,7 +61,8 @@ pub struct BuildArgs {
     /// Worker threads that validate, transform and encode.
     #[arg(long, value_name = "N")]
     pub num_workers: Option<usize>,
-    /// Spectra per read unit and per Parquet row group (at most).
+    /// Spectra per read unit and Parquet row group, rounded to whole chunks of the spectrum
+    /// dataset (1000 → 1024 for (1024, 2, 128) chunks) so each chunk is decoded once.
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
     /// Largest shard file: bytes, or with units (500MB, 1GB decimal; 512MiB, 2GiB binary).
@@ -118,6 +120,10 @@ pub struct BuildArgs {
     /// Accepted for compatibility with the Python pipeline; has no effect.
     #[arg(long)]
     pub use_dask: bool,
+    /// Row decoder: native (chunks decoded from a memory map where the filters allow it,
+    /// libhdf5 elsewhere; default) or libhdf5 (everything through H5Dread). Same output.
+    #[arg(long, value_name = "HOW", env = "MSMS_DECODE", value_enum, default_value_t = Decode::Native)]
+    pub decode: Decode,
 }
 
 /// Flags of `msms synth`.
@@ -363,6 +369,7 @@ fn build(a: BuildArgs) -> i32 {
         } else {
             Progress::Quiet
         },
+        decode: a.decode,
     };
     match pipeline::build_shards(&opts, &mappings) {
         Ok(summary) => {
@@ -481,6 +488,7 @@ pub fn summary_text(s: &Summary, dry_run: bool) -> String {
             .map(|m| format!(", largest {}", human_bytes(m)))
             .unwrap_or_default()
     );
+    let _ = writeln!(out, "  threads          {}", s.placement);
     if let Some(p) = &s.manifest_path {
         let _ = writeln!(out, "  manifest         {}", p.display());
         let _ = writeln!(out, "  dataset digest   {}", s.manifest.dataset_digest);

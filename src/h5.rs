@@ -539,6 +539,31 @@ pub enum Storage {
     },
 }
 
+/// Highest dataset rank whose chunks [`Dataset::chunk_index`] reports.
+pub const MAX_CHUNK_RANK: usize = 3;
+
+/// One stage of a dataset's filter pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawFilter {
+    /// Filter id (`H5Z_FILTER_DEFLATE` = 1, shuffle = 2, fletcher32 = 3, …).
+    pub id: i32,
+    /// Client data values (deflate: level; shuffle: element size).
+    pub cd_values: Vec<u32>,
+}
+
+/// One allocated chunk of a chunked dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// Logical coordinates of the chunk's first element (unused dimensions 0).
+    pub offset: [u64; MAX_CHUNK_RANK],
+    /// Bit `i` set: filter `i` of the pipeline was skipped for this chunk.
+    pub filter_mask: u32,
+    /// Byte address in the file.
+    pub addr: u64,
+    /// Stored (filtered) size in bytes.
+    pub size: u64,
+}
+
 /// An open dataset.
 #[derive(Debug)]
 pub struct Dataset {
@@ -625,6 +650,131 @@ impl Dataset {
                 layout,
                 filters,
             })
+        }
+    }
+
+    /// Is the stored element type exactly `T`'s native memory type (same class, size, byte
+    /// order and bit layout)? Then stored bytes can be used as `T` without conversion.
+    pub fn stored_as<T: Native>(&self) -> Result<bool, H5Error> {
+        let _g = lock();
+        // SAFETY: valid dataset id; the type id is owned by `ftype` and closed on drop.
+        unsafe {
+            let ftype = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", &self.object)?;
+            Ok(h5t::H5Tequal(ftype.0, T::mem_type()) > 0)
+        }
+    }
+
+    /// The filter pipeline in pipeline (write) order, with each filter's client values.
+    pub fn raw_filters(&self) -> Result<Vec<RawFilter>, H5Error> {
+        let _g = lock();
+        let o = &self.object;
+        // SAFETY: valid ids; `cd` has room for `nelmts` values (the count is in/out).
+        unsafe {
+            let dcpl = Hid::check(
+                h5d::H5Dget_create_plist(self.id.0),
+                "H5Dget_create_plist",
+                o,
+            )?;
+            let n = h5p::H5Pget_nfilters(dcpl.0);
+            if n < 0 {
+                return Err(H5Error::new("H5Pget_nfilters", o.as_str()));
+            }
+            let mut out = Vec::with_capacity(n as usize);
+            for i in 0..n as u32 {
+                let mut flags = 0u32;
+                let mut cd = [0u32; 16];
+                let mut nelmts: usize = cd.len();
+                let mut config = 0u32;
+                let id = h5p::H5Pget_filter2(
+                    dcpl.0,
+                    i,
+                    &mut flags,
+                    &mut nelmts,
+                    cd.as_mut_ptr(),
+                    0,
+                    std::ptr::null_mut(),
+                    &mut config,
+                );
+                if id < 0 {
+                    return Err(H5Error::new("H5Pget_filter2", o.as_str()));
+                }
+                out.push(RawFilter {
+                    id,
+                    cd_values: cd[..nelmts.min(cd.len())].to_vec(),
+                });
+            }
+            Ok(out)
+        }
+    }
+
+    /// Every allocated chunk (logical offset, filter mask, file address, stored size), in
+    /// the order libhdf5 reports them, via `H5Dchunk_iter`. Only for chunked datasets of
+    /// rank 1 to [`MAX_CHUNK_RANK`].
+    pub fn chunk_index(&self) -> Result<Vec<ChunkRecord>, H5Error> {
+        let _g = lock();
+        let o = &self.object;
+        struct State {
+            rank: usize,
+            chunks: Vec<ChunkRecord>,
+        }
+        unsafe extern "C" fn visit(
+            offset: *const u64,
+            filter_mask: u32,
+            addr: u64,
+            size: u64,
+            op_data: *mut c_void,
+        ) -> i32 {
+            // SAFETY: op_data is the `State` passed below, alive for the whole iteration;
+            // libhdf5 passes `rank` offsets.
+            let state = unsafe { &mut *(op_data as *mut State) };
+            let mut off = [0u64; MAX_CHUNK_RANK];
+            for (i, o) in off.iter_mut().enumerate().take(state.rank) {
+                // SAFETY: i < rank, the length of libhdf5's offset array.
+                *o = unsafe { *offset.add(i) };
+            }
+            state.chunks.push(ChunkRecord {
+                offset: off,
+                filter_mask,
+                addr,
+                size,
+            });
+            0
+        }
+        // SAFETY: valid ids; the callback only touches `state`, which outlives the call.
+        unsafe {
+            let space = Hid::check(h5d::H5Dget_space(self.id.0), "H5Dget_space", o)?;
+            let rank = h5s::H5Sget_simple_extent_ndims(space.0);
+            if !(1..=MAX_CHUNK_RANK as i32).contains(&rank) {
+                return Err(H5Error {
+                    op: "H5Dchunk_iter",
+                    object: o.clone(),
+                    detail: Some(format!("rank {rank} not supported")),
+                });
+            }
+            let mut state = State {
+                rank: rank as usize,
+                chunks: Vec::new(),
+            };
+            let st = h5d::H5Dchunk_iter(
+                self.id.0,
+                h5p::H5P_DEFAULT,
+                Some(visit),
+                &mut state as *mut State as *mut c_void,
+            );
+            check(st, "H5Dchunk_iter", o)?;
+            Ok(state.chunks)
+        }
+    }
+
+    /// File address and size of a contiguous dataset's data; `None` when no storage is
+    /// allocated (never written: every element is the fill value).
+    pub fn contiguous_extent(&self) -> Result<Option<(u64, u64)>, H5Error> {
+        let _g = lock();
+        // SAFETY: valid dataset id.
+        unsafe {
+            let addr = h5d::H5Dget_offset(self.id.0);
+            let size = h5d::H5Dget_storage_size(self.id.0);
+            Ok((addr != h5::HADDR_UNDEF).then_some((addr, size)))
         }
     }
 

@@ -12,11 +12,13 @@
 //! environment and flags; [`synth`] writes sample inputs. The binary `msms` is a thin layer
 //! over [`cli`].
 
+pub mod affinity;
 pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod h5;
 pub mod manifest;
+pub mod mapped;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

@@ -1,7 +1,11 @@
-//! Scheduling: one reader thread (libhdf5 is single-threaded) reads units of rows in order,
-//! `num_workers` threads validate, transform and encode them in parallel, and the calling
-//! thread hands the encoded batches to the shard writer in unit order. A fixed number of
-//! tokens bounds the units in flight, so memory does not grow with the input.
+//! Scheduling: the input is cut into units of rows aligned to the spectrum dataset's chunk
+//! grid. One reader thread (libhdf5 is single-threaded) walks the units in order, reads what
+//! only libhdf5 can read (strings, unsupported filters) and hands each unit to a `rayon` pool
+//! of `num_workers` threads, which decode the mapped chunks ([`crate::mapped`]), validate,
+//! transform and encode it; the calling thread hands the encoded batches to the shard writer
+//! in unit order. A fixed number of tokens bounds the units in flight, so memory does not
+//! grow with the input. In production mode the workers are pinned to cores, grouped by NUMA
+//! node ([`crate::affinity`]); local mode never pins.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -11,14 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Sender};
 use msms_kernels::ValidationRules;
 
+use crate::affinity;
 use crate::batch::{self, Binner, Counts, Processing, Scratch};
-use crate::config::{Normalize, Settings};
+use crate::config::{Mode, Normalize, Settings};
 use crate::manifest::{InputRecord, Manifest};
+use crate::mapped::DecodeScratch;
 use crate::sink::{self, EncodedBatch, Encoder, ShardRecord, ShardWriter, SinkError};
-use crate::source::{FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
+use crate::source::{Decode, FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +84,8 @@ pub struct BuildOptions {
     pub overwrite: bool,
     /// Progress reporting.
     pub progress: Progress,
+    /// Which decoder reads the row data (the output is the same either way).
+    pub decode: Decode,
 }
 
 /// What a run did.
@@ -93,6 +101,10 @@ pub struct Summary {
     pub manifest: Manifest,
     /// Where the manifest was written.
     pub manifest_path: Option<PathBuf>,
+    /// How the inputs were decoded: per file, the mapped datasets and the fallbacks.
+    pub decode_notes: Vec<String>,
+    /// What was done about thread placement (pinning in production mode).
+    pub placement: String,
 }
 
 impl Summary {
@@ -117,20 +129,44 @@ struct UnitPlan {
     first_id: u64,
 }
 
-/// Split the inputs into units of at most `unit_rows` rows, in input order, stopping after
+/// Rows per unit for one file: `batch_size` rounded to a whole number (at least one) of the
+/// spectrum dataset's chunk rows, so each chunk is decoded by one unit, but at most
+/// `max_rows` (the memory budget), below which it is rounded down to whole chunks when a
+/// chunk fits, else `max_rows` itself.
+fn unit_rows(m: &FileMapping, batch_size: usize, max_rows: usize) -> usize {
+    let batch = batch_size.max(1);
+    let Some(c) = m
+        .spectrum_chunk_rows()
+        .map(|c| c.min(u64::MAX >> 1) as usize)
+    else {
+        return batch.min(max_rows).max(1);
+    };
+    let want = ((batch + c / 2) / c).max(1).saturating_mul(c);
+    if want <= max_rows {
+        want
+    } else if c <= max_rows {
+        (max_rows / c) * c
+    } else {
+        max_rows.max(1)
+    }
+}
+
+/// Split the inputs into units ([`unit_rows`] per file), in input order, stopping after
 /// `max_spectra` spectra. Units never span files.
 fn plan_units(
     mappings: &[FileMapping],
-    unit_rows: usize,
+    batch_size: usize,
+    max_rows: usize,
     max_spectra: Option<u64>,
 ) -> Vec<UnitPlan> {
     let mut units = Vec::new();
     let mut id = 0u64;
     let limit = max_spectra.unwrap_or(u64::MAX);
     for (source, m) in mappings.iter().enumerate() {
+        let unit = unit_rows(m, batch_size, max_rows) as u64;
         let mut start = 0u64;
         while start < m.rows && id < limit {
-            let rows = (m.rows - start).min(unit_rows as u64).min(limit - id);
+            let rows = (m.rows - start).min(unit).min(limit - id);
             units.push(UnitPlan {
                 seq: units.len() as u64,
                 source,
@@ -141,15 +177,10 @@ fn plan_units(
             start += rows;
             id += rows;
         }
-        // Ids number the whole input sequence: a file cut short by max_spectra ends the run.
-        if id >= limit {
-            break;
-        }
     }
     units
 }
 
-/// Detect every input's mapping (refusing bad files before anything is written).
 pub fn detect_inputs(inputs: &[PathBuf]) -> Result<Vec<FileMapping>, InputError> {
     if inputs.len() > u16::MAX as usize + 1 {
         return Err(InputError {
@@ -288,13 +319,12 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             .max()
             .unwrap_or(1)
             .max(1);
-    let batch_size = s
-        .profile
-        .batch_size
-        .min((UNIT_BYTES_BUDGET / row_bytes).max(1) as usize);
-    if (batch_size as u64).saturating_mul(max_slots as u64) > i32::MAX as u64 {
+    let max_rows = (UNIT_BYTES_BUDGET / row_bytes).max(1) as usize;
+    let units = plan_units(mappings, s.profile.batch_size, max_rows, s.max_spectra);
+    let largest_unit = units.iter().map(|u| u.rows).max().unwrap_or(1);
+    if (largest_unit as u64).saturating_mul(max_slots as u64) > i32::MAX as u64 {
         return Err(RunError::Settings(format!(
-            "batch size {batch_size} × {max_slots} peak slots overflows a list column; lower --batch-size"
+            "units of {largest_unit} spectra × {max_slots} peak slots overflow a list column; lower --batch-size"
         )));
     }
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
@@ -312,7 +342,6 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     };
     let config_hash = s.config_hash();
     let props = sink::writer_properties(&schema, &config_hash);
-    let units = plan_units(mappings, batch_size, s.max_spectra);
     let total: u64 = units.iter().map(|u| u.rows as u64).sum();
     let mut writer = ShardWriter::new(
         root.as_deref(),
@@ -331,15 +360,56 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     for _ in 0..in_flight {
         token_tx.send(()).expect("capacity");
     }
-    let (unit_tx, unit_rx) = bounded::<RawUnit>(in_flight);
-    let (done_tx, done_rx) = bounded::<(u64, Result<(EncodedBatch, Counts), RunError>)>(in_flight);
+    let (done_tx, done_rx) = bounded::<Done>(in_flight);
+
+    // Worker pool; production mode pins each worker to a core, NUMA node by node.
+    let (pin_plan, placement) = if s.mode == Mode::Production {
+        let topo = affinity::Topology::detect();
+        let plan = affinity::plan(&topo, workers);
+        let text = affinity::describe(&topo, &plan);
+        (Some(plan), text)
+    } else {
+        (None, format!("{workers} workers, not pinned (local mode)"))
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("msms-worker-{i}"))
+        .start_handler(move |i| {
+            if let Some(cpu) = pin_plan.as_ref().and_then(|p| p.get(i)) {
+                // Pinning is an optimisation: a refused pin leaves the thread unpinned.
+                let _ = affinity::pin_current_thread(*cpu);
+            }
+        })
+        .build()
+        .map_err(|e| RunError::Internal(format!("cannot start {workers} worker threads: {e}")))?;
+    // Per-worker state, indexed by the pool's thread index (each lock is only ever taken
+    // by its own thread).
+    let mut states = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        states.push(parking_lot::Mutex::new(WorkerState {
+            encoder: Encoder::new(&schema, &props)?,
+            scratch: Scratch::default(),
+            decode: DecodeScratch::default(),
+        }));
+    }
+    let shared = Arc::new(Shared {
+        schema: Arc::clone(&schema),
+        batch_size: s.profile.batch_size.min(max_rows).max(1),
+        processing,
+        states,
+        abort: Arc::clone(&abort),
+    });
+    let mut decode_notes = Vec::new();
 
     let result = std::thread::scope(|scope| -> Result<(), RunError> {
-        // Reader: files in order, units in order.
+        // Reader: files in order, units in order; each unit goes to the pool.
         let reader_abort = Arc::clone(&abort);
         let reader_done = done_tx.clone();
         let units_ref = &units;
-        scope.spawn(move || {
+        let (pool_ref, shared_ref, decode) = (&pool, &shared, opts.decode);
+        let quiet = opts.progress == Progress::Quiet;
+        let notes = scope.spawn(move || {
+            let mut notes = Vec::new();
             // Ok(()) when done or told to stop; Err((seq, error)) to report.
             let read_all = || -> Result<(), (u64, RunError)> {
                 let mut open: Option<(usize, FileReader)> = None;
@@ -349,18 +419,25 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                     }
                     if open.as_ref().is_none_or(|(i, _)| *i != u.source) {
                         drop(open.take());
-                        let r = mappings[u.source]
-                            .reader(batch_size)
+                        let m = &mappings[u.source];
+                        let r = m
+                            .reader(reader_rows(u.source, units_ref), decode)
                             .map_err(|e| (u.seq, e.into()))?;
+                        for line in decode_lines(m, &r, decode) {
+                            if !quiet && line.contains("libhdf5") && decode == Decode::Native {
+                                eprintln!("notice: {line}");
+                            }
+                            notes.push(line);
+                        }
                         open = Some((u.source, r));
                     }
                     let reader = &open.as_ref().expect("opened").1;
                     let raw = reader
                         .read(u.seq, u.source as u16, u.first_id, u.start, u.rows)
                         .map_err(|e| (u.seq, e.into()))?;
-                    if unit_tx.send(raw).is_err() {
-                        return Ok(());
-                    }
+                    let tx = reader_done.clone();
+                    let shared = Arc::clone(shared_ref);
+                    pool_ref.spawn_fifo(move || run_unit(raw, &shared, &tx));
                 }
                 Ok(())
             };
@@ -375,44 +452,12 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                 reader_abort.store(true, Ordering::Relaxed);
                 let _ = reader_done.send((seq, Err(e)));
             }
+            notes
         });
-        // Workers: validate, transform, encode.
-        for _ in 0..workers {
-            let rx: Receiver<RawUnit> = unit_rx.clone();
-            let tx: Sender<_> = done_tx.clone();
-            let (schema, props) = (Arc::clone(&schema), Arc::clone(&props));
-            scope.spawn(move || {
-                let encoder = match Encoder::new(&schema, &props) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let _ = tx.send((u64::MAX, Err(e.into())));
-                        return;
-                    }
-                };
-                let mut scratch = Scratch::default();
-                for raw in rx {
-                    // A panic here is a bug; report it instead of leaving the sink waiting.
-                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        work(&raw, &schema, &processing, &mut scratch, &encoder)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(RunError::Internal(format!(
-                            "a worker panicked on spectra {}..{}",
-                            raw.first_spectrum_id,
-                            raw.first_spectrum_id + raw.rows as u64
-                        )))
-                    });
-                    if tx.send((raw.seq, out)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        drop(unit_rx);
         drop(done_tx);
 
         // Sink, on this thread: reorder by sequence number, write.
-        let mut pending: BTreeMap<u64, (EncodedBatch, Counts)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (Vec<EncodedBatch>, Counts)> = BTreeMap::new();
         let mut next = 0u64;
         let n_units = units.len() as u64;
         let outcome = (|| {
@@ -421,9 +466,11 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                     return Err(RunError::Internal("a pipeline thread stopped early".into()));
                 };
                 pending.insert(seq, out?);
-                while let Some((enc, c)) = pending.remove(&next) {
+                while let Some((encoded, c)) = pending.remove(&next) {
                     counts.add(&c);
-                    writer.push(enc)?;
+                    for enc in encoded {
+                        writer.push(enc)?;
+                    }
                     next += 1;
                     progress.update(counts.read, &counts);
                     let _ = token_tx.send(());
@@ -436,8 +483,13 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         }
         drop(token_tx);
         drop(done_rx);
+        if let Ok(n) = notes.join() {
+            decode_notes = n;
+        }
         outcome
     });
+    // Units still queued see the abort flag and return at once; wait for them.
+    drop(pool);
     progress.finish();
     if let Err(e) = result {
         // A run refused for its input or settings leaves nothing behind: shards finished
@@ -486,19 +538,124 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         elapsed: started.elapsed(),
         manifest,
         manifest_path,
+        decode_notes,
+        placement,
     })
 }
 
+/// A finished unit (sequence number, row groups and counts) or why it failed.
+type Done = (u64, Result<(Vec<EncodedBatch>, Counts), RunError>);
+
+/// What every pool thread shares.
+struct Shared {
+    schema: SchemaRef,
+    /// Most rows per row group.
+    batch_size: usize,
+    processing: Processing,
+    states: Vec<parking_lot::Mutex<WorkerState>>,
+    abort: Arc<AtomicBool>,
+}
+
+/// One worker's reusable state.
+struct WorkerState {
+    encoder: Encoder,
+    scratch: Scratch,
+    decode: DecodeScratch,
+}
+
+/// Rows per read for sizing libhdf5's chunk cache: the largest unit of file `source`.
+fn reader_rows(source: usize, units: &[UnitPlan]) -> usize {
+    units
+        .iter()
+        .filter(|u| u.source == source)
+        .map(|u| u.rows)
+        .max()
+        .unwrap_or(1)
+}
+
+/// One line per dataset of `m`: how it is decoded.
+fn decode_lines(m: &FileMapping, r: &FileReader, decode: Decode) -> Vec<String> {
+    let file = m.path.display();
+    match (decode, r.mapped()) {
+        (Decode::Libhdf5, _) => vec![format!(
+            "{file}: every dataset read through libhdf5 (--decode libhdf5)"
+        )],
+        (Decode::Native, None) => vec![format!(
+            "{file}: no dataset can be decoded from the map; read through libhdf5"
+        )],
+        (Decode::Native, Some(cols)) => cols
+            .mapped
+            .iter()
+            .map(|l| format!("{file}: {l}"))
+            .chain(
+                cols.fallbacks
+                    .iter()
+                    .map(|l| format!("{file}: {l}; read through libhdf5")),
+            )
+            .collect(),
+    }
+}
+
+/// Decode, validate, transform and encode one unit on a pool thread; send the result.
+fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
+    let seq = raw.seq;
+    if shared.abort.load(Ordering::Relaxed) {
+        // The run is stopping; whoever stopped it has reported why.
+        return;
+    }
+    let index = rayon::current_thread_index().unwrap_or(0) % shared.states.len();
+    let mut state = shared.states[index].lock();
+    let WorkerState {
+        encoder,
+        scratch,
+        decode,
+    } = &mut *state;
+    // A panic here is a bug; report it instead of leaving the sink waiting.
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        raw.decode_pending(decode)?;
+        work(
+            &raw,
+            &shared.schema,
+            &shared.processing,
+            scratch,
+            encoder,
+            shared.batch_size,
+        )
+    }))
+    .unwrap_or_else(|_| {
+        Err(RunError::Internal(format!(
+            "a worker panicked on spectra {}..{}",
+            raw.first_spectrum_id,
+            raw.first_spectrum_id + raw.rows as u64
+        )))
+    });
+    drop(state);
+    let _ = tx.send((seq, out));
+}
+
+/// Build a unit's batch and encode it as row groups of at most `max_rows` rows: one when it
+/// fits, else the fewest that do, of equal size (±1), so a unit of whole chunks larger than
+/// the batch size never gives a sliver of a row group.
 fn work(
     raw: &RawUnit,
     schema: &SchemaRef,
     processing: &Processing,
     scratch: &mut Scratch,
     encoder: &Encoder,
-) -> Result<(EncodedBatch, Counts), RunError> {
+    max_rows: usize,
+) -> Result<(Vec<EncodedBatch>, Counts), RunError> {
     let (batch, counts) =
         batch::build(raw, schema, processing, scratch).map_err(SinkError::from)?;
-    Ok((encoder.encode(batch)?, counts))
+    let n = batch.num_rows();
+    let parts = n.div_ceil(max_rows.max(1)).max(1);
+    let mut out = Vec::with_capacity(parts);
+    let mut at = 0;
+    for k in 0..parts {
+        let len = n / parts + usize::from(k < n % parts);
+        out.push(encoder.encode(batch.slice(at, len))?);
+        at += len;
+    }
+    Ok((out, counts))
 }
 
 /// A progress bar on a terminal, a plain line every 5 s otherwise.
@@ -569,7 +726,7 @@ mod tests {
     fn units_cover_inputs_in_order_and_stop_at_max_spectra() {
         let m = |rows| FileMapping::for_tests(rows, 128);
         let files = [m(25), m(0), m(12)];
-        let units = plan_units(&files, 10, None);
+        let units = plan_units(&files, 10, usize::MAX, None);
         let shape: Vec<_> = units
             .iter()
             .map(|u| (u.source, u.start, u.rows, u.first_id))
@@ -584,7 +741,7 @@ mod tests {
                 (2, 10, 2, 35)
             ]
         );
-        let units = plan_units(&files, 10, Some(27));
+        let units = plan_units(&files, 10, usize::MAX, Some(27));
         let shape: Vec<_> = units
             .iter()
             .map(|u| (u.source, u.start, u.rows, u.first_id))
@@ -602,5 +759,40 @@ mod tests {
             units.iter().map(|u| u.seq).collect::<Vec<_>>(),
             vec![0, 1, 2, 3]
         );
+    }
+
+    #[test]
+    fn units_align_to_the_spectrum_chunk_grid_within_the_memory_cap() {
+        let chunked = |rows: u64| {
+            let mut m = FileMapping::for_tests(10_000, 128);
+            m.datasets.push(crate::h5::DatasetInfo {
+                name: m.spectrum.dataset.clone(),
+                dtype: crate::h5::DType::Float { size: 8 },
+                shape: vec![10_000, 2, 128],
+                layout: crate::h5::Layout::Chunked(vec![rows, 2, 128]),
+                filters: vec![],
+            });
+            m
+        };
+        let m = chunked(1024);
+        assert_eq!(m.spectrum_chunk_rows(), Some(1024));
+        assert_eq!(unit_rows(&m, 1000, usize::MAX), 1024);
+        assert_eq!(unit_rows(&m, 1500, usize::MAX), 1024);
+        assert_eq!(unit_rows(&m, 1600, usize::MAX), 2048);
+        assert_eq!(unit_rows(&m, 1, usize::MAX), 1024);
+        assert_eq!(
+            unit_rows(&m, 5000, 3000),
+            2048,
+            "whole chunks under the cap"
+        );
+        assert_eq!(
+            unit_rows(&chunked(4096), 1000, 2000),
+            2000,
+            "chunk above the cap"
+        );
+        assert_eq!(unit_rows(&FileMapping::for_tests(10, 128), 1000, 700), 700);
+        let units = plan_units(&[m], 1000, usize::MAX, Some(2500));
+        let starts: Vec<_> = units.iter().map(|u| (u.start, u.rows)).collect();
+        assert_eq!(starts, vec![(0, 1024), (1024, 1024), (2048, 452)]);
     }
 }

@@ -5,9 +5,16 @@
 //! cannot be converted (no spectrum tensor, datasets of different lengths, an unsupported
 //! dtype or shape) is refused with an [`InputError`] naming the file and the dataset.
 //!
-//! Reading goes through libhdf5's `H5Dread` of row hyperslabs, with each dataset's chunk
-//! cache sized to hold one band of chunks across a read unit, so every chunk is inflated once
-//! and memory stays bounded whatever the file size.
+//! Reading has two paths, chosen per dataset when a file is opened ([`Decode`]):
+//!
+//! - **mapped** ([`crate::mapped`]): numeric datasets whose chunks use only deflate, shuffle
+//!   and fletcher32 (or contiguous storage) are decoded by the workers straight from a memory
+//!   map of the file, in parallel; the reader thread only marks them pending in the
+//!   [`RawUnit`], and [`RawUnit::decode_pending`] fills them in on a worker;
+//! - **libhdf5**: strings, other filters and layouts, and everything under
+//!   `--decode libhdf5`, through `H5Dread` of row hyperslabs on the reader thread, with each
+//!   dataset's chunk cache sized to hold one band of chunks across a read unit, so every
+//!   chunk is inflated once and memory stays bounded whatever the file size.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +28,28 @@ use arrow::datatypes::{DataType, Field};
 use msms_kernels::Orientation;
 
 use crate::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
+use crate::mapped::{DecodeScratch, MappedDataset, MappedFile};
+
+/// Which decoder reads row data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decode {
+    /// Decode chunks from a memory map wherever the dataset allows it (deflate, shuffle,
+    /// fletcher32, contiguous), libhdf5 elsewhere.
+    #[default]
+    Native,
+    /// Read everything through libhdf5's `H5Dread` (the reference path).
+    Libhdf5,
+}
+
+impl Decode {
+    /// `native` or `libhdf5`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decode::Native => "native",
+            Decode::Libhdf5 => "libhdf5",
+        }
+    }
+}
 
 /// Largest number of values one row of a pass-through dataset may hold (guards allocation
 /// against absurd declared shapes).
@@ -46,7 +75,7 @@ pub struct InputError {
 }
 
 impl InputError {
-    fn new(path: &Path, dataset: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &Path, dataset: Option<&str>, message: impl Into<String>) -> Self {
         InputError {
             path: path.to_path_buf(),
             dataset: dataset.map(str::to_string),
@@ -54,7 +83,7 @@ impl InputError {
         }
     }
 
-    fn h5(path: &Path, dataset: Option<&str>, e: h5::H5Error) -> Self {
+    pub(crate) fn h5(path: &Path, dataset: Option<&str>, e: h5::H5Error) -> Self {
         InputError::new(path, dataset, e.to_string())
     }
 }
@@ -452,9 +481,17 @@ impl FileMapping {
                 .sum::<u64>()
     }
 
-    /// Open the file for reading row ranges of about `unit_rows` rows.
-    pub fn reader(&self, unit_rows: usize) -> Result<FileReader, InputError> {
-        FileReader::open(self, unit_rows)
+    /// Open the file for reading row ranges of about `unit_rows` rows with `decode`.
+    pub fn reader(&self, unit_rows: usize, decode: Decode) -> Result<FileReader, InputError> {
+        FileReader::open(self, unit_rows, decode)
+    }
+
+    /// Rows per chunk of the spectrum dataset (`None` when it is not chunked).
+    pub fn spectrum_chunk_rows(&self) -> Option<u64> {
+        match &self.dataset_info(&self.spectrum.dataset)?.layout {
+            Layout::Chunked(c) => c.first().copied().filter(|&r| r > 0),
+            _ => None,
+        }
     }
 
     /// Stored bytes of every dataset, summed (for reports).
@@ -657,6 +694,256 @@ pub struct RawUnit {
     pub name: Option<Vec<String>>,
     /// Pass-through columns, in mapping order, `rows` long.
     pub passthrough: Vec<ArrayRef>,
+    /// Columns still to be decoded from the memory map ([`RawUnit::decode_pending`]).
+    pub pending: Option<Arc<MappedColumns>>,
+}
+
+/// The datasets of one file that the workers decode from its memory map; `None` entries
+/// are read through libhdf5.
+#[derive(Debug, Default)]
+pub struct MappedColumns {
+    spectrum: Option<MappedDataset>,
+    precursor: Option<MappedDataset>,
+    /// `precursor` is stored as float32 (widened to float64 after decoding).
+    precursor_f32: bool,
+    rt: Option<MappedDataset>,
+    charge: Option<MappedDataset>,
+    accuracy: Option<MappedDataset>,
+    lsh: Option<MappedDataset>,
+    passthrough: Vec<Option<(MappedDataset, ValueKind, usize)>>,
+    /// `dataset: reason` for each numeric dataset that falls back to libhdf5.
+    pub fallbacks: Vec<String>,
+    /// `dataset: decode path` for each mapped dataset.
+    pub mapped: Vec<String>,
+}
+
+impl MappedColumns {
+    /// Prepare every numeric dataset of `mapping` that can be decoded from `map`.
+    fn open(
+        mapping: &FileMapping,
+        file: &h5::File,
+        map: &Arc<MappedFile>,
+    ) -> Result<MappedColumns, InputError> {
+        let path = &mapping.path;
+        let mut cols = MappedColumns::default();
+        let mut try_map = |name: &str,
+                           kind: Option<&ValueKind>|
+         -> Result<Option<MappedDataset>, InputError> {
+            let Some(info) = mapping.dataset_info(name) else {
+                return Ok(None);
+            };
+            let ds = file
+                .dataset(name)
+                .map_err(|e| InputError::h5(path, Some(name), e))?;
+            let outcome = match kind {
+                None => return Ok(None),
+                Some(ValueKind::Str) => return Ok(None),
+                Some(ValueKind::Int {
+                    size: 1,
+                    signed: true,
+                }) => MappedDataset::new::<i8>(map, &ds, info)?,
+                Some(ValueKind::Int {
+                    size: 2,
+                    signed: true,
+                }) => MappedDataset::new::<i16>(map, &ds, info)?,
+                Some(ValueKind::Int {
+                    size: 4,
+                    signed: true,
+                }) => MappedDataset::new::<i32>(map, &ds, info)?,
+                Some(ValueKind::Int { signed: true, .. }) => {
+                    MappedDataset::new::<i64>(map, &ds, info)?
+                }
+                Some(ValueKind::Int { size: 1, .. }) => MappedDataset::new::<u8>(map, &ds, info)?,
+                Some(ValueKind::Int { size: 2, .. }) => MappedDataset::new::<u16>(map, &ds, info)?,
+                Some(ValueKind::Int { size: 4, .. }) => MappedDataset::new::<u32>(map, &ds, info)?,
+                Some(ValueKind::Int { .. }) => MappedDataset::new::<u64>(map, &ds, info)?,
+                Some(ValueKind::Float { size: 4 }) => MappedDataset::new::<f32>(map, &ds, info)?,
+                Some(ValueKind::Float { .. }) => MappedDataset::new::<f64>(map, &ds, info)?,
+            };
+            match outcome {
+                Ok(m) => {
+                    cols.mapped.push(format!("{name}: {}", m.describe()));
+                    Ok(Some(m))
+                }
+                Err(why) => {
+                    cols.fallbacks.push(format!("{name}: {why}"));
+                    Ok(None)
+                }
+            }
+        };
+        const F64: ValueKind = ValueKind::Float { size: 8 };
+        const F32: ValueKind = ValueKind::Float { size: 4 };
+        const I8: ValueKind = ValueKind::Int {
+            size: 1,
+            signed: true,
+        };
+        const I64: ValueKind = ValueKind::Int {
+            size: 8,
+            signed: true,
+        };
+        let spectrum_kind = match mapping.spectrum.elem {
+            PeakElem::F64 => F64,
+            PeakElem::F32 => F32,
+        };
+        let spectrum = try_map(&mapping.spectrum.dataset, Some(&spectrum_kind))?;
+        // GeMS stores `precursor_mz` as float32 or float64; float32 is widened after the
+        // decode (exact, as libhdf5's conversion).
+        let precursor_f32 = mapping
+            .dataset_info(&mapping.precursor_mz)
+            .is_some_and(|d| d.dtype == DType::Float { size: 4 });
+        let precursor = try_map(
+            &mapping.precursor_mz,
+            Some(if precursor_f32 { &F32 } else { &F64 }),
+        )?;
+        let rt = match &mapping.rt {
+            Some(d) => try_map(d, Some(&F32))?,
+            None => None,
+        };
+        let charge = match &mapping.charge {
+            Some(d) => try_map(d, Some(&I8))?,
+            None => None,
+        };
+        let accuracy = match &mapping.accuracy {
+            Some(d) => try_map(d, Some(&F32))?,
+            None => None,
+        };
+        let lsh = match &mapping.lsh {
+            Some((d, ValueKind::Str)) => try_map(d, None)?,
+            Some((d, _)) => try_map(d, Some(&I64))?,
+            None => None,
+        };
+        let passthrough = mapping
+            .passthrough
+            .iter()
+            .map(|p| Ok(try_map(&p.dataset, Some(&p.kind))?.map(|m| (m, p.kind, p.width))))
+            .collect::<Result<Vec<_>, InputError>>()?;
+        cols.spectrum = spectrum;
+        cols.precursor = precursor;
+        cols.precursor_f32 = precursor_f32;
+        cols.rt = rt;
+        cols.charge = charge;
+        cols.accuracy = accuracy;
+        cols.lsh = lsh;
+        cols.passthrough = passthrough;
+        Ok(cols)
+    }
+
+    fn any(&self) -> bool {
+        self.spectrum.is_some()
+            || self.precursor.is_some()
+            || self.rt.is_some()
+            || self.charge.is_some()
+            || self.accuracy.is_some()
+            || self.lsh.is_some()
+            || self.passthrough.iter().any(Option::is_some)
+    }
+}
+
+/// Decode `rows` rows of `m` from `start` into a new vector of `rows * width` values.
+fn mapped_vec<T: bytemuck::Pod + Default>(
+    m: &MappedDataset,
+    start: u64,
+    rows: usize,
+    width: usize,
+    scratch: &mut DecodeScratch,
+) -> Result<Vec<T>, InputError> {
+    let mut v = vec![T::default(); rows * width];
+    m.read_rows(start, rows, &mut v, scratch)?;
+    Ok(v)
+}
+
+impl RawUnit {
+    /// Decode the columns left pending by the reader from the memory map (on a worker).
+    pub fn decode_pending(&mut self, scratch: &mut DecodeScratch) -> Result<(), InputError> {
+        let Some(cols) = self.pending.take() else {
+            return Ok(());
+        };
+        let (start, rows) = (self.start_row, self.rows);
+        if let Some(m) = &cols.spectrum {
+            let width = 2 * self.slots;
+            self.peaks = match self.peaks {
+                PeakData::F64(_) => PeakData::F64(mapped_vec(m, start, rows, width, scratch)?),
+                PeakData::F32(_) => PeakData::F32(mapped_vec(m, start, rows, width, scratch)?),
+            };
+        }
+        if let Some(m) = &cols.precursor {
+            self.precursor_mz = if cols.precursor_f32 {
+                let narrow: Vec<f32> = mapped_vec(m, start, rows, 1, scratch)?;
+                narrow.into_iter().map(f64::from).collect()
+            } else {
+                mapped_vec(m, start, rows, 1, scratch)?
+            };
+        }
+        if let Some(m) = &cols.rt {
+            self.rt = Some(mapped_vec(m, start, rows, 1, scratch)?);
+        }
+        if let Some(m) = &cols.charge {
+            self.charge = Some(mapped_vec(m, start, rows, 1, scratch)?);
+        }
+        if let Some(m) = &cols.accuracy {
+            self.accuracy = Some(mapped_vec(m, start, rows, 1, scratch)?);
+        }
+        if let Some(m) = &cols.lsh {
+            self.lsh = Some(LshData::Int(mapped_vec(m, start, rows, 1, scratch)?));
+        }
+        for (i, m) in cols.passthrough.iter().enumerate() {
+            let Some((m, kind, width)) = m else { continue };
+            let (kind, width, n) = (*kind, *width, *width);
+            let flat: ArrayRef = match kind {
+                ValueKind::Int {
+                    size: 1,
+                    signed: true,
+                } => Arc::new(Int8Array::from(mapped_vec::<i8>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Int {
+                    size: 2,
+                    signed: true,
+                } => Arc::new(Int16Array::from(mapped_vec::<i16>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Int {
+                    size: 4,
+                    signed: true,
+                } => Arc::new(Int32Array::from(mapped_vec::<i32>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Int { signed: true, .. } => Arc::new(Int64Array::from(
+                    mapped_vec::<i64>(m, start, rows, n, scratch)?,
+                )),
+                ValueKind::Int { size: 1, .. } => Arc::new(UInt8Array::from(mapped_vec::<u8>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Int { size: 2, .. } => Arc::new(UInt16Array::from(mapped_vec::<u16>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Int { size: 4, .. } => Arc::new(UInt32Array::from(mapped_vec::<u32>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Int { .. } => Arc::new(UInt64Array::from(mapped_vec::<u64>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Float { size: 4 } => Arc::new(Float32Array::from(mapped_vec::<f32>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Float { .. } => Arc::new(Float64Array::from(mapped_vec::<f64>(
+                    m, start, rows, n, scratch,
+                )?)),
+                ValueKind::Str => unreachable!("strings are never mapped"),
+            };
+            self.passthrough[i] = wrap_width(flat, kind, width);
+        }
+        Ok(())
+    }
+}
+
+/// A flat values array as the pass-through column: itself for width 1, else a fixed-size list.
+fn wrap_width(flat: ArrayRef, kind: ValueKind, width: usize) -> ArrayRef {
+    if width == 1 {
+        return flat;
+    }
+    let field = Arc::new(Field::new("item", kind.arrow_type(), false));
+    Arc::new(FixedSizeListArray::new(field, width as i32, flat, None))
 }
 
 /// An open input file ready to read row ranges.
@@ -670,6 +957,8 @@ pub struct FileReader {
     lsh: Option<h5::Dataset>,
     name: Option<h5::Dataset>,
     passthrough: Vec<h5::Dataset>,
+    /// Datasets the workers decode from the map (native decoding only).
+    mapped: Option<Arc<MappedColumns>>,
     // Kept last so datasets close before the file.
     _file: h5::File,
 }
@@ -701,9 +990,21 @@ fn cache_bytes(info: &DatasetInfo, unit_rows: usize) -> usize {
 }
 
 impl FileReader {
-    fn open(mapping: &FileMapping, unit_rows: usize) -> Result<FileReader, InputError> {
+    fn open(
+        mapping: &FileMapping,
+        unit_rows: usize,
+        decode: Decode,
+    ) -> Result<FileReader, InputError> {
         let path = &mapping.path;
         let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
+        let mapped = match decode {
+            Decode::Libhdf5 => None,
+            Decode::Native => {
+                let map = MappedFile::open(path)?;
+                let cols = MappedColumns::open(mapping, &file, &map)?;
+                cols.any().then(|| Arc::new(cols))
+            }
+        };
         let open = |name: &str| -> Result<h5::Dataset, InputError> {
             let ds = file
                 .dataset(name)
@@ -730,8 +1031,14 @@ impl FileReader {
                 .map(|p| open(&p.dataset))
                 .collect::<Result<_, _>>()?,
             mapping: mapping.clone(),
+            mapped,
             _file: file,
         })
+    }
+
+    /// The datasets decoded from the memory map, with the fallbacks (native decoding only).
+    pub fn mapped(&self) -> Option<&MappedColumns> {
+        self.mapped.as_deref()
     }
 
     /// Read rows `start..start + rows` of every mapped dataset.
@@ -750,7 +1057,12 @@ impl FileReader {
             let d = d.to_string();
             move |e: h5::H5Error| InputError::h5(path, Some(&d), e)
         };
+        let pend = self.mapped.as_deref();
         let peaks = match m.spectrum.elem {
+            _ if pend.is_some_and(|c| c.spectrum.is_some()) => match m.spectrum.elem {
+                PeakElem::F64 => PeakData::F64(Vec::new()),
+                PeakElem::F32 => PeakData::F32(Vec::new()),
+            },
             PeakElem::F64 => {
                 let mut v = Vec::new();
                 self.spectrum
@@ -767,7 +1079,7 @@ impl FileReader {
             }
         };
         fn num<T: h5::Native>(
-            ds: &Option<h5::Dataset>,
+            ds: Option<&h5::Dataset>,
             name: &Option<String>,
             start: u64,
             n: u64,
@@ -784,10 +1096,23 @@ impl FileReader {
             }
         }
         let mut precursor_mz = Vec::new();
-        self.precursor
-            .read_rows::<f64>(start, n, &mut precursor_mz)
-            .map_err(err(&m.precursor_mz))?;
-        let lsh = match (&self.lsh, &m.lsh) {
+        if pend.is_none_or(|c| c.precursor.is_none()) {
+            self.precursor
+                .read_rows::<f64>(start, n, &mut precursor_mz)
+                .map_err(err(&m.precursor_mz))?;
+        }
+        fn unless(mapped: bool, ds: &Option<h5::Dataset>) -> Option<&h5::Dataset> {
+            if mapped {
+                None
+            } else {
+                ds.as_ref()
+            }
+        }
+        let rt_ds = unless(pend.is_some_and(|c| c.rt.is_some()), &self.rt);
+        let charge_ds = unless(pend.is_some_and(|c| c.charge.is_some()), &self.charge);
+        let accuracy_ds = unless(pend.is_some_and(|c| c.accuracy.is_some()), &self.accuracy);
+        let lsh_ds = unless(pend.is_some_and(|c| c.lsh.is_some()), &self.lsh);
+        let lsh = match (lsh_ds, &m.lsh) {
             (Some(ds), Some((d, ValueKind::Str))) => {
                 let mut v = Vec::with_capacity(rows);
                 ds.read_strings(start, n, &mut v).map_err(err(d))?;
@@ -812,7 +1137,15 @@ impl FileReader {
             .passthrough
             .iter()
             .zip(&m.passthrough)
-            .map(|(ds, p)| read_pass(ds, p, start, n).map_err(err(&p.dataset)))
+            .enumerate()
+            .map(|(i, (ds, p))| {
+                if pend.is_some_and(|c| c.passthrough[i].is_some()) {
+                    // Placeholder, replaced by `decode_pending`.
+                    Ok(Arc::new(Int8Array::from(Vec::<i8>::new())) as ArrayRef)
+                } else {
+                    read_pass(ds, p, start, n).map_err(err(&p.dataset))
+                }
+            })
             .collect::<Result<_, _>>()?;
         Ok(RawUnit {
             seq,
@@ -824,12 +1157,13 @@ impl FileReader {
             orientation: m.spectrum.orientation,
             peaks,
             precursor_mz,
-            rt: num::<f32>(&self.rt, &m.rt, start, n, path)?,
-            charge: num::<i8>(&self.charge, &m.charge, start, n, path)?,
-            accuracy: num::<f32>(&self.accuracy, &m.accuracy, start, n, path)?,
+            rt: num::<f32>(rt_ds, &m.rt, start, n, path)?,
+            charge: num::<i8>(charge_ds, &m.charge, start, n, path)?,
+            accuracy: num::<f32>(accuracy_ds, &m.accuracy, start, n, path)?,
             lsh,
             name,
             passthrough,
+            pending: self.mapped.clone(),
         })
     }
 }

@@ -436,6 +436,7 @@ fn dry_run_summary_matches_real_run_exactly_through_the_library() {
             dry_run: true,
             overwrite: false,
             progress: Progress::Quiet,
+            decode: Default::default(),
         },
         &mappings,
     )
