@@ -16,6 +16,7 @@ pub mod affinity;
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod direct;
 pub mod h5;
 pub mod manifest;
 pub mod mapped;

@@ -9,7 +9,7 @@
 //! page counts, and a batch too large for an empty shard is split in halves.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPrope
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use sha2::{Digest, Sha256};
+
+use crate::direct::ShardFile;
 
 /// Version of the on-disk layout (shard files, columns, manifest). Bumped on any change
 /// readers must know about.
@@ -244,7 +246,7 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Where shard bytes go: a real file, or nowhere (dry run: sizes and digests only).
 enum Target {
     File {
-        file: BufWriter<File>,
+        file: ShardFile,
         tmp: PathBuf,
         final_path: PathBuf,
     },
@@ -359,9 +361,9 @@ impl ShardWriter {
                 let dir = final_path.parent().expect("shard path has a parent");
                 fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
                 let tmp = final_path.with_extension("parquet.tmp");
-                let file = File::create(&tmp).map_err(io_err("creating", &tmp))?;
+                let file = ShardFile::create(&tmp).map_err(io_err("creating", &tmp))?;
                 Target::File {
-                    file: BufWriter::with_capacity(1 << 20, file),
+                    file,
                     tmp,
                     final_path,
                 }
@@ -479,11 +481,7 @@ impl ShardWriter {
             final_path,
         } = target
         {
-            let file = file.into_inner().map_err(|e| SinkError::Io {
-                op: "writing",
-                path: tmp.clone(),
-                source: e.into_error(),
-            })?;
+            let file = file.finish().map_err(io_err("writing", &tmp))?;
             file.sync_all().map_err(io_err("fsync", &tmp))?;
             drop(file);
             fs::rename(&tmp, &final_path).map_err(io_err("renaming into place", &final_path))?;
