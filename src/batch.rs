@@ -13,7 +13,7 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use msms_kernels::bin::{bin_dense_zeroed, bin_sparse, BinSpec};
-use msms_kernels::quality::{gems_format, GemsFormat};
+use msms_kernels::quality::{gems_format_validated, GemsFormat};
 use msms_kernels::{
     extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, top_k, unpad_validate,
     Normalize, PeakBlock, PeakValue, RejectReason, ValidationRules,
@@ -212,9 +212,6 @@ pub struct Scratch {
     keep: Vec<u32>,
     /// Indices of the peaks kept by top-k.
     idx: Vec<u32>,
-    /// One spectrum's validated peaks widened to f64 (quality format input).
-    raw_mz: Vec<f64>,
-    raw_intensity: Vec<f64>,
     gems: Vec<Option<&'static str>>,
     binned: Vec<f32>,
     bin_index: Vec<u32>,
@@ -394,17 +391,12 @@ fn peaks_into<T: PeakValue>(
             }
         };
         // GeMS quality format, from the validated peaks as stored.
-        s.raw_mz.clear();
-        s.raw_intensity.clear();
-        s.raw_mz.extend((0..n).map(|j| block.mz(j).to_f64()));
-        s.raw_intensity
-            .extend((0..n).map(|j| block.intensity(j).to_f64()));
-        let format = gems_format(
+        let format = gems_format_validated(
             unit.charge.as_ref().map(|c| c[i]),
             unit.precursor_mz[i],
             unit.accuracy.as_ref().map(|a| a[i]),
-            &s.raw_mz,
-            &s.raw_intensity,
+            block,
+            n,
         );
         if let Some(wanted) = processing.quality {
             if format.is_none_or(|f| f > wanted) {

@@ -94,7 +94,7 @@ mod testutil;
 pub use bin::{bin_dense, bin_dense_zeroed, bin_sparse, BinAggregation, BinSpec, BinSpecError};
 pub use block::{simd_level, Orientation, PeakBlock, PeakValue};
 pub use normalize::{extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, Normalize};
-pub use quality::{gems_format, GemsFormat};
+pub use quality::{gems_format, gems_format_validated, GemsFormat};
 pub use reason::RejectReason;
 pub use shuffle::{gather_chunk, shuffle, unshuffle, unshuffle_scalar};
 pub use topk::top_k;

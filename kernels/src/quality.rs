@@ -46,6 +46,8 @@
 //! - The amplitude is computed as DreaMS does, on relative intensities:
 //!   `(max / max) / (min / max)`, two roundings, not `max / min`.
 
+use crate::block::{Columns, PeakBlock, PeakValue};
+
 /// GeMS quality format, strictest first (`A < B < C`). See the [module docs](self).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GemsFormat {
@@ -219,10 +221,108 @@ pub fn gems_format(
         .find(|&f| stats.meets(f, charge, precursor_mz, accuracy))
 }
 
+/// [`gems_format`] of the first `n` peaks of a block that passed validation (m/z strictly
+/// ascending, every value finite and positive), without copying them out: the maximum m/z
+/// is the last one, and the intensity statistics are two passes over the stored column.
+/// Same result as [`gems_format`] on those peaks (checked by a test); on blocks that did not
+/// pass validation the result is unspecified.
+pub fn gems_format_validated<T: PeakValue>(
+    charge: Option<i8>,
+    precursor_mz: f64,
+    accuracy: Option<f32>,
+    block: PeakBlock<'_, T>,
+    n: usize,
+) -> Option<GemsFormat> {
+    let stats = match block.columns() {
+        Columns::Planar { intensity, .. } => {
+            Stats::validated(block, n, intensity[..n].iter().map(|v| v.to_f64()))
+        }
+        Columns::Interleaved { pairs } => Stats::validated(
+            block,
+            n,
+            pairs[..2 * n].iter().skip(1).step_by(2).map(|v| v.to_f64()),
+        ),
+    };
+    GemsFormat::ALL
+        .into_iter()
+        .find(|&f| stats.meets(f, charge, precursor_mz, accuracy))
+}
+
+impl Stats {
+    /// [`Stats::new`] for validated peaks; `intensity` yields the `n` intensities.
+    fn validated<T: PeakValue>(
+        block: PeakBlock<'_, T>,
+        n: usize,
+        intensity: impl Iterator<Item = f64> + Clone,
+    ) -> Stats {
+        let max_mz = if n == 0 {
+            f64::NEG_INFINITY
+        } else {
+            block.mz(n - 1).to_f64()
+        };
+        let (max_i, min_i) = intensity
+            .clone()
+            .fold((f64::NEG_INFINITY, f64::INFINITY), |(hi, lo), v| {
+                (hi.max(v), lo.min(v))
+            });
+        #[allow(clippy::eq_op)]
+        let amplitude = (max_i / max_i) / (min_i / max_i);
+        let high_peaks = intensity.filter(|&i| i / max_i > HIGH_INTENSITY).count();
+        Stats {
+            n,
+            max_mz,
+            amplitude,
+            high_peaks,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use GemsFormat::{A, B, C};
+
+    #[test]
+    fn validated_fast_path_equals_the_general_one() {
+        use crate::testutil::for_each_layout;
+        // Deterministic pseudo-random validated spectra around every threshold.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for case in 0..400 {
+            let n = case % 131;
+            let mut mz = 20.0 + next() * 5.0;
+            let peaks: Vec<(f64, f64)> = (0..n)
+                .map(|_| {
+                    mz += 0.01 + next() * 14.0;
+                    let i = if case % 3 == 0 {
+                        1.0 + (next() * 4.0).floor()
+                    } else {
+                        1e-3 + next() * 1e4
+                    };
+                    (mz, i)
+                })
+                .collect();
+            let charge = [None, Some(1i8), Some(2), Some(-1)][case % 4];
+            let prec = 200.0 + next() * 1400.0;
+            let acc = [None, Some(5e-5f32), Some(5e-4)][case % 3];
+            let want = gems_format(
+                charge,
+                prec,
+                acc,
+                &peaks.iter().map(|p| p.0).collect::<Vec<_>>(),
+                &peaks.iter().map(|p| p.1).collect::<Vec<_>>(),
+            );
+            for_each_layout(&peaks, |d: &[f64], o| {
+                let got = gems_format_validated(charge, prec, acc, PeakBlock::new(d, o), n);
+                assert_eq!(got, want, "case {case} {o:?}");
+            });
+        }
+    }
 
     /// A spectrum that meets A: 4 peaks ≤ 1000, amplitude 100, 3 peaks > 0.1.
     fn good() -> (Vec<f64>, Vec<f64>) {
