@@ -640,7 +640,8 @@ pub struct Profile {
     pub num_workers: usize,
     /// Maximum size of one Parquet shard.
     pub shard_size: ByteSize,
-    /// Spectra per Arrow record batch.
+    /// Spectra per read unit and row group (units rounded to whole chunks of the spectrum
+    /// dataset; row groups of at most this many).
     pub batch_size: usize,
     /// Spectra between two checkpoints for `--resume`.
     pub checkpoint_interval: usize,

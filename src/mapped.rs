@@ -31,6 +31,12 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 use crate::h5::{self, ChunkRecord, DatasetInfo, Layout, MAX_CHUNK_RANK};
 use crate::source::InputError;
 
+/// Rows per tile when a band of several chunks is copied into a unit ([`MappedDataset::read_band`]).
+const TILE_ROWS: u64 = 64;
+
+/// Largest band of chunks staged at once; bigger bands are copied chunk by chunk.
+const MAX_STAGE_BYTES: usize = 64 << 20;
+
 /// Largest decoded chunk the mapped path takes (libhdf5 allows up to 4 GiB); bigger chunks
 /// go through libhdf5, which streams them.
 pub const MAX_CHUNK_BYTES: u64 = 256 << 20;
@@ -132,14 +138,6 @@ impl MappedFile {
     }
 }
 
-/// One filter of the pipeline the mapped path decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Filter {
-    Deflate,
-    Shuffle { elem: usize },
-    Fletcher32,
-}
-
 /// Where a dataset's bytes are.
 #[derive(Debug)]
 enum Storage {
@@ -163,7 +161,7 @@ pub struct MappedDataset {
     /// Chunk shape padded the same way (= dims for contiguous storage).
     chunk: [usize; 3],
     elem: usize,
-    filters: Vec<Filter>,
+    filters: Vec<ChunkFilter>,
     storage: Storage,
 }
 
@@ -217,12 +215,12 @@ impl MappedDataset {
         let mut filters = Vec::new();
         for f in ds.raw_filters().map_err(h5err)? {
             filters.push(match f.id {
-                1 => Filter::Deflate,
+                1 => ChunkFilter::Deflate,
                 2 => match f.cd_values.first() {
-                    Some(&e) if e as usize == elem => Filter::Shuffle { elem },
+                    Some(&e) if e as usize == elem => ChunkFilter::Shuffle { elem },
                     _ => return fallback(format!("shuffle parameters {:?}", f.cd_values)),
                 },
-                3 => Filter::Fletcher32,
+                3 => ChunkFilter::Fletcher32,
                 _ => {
                     let label = info
                         .filters
@@ -347,9 +345,9 @@ impl MappedDataset {
             .filters
             .iter()
             .map(|f| match f {
-                Filter::Deflate => "deflate",
-                Filter::Shuffle { .. } => "shuffle",
-                Filter::Fletcher32 => "fletcher32",
+                ChunkFilter::Deflate => "deflate",
+                ChunkFilter::Shuffle { .. } => "shuffle",
+                ChunkFilter::Fletcher32 => "fletcher32",
             })
             .collect();
         let storage = match &self.storage {
@@ -407,34 +405,132 @@ impl MappedDataset {
             Storage::Chunked { chunks } => {
                 let c0 = self.chunk[0] as u64;
                 let band_lo = (start / c0) * c0;
-                let first = chunks.partition_point(|c| c.offset[0] < band_lo);
-                for (i, c) in chunks.iter().enumerate().skip(first) {
-                    if c.offset[0] >= end {
-                        break;
+                let mut i = chunks.partition_point(|c| c.offset[0] < band_lo);
+                while i < chunks.len() && chunks[i].offset[0] < end {
+                    // One band: the chunks sharing this row offset (one for row chunks).
+                    let lo = chunks[i].offset[0];
+                    let n = chunks[i..].partition_point(|c| c.offset[0] == lo);
+                    let whole = lo >= start && lo + c0 <= end;
+                    if n > 1 && self.stage_bytes(n) <= MAX_STAGE_BYTES {
+                        self.read_band(i, &chunks[i..i + n], start, end, dst, scratch)?;
+                    } else {
+                        for (k, c) in chunks[i..i + n].iter().enumerate() {
+                            let data = self.decode::<T>(i + k, c, scratch, !whole)?;
+                            let offset = c.offset.map(|o| o as usize);
+                            msms_kernels::gather_chunk(
+                                data,
+                                self.chunk,
+                                offset,
+                                self.dims,
+                                dst,
+                                start as usize,
+                                rows,
+                            );
+                        }
                     }
-                    let whole = c.offset[0] >= start && c.offset[0] + c0 <= end;
-                    let data = self.decode::<T>(i, c, scratch, !whole)?;
-                    let offset = [
-                        c.offset[0] as usize,
-                        c.offset[1] as usize,
-                        c.offset[2] as usize,
-                    ];
-                    msms_kernels::gather_chunk(
-                        data,
-                        self.chunk,
-                        offset,
-                        self.dims,
-                        dst,
-                        start as usize,
-                        rows,
-                    );
                     if whole {
-                        self.file.release(c.addr, c.size);
+                        for c in &chunks[i..i + n] {
+                            self.file.release(c.addr, c.size);
+                        }
                     }
+                    i += n;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Bytes of `n` decoded chunks.
+    fn stage_bytes(&self, n: usize) -> usize {
+        self.chunk
+            .iter()
+            .product::<usize>()
+            .saturating_mul(self.elem)
+            .saturating_mul(n)
+    }
+
+    /// A band of several chunks across the peak axes (h5py's per-slot chunks (c, 1, 1) and
+    /// the like): decode them all into the staging buffer, then copy into `dst` in tiles of
+    /// [`TILE_ROWS`] rows, so that each tile's rows and the chunks' matching stretches stay in
+    /// cache (chunk by chunk, every chunk's scatter would sweep the whole unit once).
+    fn read_band<T: Pod>(
+        &self,
+        first: usize,
+        band: &[ChunkRecord],
+        start: u64,
+        end: u64,
+        dst: &mut [T],
+        scratch: &mut DecodeScratch,
+    ) -> Result<(), InputError> {
+        let n_bytes = self.chunk.iter().product::<usize>() * self.elem;
+        let words = n_bytes.div_ceil(8);
+        let mut stage = std::mem::take(&mut scratch.stage);
+        if stage.len() < words * band.len() {
+            stage.resize(words * band.len(), 0);
+        }
+        let staged = (|| {
+            for (k, c) in band.iter().enumerate() {
+                let out =
+                    &mut bytemuck::cast_slice_mut::<u64, u8>(&mut stage[k * words..])[..n_bytes];
+                let all_masked = self
+                    .filters
+                    .iter()
+                    .enumerate()
+                    .all(|(f, _)| f < 32 && c.filter_mask & (1 << f) != 0);
+                if self.filters.is_empty() || all_masked {
+                    // Stored as is: one copy from the map.
+                    let raw = self.file.slice(c.addr, c.size).ok_or_else(|| {
+                        self.error(format!(
+                            "chunk {} at {:?}: beyond the end of the file",
+                            first + k,
+                            &c.offset[..]
+                        ))
+                    })?;
+                    if raw.len() != n_bytes {
+                        return Err(self.error(format!(
+                            "chunk {} at {:?} (byte {}, {} bytes stored): expected {n_bytes} bytes",
+                            first + k,
+                            &c.offset[..],
+                            c.addr,
+                            c.size
+                        )));
+                    }
+                    out.copy_from_slice(raw);
+                } else {
+                    let data = self.decode::<u8>(first + k, c, scratch, false);
+                    out.copy_from_slice(data?);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = staged {
+            scratch.stage = stage;
+            return Err(e);
+        }
+        let row_len = self.dims[1] * self.dims[2];
+        let lo = band[0].offset[0].max(start);
+        let hi = (band[0].offset[0] + self.chunk[0] as u64).min(end);
+        let mut t = lo;
+        while t < hi {
+            let rows_t = (hi - t).min(TILE_ROWS) as usize;
+            let at = (t - start) as usize * row_len;
+            let tile = &mut dst[at..at + rows_t * row_len];
+            for (k, c) in band.iter().enumerate() {
+                let data: &[T] = words_as(&stage[k * words..(k + 1) * words], n_bytes);
+                msms_kernels::gather_chunk(
+                    data,
+                    self.chunk,
+                    c.offset.map(|o| o as usize),
+                    self.dims,
+                    tile,
+                    t as usize,
+                    rows_t,
+                );
+            }
+            t += rows_t as u64;
+        }
+        scratch.stage = stage;
+        Ok(())
     }
 
     /// Decode chunk `i` into the scratch (or find it in the cache) and return its elements.
@@ -447,17 +543,12 @@ impl MappedDataset {
         keep: bool,
     ) -> Result<&'s [T], InputError> {
         let n_bytes = self.chunk.iter().product::<usize>() * self.elem;
-        // Intermediate stages may be longer than the chunk (4 bytes per fletcher32 sum).
-        let cap = n_bytes + 4 * self.filters.len();
-        let n_words = cap.div_ceil(8);
-        let DecodeScratch {
-            a,
-            b,
-            inflater,
-            cache,
-        } = scratch;
-        if let Some(pos) = cache.iter().position(|e| e.uid == self.uid && e.chunk == i) {
-            return Ok(words_as::<T>(&cache[pos].data, n_bytes));
+        if let Some(pos) = scratch
+            .cache
+            .iter()
+            .position(|e| e.uid == self.uid && e.chunk == i)
+        {
+            return Ok(words_as::<T>(&scratch.cache[pos].data, n_bytes));
         }
         let what = |msg: &str| {
             self.error(format!(
@@ -471,94 +562,10 @@ impl MappedDataset {
             .file
             .slice(c.addr, c.size)
             .ok_or_else(|| what("beyond the end of the file"))?;
-        // The current data: a range of `raw`, or the first `n` bytes of `a` or `b`.
-        #[derive(Clone, Copy)]
-        enum At {
-            Raw(usize, usize),
-            A(usize),
-            B(usize),
-        }
-        let mut cur = At::Raw(0, raw.len());
-        for (k, f) in self.filters.iter().enumerate().rev() {
-            if c.filter_mask & (1 << k) != 0 {
-                continue;
-            }
-            // Input, and the other buffer as output.
-            let (input, out, out_is_a): (&[u8], &mut Vec<u64>, bool) = match cur {
-                At::Raw(lo, hi) => (&raw[lo..hi], &mut *a, true),
-                At::A(n) => (&bytemuck::cast_slice::<u64, u8>(a)[..n], &mut *b, false),
-                At::B(n) => (&bytemuck::cast_slice::<u64, u8>(b)[..n], &mut *a, true),
-            };
-            let wrap = |n: usize| if out_is_a { At::A(n) } else { At::B(n) };
-            cur = match *f {
-                Filter::Fletcher32 => {
-                    if input.len() < 4 {
-                        return Err(what("shorter than its fletcher32 checksum"));
-                    }
-                    let (data, sum) = input.split_at(input.len() - 4);
-                    let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
-                    let got = fletcher32(data);
-                    // libhdf5 also accepts the byte-swapped sum written by versions < 1.6.3.
-                    let swapped = ((got & 0x00ff_00ff) << 8) | ((got >> 8) & 0x00ff_00ff);
-                    if stored != got && stored != swapped {
-                        return Err(what(&format!(
-                            "fletcher32 checksum mismatch (stored {stored:#010x}, computed {got:#010x})"
-                        )));
-                    }
-                    match cur {
-                        At::Raw(lo, hi) => At::Raw(lo, hi - 4),
-                        At::A(n) => At::A(n - 4),
-                        At::B(n) => At::B(n - 4),
-                    }
-                }
-                Filter::Deflate => {
-                    if out.len() < n_words {
-                        out.resize(n_words, 0);
-                    }
-                    let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..cap];
-                    let got = inflater.zlib_decompress(input, dst).map_err(|e| {
-                        what(match e {
-                            libdeflater::DecompressionError::BadData => "deflate: corrupt data",
-                            libdeflater::DecompressionError::InsufficientSpace => {
-                                "deflate: inflates to more than the chunk holds"
-                            }
-                        })
-                    })?;
-                    wrap(got)
-                }
-                Filter::Shuffle { elem } => {
-                    let n = input.len();
-                    if out.len() < n.div_ceil(8) {
-                        out.resize(n.div_ceil(8), 0);
-                    }
-                    let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..n];
-                    msms_kernels::unshuffle(input, elem, dst);
-                    wrap(n)
-                }
-            };
-        }
-        let len = match cur {
-            At::Raw(lo, hi) => hi - lo,
-            At::A(n) | At::B(n) => n,
-        };
-        if len != n_bytes {
-            return Err(what(&format!(
-                "decodes to {len} bytes, expected {n_bytes} (chunk {:?} of {}-byte elements)",
-                self.chunk, self.elem
-            )));
-        }
-        // Unfiltered chunks are copied into aligned scratch: the map gives no alignment.
-        let buf: &'s Vec<u64> = match cur {
-            At::Raw(lo, hi) => {
-                if a.len() < n_words {
-                    a.resize(n_words, 0);
-                }
-                bytemuck::cast_slice_mut::<u64, u8>(a)[..n_bytes].copy_from_slice(&raw[lo..hi]);
-                a
-            }
-            At::A(_) => a,
-            At::B(_) => b,
-        };
+        let at = decode_chunk(raw, &self.filters, c.filter_mask, n_bytes, scratch)
+            .map_err(|e| what(&e))?;
+        let DecodeScratch { a, b, cache, .. } = scratch;
+        let buf: &'s Vec<u64> = if at == Buffer::A { a } else { b };
         if keep {
             if cache.len() >= DecodeScratch::CACHE_ENTRIES {
                 cache.remove(0);
@@ -571,6 +578,133 @@ impl MappedDataset {
         }
         Ok(words_as::<T>(buf, n_bytes))
     }
+}
+
+/// One filter of a chunk's pipeline, as [`decode_chunk`] applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkFilter {
+    /// zlib stream (HDF5 `H5Z_FILTER_DEFLATE`).
+    Deflate,
+    /// Byte shuffle with this element size (`H5Z_FILTER_SHUFFLE`).
+    Shuffle {
+        /// Bytes per element.
+        elem: usize,
+    },
+    /// Trailing Fletcher-32 checksum (`H5Z_FILTER_FLETCHER32`).
+    Fletcher32,
+}
+
+/// Which scratch buffer holds a decoded chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffer {
+    /// [`DecodeScratch::a`]-side buffer.
+    A,
+    /// The other one.
+    B,
+}
+
+/// Undo a chunk's filter pipeline: `filters` in pipeline (write) order are applied in reverse,
+/// skipping filter `k` when bit `k` of `filter_mask` is set. The result must be exactly
+/// `n_bytes` long; it is left in one of the scratch's aligned buffers (returned; read it with
+/// [`DecodeScratch::bytes`]). Errors say what failed, without the chunk's identity (the
+/// caller adds it). Any input bytes are safe: sizes are bounded by `n_bytes` plus four bytes
+/// per filter, never by a number read from the input.
+pub fn decode_chunk(
+    raw: &[u8],
+    filters: &[ChunkFilter],
+    filter_mask: u32,
+    n_bytes: usize,
+    scratch: &mut DecodeScratch,
+) -> Result<Buffer, String> {
+    // Intermediate stages may be longer than the chunk (4 bytes per fletcher32 sum).
+    let cap = n_bytes + 4 * filters.len();
+    let DecodeScratch { a, b, inflater, .. } = scratch;
+    // The current data: a range of `raw`, or the first `n` bytes of `a` or `b`.
+    #[derive(Clone, Copy)]
+    enum At {
+        Raw(usize, usize),
+        A(usize),
+        B(usize),
+    }
+    let mut cur = At::Raw(0, raw.len());
+    for (k, f) in filters.iter().enumerate().rev() {
+        if k < 32 && filter_mask & (1 << k) != 0 {
+            continue;
+        }
+        // Input, and the other buffer as output.
+        let (input, out, out_is_a): (&[u8], &mut Vec<u64>, bool) = match cur {
+            At::Raw(lo, hi) => (&raw[lo..hi], &mut *a, true),
+            At::A(n) => (&bytemuck::cast_slice::<u64, u8>(a)[..n], &mut *b, false),
+            At::B(n) => (&bytemuck::cast_slice::<u64, u8>(b)[..n], &mut *a, true),
+        };
+        let wrap = |n: usize| if out_is_a { At::A(n) } else { At::B(n) };
+        cur = match *f {
+            ChunkFilter::Fletcher32 => {
+                if input.len() < 4 {
+                    return Err("shorter than its fletcher32 checksum".into());
+                }
+                let (data, sum) = input.split_at(input.len() - 4);
+                let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
+                let got = fletcher32(data);
+                // libhdf5 also accepts the byte-swapped sum written by versions < 1.6.3.
+                let swapped = ((got & 0x00ff_00ff) << 8) | ((got >> 8) & 0x00ff_00ff);
+                if stored != got && stored != swapped {
+                    return Err(format!(
+                        "fletcher32 checksum mismatch (stored {stored:#010x}, computed {got:#010x})"
+                    ));
+                }
+                match cur {
+                    At::Raw(lo, hi) => At::Raw(lo, hi - 4),
+                    At::A(n) => At::A(n - 4),
+                    At::B(n) => At::B(n - 4),
+                }
+            }
+            ChunkFilter::Deflate => {
+                if out.len() < cap.div_ceil(8) {
+                    out.resize(cap.div_ceil(8), 0);
+                }
+                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..cap];
+                let got = inflater.zlib_decompress(input, dst).map_err(|e| {
+                    match e {
+                        libdeflater::DecompressionError::BadData => "deflate: corrupt data",
+                        libdeflater::DecompressionError::InsufficientSpace => {
+                            "deflate: inflates to more than the chunk holds"
+                        }
+                    }
+                    .to_string()
+                })?;
+                wrap(got)
+            }
+            ChunkFilter::Shuffle { elem } => {
+                let n = input.len();
+                if out.len() < n.div_ceil(8) {
+                    out.resize(n.div_ceil(8), 0);
+                }
+                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..n];
+                msms_kernels::unshuffle(input, elem, dst);
+                wrap(n)
+            }
+        };
+    }
+    let len = match cur {
+        At::Raw(lo, hi) => hi - lo,
+        At::A(n) | At::B(n) => n,
+    };
+    if len != n_bytes {
+        return Err(format!("decodes to {len} bytes, expected {n_bytes}"));
+    }
+    Ok(match cur {
+        // Unfiltered chunks are copied into aligned scratch: the map gives no alignment.
+        At::Raw(lo, hi) => {
+            if a.len() < n_bytes.div_ceil(8) {
+                a.resize(n_bytes.div_ceil(8), 0);
+            }
+            bytemuck::cast_slice_mut::<u64, u8>(a)[..n_bytes].copy_from_slice(&raw[lo..hi]);
+            Buffer::A
+        }
+        At::A(_) => Buffer::A,
+        At::B(_) => Buffer::B,
+    })
 }
 
 /// The first `n_bytes` of `words` as `T`s (`u64` storage is aligned for every `T` used).
@@ -586,8 +720,14 @@ struct CacheEntry {
     data: Vec<u64>,
 }
 
-/// Per-worker decode state, reused from chunk to chunk.
+/// Per-worker decode state, reused from chunk to chunk and unit to unit.
 pub struct DecodeScratch {
+    /// The decoded spectrum tensor of a unit (lent to the unit, then recycled).
+    pub peaks_f64: Vec<f64>,
+    /// The same, for float32 tensors.
+    pub peaks_f32: Vec<f32>,
+    /// Decoded chunks of one band ([`MappedDataset::read_band`]).
+    stage: Vec<u64>,
     inflater: Decompressor,
     a: Vec<u64>,
     b: Vec<u64>,
@@ -607,6 +747,9 @@ impl fmt::Debug for DecodeScratch {
 impl Default for DecodeScratch {
     fn default() -> Self {
         DecodeScratch {
+            peaks_f64: Vec::new(),
+            peaks_f32: Vec::new(),
+            stage: Vec::new(),
             inflater: Decompressor::new(),
             a: Vec::new(),
             b: Vec::new(),
@@ -618,6 +761,12 @@ impl Default for DecodeScratch {
 impl DecodeScratch {
     /// Decoded chunks kept across units.
     const CACHE_ENTRIES: usize = 16;
+
+    /// The first `n` bytes of a buffer [`decode_chunk`] returned.
+    pub fn bytes(&self, which: Buffer, n: usize) -> &[u8] {
+        let words = if which == Buffer::A { &self.a } else { &self.b };
+        &bytemuck::cast_slice::<u64, u8>(words)[..n]
+    }
 }
 
 /// HDF5's Fletcher-32 (`H5_checksum_fletcher32`): 16-bit big-endian words, sums reduced

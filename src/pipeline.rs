@@ -649,6 +649,7 @@ fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
             raw.first_spectrum_id + raw.rows as u64
         )))
     });
+    raw.recycle(decode);
     drop(state);
     let _ = tx.send((seq, out));
 }

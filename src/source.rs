@@ -853,6 +853,14 @@ fn mapped_vec<T: bytemuck::Pod + Default>(
 }
 
 impl RawUnit {
+    /// Hand the peak buffer back to the worker's scratch for the next unit.
+    pub fn recycle(self, scratch: &mut DecodeScratch) {
+        match self.peaks {
+            PeakData::F64(v) => scratch.peaks_f64 = v,
+            PeakData::F32(v) => scratch.peaks_f32 = v,
+        }
+    }
+
     /// Decode the columns left pending by the reader from the memory map (on a worker).
     pub fn decode_pending(&mut self, scratch: &mut DecodeScratch) -> Result<(), InputError> {
         let Some(cols) = self.pending.take() else {
@@ -860,11 +868,22 @@ impl RawUnit {
         };
         let (start, rows) = (self.start_row, self.rows);
         if let Some(m) = &cols.spectrum {
-            let width = 2 * self.slots;
-            self.peaks = match self.peaks {
-                PeakData::F64(_) => PeakData::F64(mapped_vec(m, start, rows, width, scratch)?),
-                PeakData::F32(_) => PeakData::F32(mapped_vec(m, start, rows, width, scratch)?),
-            };
+            // The tensor decodes into the worker's reused buffer ([`RawUnit::recycle`]).
+            let n = rows * 2 * self.slots;
+            match &mut self.peaks {
+                PeakData::F64(v) => {
+                    *v = std::mem::take(&mut scratch.peaks_f64);
+                    v.clear();
+                    v.resize(n, 0.0);
+                    m.read_rows(start, rows, v, scratch)?;
+                }
+                PeakData::F32(v) => {
+                    *v = std::mem::take(&mut scratch.peaks_f32);
+                    v.clear();
+                    v.resize(n, 0.0);
+                    m.read_rows(start, rows, v, scratch)?;
+                }
+            }
         }
         if let Some(m) = &cols.precursor {
             self.precursor_mz = if cols.precursor_f32 {
