@@ -374,6 +374,9 @@ fn build(a: BuildArgs) -> i32 {
     match pipeline::build_shards(&opts, &mappings) {
         Ok(summary) => {
             if log.level >= 3 {
+                for line in &summary.decode_notes {
+                    log.at(3, &format!("  decode {line}"));
+                }
                 for s in &summary.shards {
                     log.at(
                         3,
