@@ -20,7 +20,8 @@
 //!                 "bytes": 456, "sha256": "…", "first_spectrum_id": 0,
 //!                 "last_spectrum_id": 999 } ],
 //!   "dataset_digest": "sha256:…",         // over "<path> <sha256>\n" of every shard in order
-//!   "run": { "created_at": "2026-11-29T19:00:00Z", "num_workers": 2, "writers": 1 }
+//!   "run": { "created_at": "2026-11-29T19:00:00Z", "num_workers": 2, "writers": 1,
+//!            "decode": "native", "threads": "2 workers, not pinned (local mode)" }
 //! }
 //! ```
 //!
@@ -83,6 +84,12 @@ pub struct RunRecord {
     pub num_workers: usize,
     /// Shard writers used (one, until the writer pool lands).
     pub writers: usize,
+    /// Row decoder (`native` or `libhdf5`); the output does not depend on it.
+    #[serde(default)]
+    pub decode: String,
+    /// Thread placement, e.g. `2 workers, not pinned (local mode)`.
+    #[serde(default)]
+    pub threads: String,
 }
 
 /// The manifest.
@@ -116,6 +123,19 @@ pub struct Manifest {
     pub run: RunRecord,
 }
 
+impl RunRecord {
+    /// This run's record, stamped now.
+    pub fn now(num_workers: usize, decode: &str, threads: &str) -> RunRecord {
+        RunRecord {
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            num_workers,
+            writers: 1,
+            decode: decode.to_string(),
+            threads: threads.to_string(),
+        }
+    }
+}
+
 impl Manifest {
     /// Assemble the manifest of a finished run.
     pub fn new(
@@ -124,7 +144,7 @@ impl Manifest {
         inputs: Vec<InputRecord>,
         counts: &Counts,
         shards: &[ShardRecord],
-        num_workers: usize,
+        run: RunRecord,
     ) -> Manifest {
         let mut profile = serde_json::to_value(settings.profile).unwrap_or_default();
         if let Some(p) = profile.as_object_mut() {
@@ -162,11 +182,7 @@ impl Manifest {
             },
             shards: shards.to_vec(),
             dataset_digest: dataset_digest(shards),
-            run: RunRecord {
-                created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                num_workers,
-                writers: 1,
-            },
+            run,
         }
     }
 

@@ -21,7 +21,7 @@ use msms_kernels::ValidationRules;
 use crate::affinity;
 use crate::batch::{self, Binner, Counts, Processing, Scratch};
 use crate::config::{Mode, Normalize, Settings};
-use crate::manifest::{InputRecord, Manifest};
+use crate::manifest::{InputRecord, Manifest, RunRecord};
 use crate::mapped::DecodeScratch;
 use crate::sink::{self, EncodedBatch, Encoder, ShardRecord, ShardWriter, SinkError};
 use crate::source::{Decode, FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
@@ -523,7 +523,8 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             Some(rec)
         })
         .collect();
-    let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, workers);
+    let run = RunRecord::now(workers, opts.decode.as_str(), &placement);
+    let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, run);
     let manifest_path = match &root {
         Some(r) => {
             let p = r.join("manifest.json");
