@@ -181,6 +181,7 @@ fn plan_units(
     units
 }
 
+/// Detect every input's mapping (refusing bad files before anything is written).
 pub fn detect_inputs(inputs: &[PathBuf]) -> Result<Vec<FileMapping>, InputError> {
     if inputs.len() > u16::MAX as usize + 1 {
         return Err(InputError {
@@ -488,7 +489,8 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         }
         outcome
     });
-    // Units still queued see the abort flag and return at once; wait for them.
+    // After a failure, units still queued in the pool see the abort flag and return without
+    // doing anything; dropping the pool lets its threads exit once they have.
     drop(pool);
     progress.finish();
     if let Err(e) = result {
