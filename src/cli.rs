@@ -61,8 +61,9 @@ pub struct BuildArgs {
     /// Worker threads that validate, transform and encode.
     #[arg(long, value_name = "N")]
     pub num_workers: Option<usize>,
-    /// Spectra per read unit and Parquet row group, rounded to whole chunks of the spectrum
-    /// dataset (1000 → 1024 for (1024, 2, 128) chunks) so each chunk is decoded once.
+    /// Most spectra per Parquet row group. Read units are this rounded to the nearest whole
+    /// number of the spectrum dataset's chunks (1000 → 1024 for (1024, 2, 128) chunks), so
+    /// each chunk is decoded once; a unit with more is written as equal smaller row groups.
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
     /// Largest shard file: bytes, or with units (500MB, 1GB decimal; 512MiB, 2GiB binary).

@@ -14,7 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
@@ -82,11 +82,12 @@ impl ShardFile {
         let bytes = unsafe {
             std::slice::from_raw_parts(self.blocks.as_ptr().cast::<u8>(), self.blocks.len() * BLOCK)
         };
-        match (&self.file).write_all(&bytes[..n]) {
+        // Positioned writes: a retry after a partial direct write rewrites the same range.
+        match self.file.write_all_at(&bytes[..n], self.written) {
             Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
                 // Opened direct but the file system refuses direct writes: go buffered.
                 self.set_buffered()?;
-                (&self.file).write_all(&bytes[..n])
+                self.file.write_all_at(&bytes[..n], self.written)
             }
             other => other,
         }?;

@@ -664,6 +664,32 @@ impl Dataset {
         }
     }
 
+    /// Whether partial edge chunks are stored unfiltered (`H5Pset_chunk_opts` with
+    /// `H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS`), which libhdf5 records in the layout, not in
+    /// the chunks' filter masks. `false` for datasets that are not chunked.
+    pub fn unfiltered_partial_chunks(&self) -> Result<bool, H5Error> {
+        let _g = lock();
+        let o = &self.object;
+        // SAFETY: valid ids; `opts` is a valid out-pointer.
+        unsafe {
+            let dcpl = Hid::check(
+                h5d::H5Dget_create_plist(self.id.0),
+                "H5Dget_create_plist",
+                o,
+            )?;
+            if h5p::H5Pget_layout(dcpl.0) != h5d::H5D_layout_t::H5D_CHUNKED {
+                return Ok(false);
+            }
+            let mut opts: u32 = 0;
+            check(
+                h5p::H5Pget_chunk_opts(dcpl.0, &mut opts),
+                "H5Pget_chunk_opts",
+                o,
+            )?;
+            Ok(opts & h5d::H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS != 0)
+        }
+    }
+
     /// The filter pipeline in pipeline (write) order, with each filter's client values.
     pub fn raw_filters(&self) -> Result<Vec<RawFilter>, H5Error> {
         let _g = lock();
@@ -710,11 +736,15 @@ impl Dataset {
     /// Every allocated chunk (logical offset, filter mask, file address, stored size), in
     /// the order libhdf5 reports them, via `H5Dchunk_iter`. Only for chunked datasets of
     /// rank 1 to [`MAX_CHUNK_RANK`].
-    pub fn chunk_index(&self) -> Result<Vec<ChunkRecord>, H5Error> {
+    ///
+    /// Stops after `limit + 1` records, so a file cannot make this allocate more than the
+    /// caller expects (the caller compares the count with the chunk grid).
+    pub fn chunk_index(&self, limit: usize) -> Result<Vec<ChunkRecord>, H5Error> {
         let _g = lock();
         let o = &self.object;
         struct State {
             rank: usize,
+            limit: usize,
             chunks: Vec<ChunkRecord>,
         }
         unsafe extern "C" fn visit(
@@ -738,7 +768,8 @@ impl Dataset {
                 addr,
                 size,
             });
-            0
+            // A positive value stops the iteration (successfully).
+            i32::from(state.chunks.len() > state.limit)
         }
         // SAFETY: valid ids; the callback only touches `state`, which outlives the call.
         unsafe {
@@ -753,6 +784,7 @@ impl Dataset {
             }
             let mut state = State {
                 rank: rank as usize,
+                limit,
                 chunks: Vec::new(),
             };
             let st = h5d::H5Dchunk_iter(

@@ -37,15 +37,19 @@ const TILE_ROWS: u64 = 64;
 /// Largest band of chunks staged at once; bigger bands are copied chunk by chunk.
 const MAX_STAGE_BYTES: usize = 64 << 20;
 
-/// Largest decoded chunk the mapped path takes (libhdf5 allows up to 4 GiB); bigger chunks
-/// go through libhdf5, which streams them.
-pub const MAX_CHUNK_BYTES: u64 = 256 << 20;
+/// Largest decoded chunk the mapped path takes (libhdf5 allows up to 4 GiB; h5py's automatic
+/// chunks stay under 1 MiB); bigger chunks go through libhdf5. Each worker holds up to two
+/// chunks of decode buffers, so this bounds memory per worker.
+pub const MAX_CHUNK_BYTES: u64 = 16 << 20;
+
+/// Decoded chunks a worker keeps for the next unit (chunks that straddle units), in bytes.
+const CACHE_BYTES: usize = 32 << 20;
 
 /// A read-only memory map of one input file.
 ///
 /// # Safety contract
 ///
-/// The map is created read-only and private. Its contents are only sound to read while no
+/// The map is created read-only (a shared file mapping this process never writes). Its contents are only sound to read while no
 /// one truncates or rewrites the file: a file truncated while mapped makes reads of the
 /// missing pages raise SIGBUS (the process dies with a signal, not an error), and a file
 /// rewritten in place changes the bytes under the decoder (caught by deflate and fletcher32
@@ -67,11 +71,12 @@ impl fmt::Debug for MappedFile {
 }
 
 impl MappedFile {
-    /// Map `path` read-only and advise the kernel of sequential access.
+    /// Map `path` read-only (shared; never written) and advise the kernel of sequential
+    /// access.
     pub fn open(path: &Path) -> Result<Arc<MappedFile>, InputError> {
         let err = |e: std::io::Error| InputError::new(path, None, format!("cannot map: {e}"));
         let file = std::fs::File::open(path).map_err(err)?;
-        // SAFETY: read-only private map; see the type's safety contract (the file must not
+        // SAFETY: read-only map; see the type's safety contract (the file must not
         // be truncated or modified while mapped). Every access goes through `slice`, which
         // bounds-checks against the mapped length.
         let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(err)?;
@@ -121,8 +126,8 @@ impl MappedFile {
             .saturating_mul(FAULT_AROUND)
             .min(self.len());
         if end > start {
-            // SAFETY: MADV_DONTNEED on a read-only private file mapping (never written, so
-            // holding no private copies) drops the pages from this mapping; a later read,
+            // SAFETY: MADV_DONTNEED on a read-only file mapping (never written, so holding
+            // no modified pages) drops the pages from this mapping; a later read,
             // including one through a slice another thread holds, faults them back in from
             // the file with the same contents, so no reference into the map observes a
             // change. The range is inside the map (end <= len; a partial last page is
@@ -256,7 +261,7 @@ impl MappedDataset {
                 let Some(chunk) = pad3(chunk) else {
                     return fallback(format!("chunk rank {} not mapped", chunk.len()));
                 };
-                if chunk.contains(&0) || chunk.len() != 3 {
+                if chunk.contains(&0) {
                     return Err(broken(format!(
                         "chunk shape {chunk:?} has a zero dimension"
                     )));
@@ -272,10 +277,18 @@ impl MappedDataset {
                     .map(|i| dims[i].div_ceil(chunk[i]) as u64)
                     .try_fold(1u64, |a, n| a.checked_mul(n))
                     .unwrap_or(u64::MAX);
+                if ds.unfiltered_partial_chunks().map_err(h5err)? && !filters.is_empty() {
+                    return fallback("partial edge chunks are stored unfiltered".into());
+                }
                 if dims.contains(&0) {
                     Storage::Chunked { chunks: Vec::new() }
+                } else if expected > file.len() {
+                    // Every allocated chunk takes at least a byte of the file.
+                    return fallback(format!(
+                        "{expected} chunks declared, more than the file could hold (the rest read as fill values)"
+                    ));
                 } else {
-                    let mut chunks = ds.chunk_index().map_err(h5err)?;
+                    let mut chunks = ds.chunk_index(expected as usize).map_err(h5err)?;
                     if chunks.len() as u64 != expected {
                         return fallback(format!(
                             "{} of {expected} chunks allocated (the rest read as fill values)",
@@ -410,7 +423,10 @@ impl MappedDataset {
                     // One band: the chunks sharing this row offset (one for row chunks).
                     let lo = chunks[i].offset[0];
                     let n = chunks[i..].partition_point(|c| c.offset[0] == lo);
+                    // Decoded whole here; released by the unit that consumes its last row
+                    // (earlier rows went to earlier units, which do not release it).
                     let whole = lo >= start && lo + c0 <= end;
+                    let last = (lo + c0).min(self.dims[0] as u64) <= end;
                     if n > 1 && self.stage_bytes(n) <= MAX_STAGE_BYTES {
                         self.read_band(i, &chunks[i..i + n], start, end, dst, scratch)?;
                     } else {
@@ -428,7 +444,7 @@ impl MappedDataset {
                             );
                         }
                     }
-                    if whole {
+                    if last {
                         for c in &chunks[i..i + n] {
                             self.file.release(c.addr, c.size);
                         }
@@ -566,8 +582,12 @@ impl MappedDataset {
             .map_err(|e| what(&e))?;
         let DecodeScratch { a, b, cache, .. } = scratch;
         let buf: &'s Vec<u64> = if at == Buffer::A { a } else { b };
-        if keep {
-            if cache.len() >= DecodeScratch::CACHE_ENTRIES {
+        if keep && n_bytes <= CACHE_BYTES / 4 {
+            // Oldest first out, until the new entry fits the byte budget.
+            let words = n_bytes.div_ceil(8);
+            while !cache.is_empty()
+                && cache.iter().map(|e| e.data.len()).sum::<usize>() + words > CACHE_BYTES / 8
+            {
                 cache.remove(0);
             }
             cache.push(CacheEntry {
@@ -759,9 +779,6 @@ impl Default for DecodeScratch {
 }
 
 impl DecodeScratch {
-    /// Decoded chunks kept across units.
-    const CACHE_ENTRIES: usize = 16;
-
     /// The first `n` bytes of a buffer [`decode_chunk`] returned.
     pub fn bytes(&self, which: Buffer, n: usize) -> &[u8] {
         let words = if which == Buffer::A { &self.a } else { &self.b };

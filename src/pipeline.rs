@@ -328,6 +328,20 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             "units of {largest_unit} spectra × {max_slots} peak slots overflow a list column; lower --batch-size"
         )));
     }
+    let config_hash = s.config_hash();
+    let props = sink::writer_properties(&schema, &config_hash);
+    let workers = s.profile.num_workers.max(1);
+    // Per-worker state, indexed by the pool's thread index (each lock is only ever taken
+    // by its own thread). Made before the output root is touched: a failure here leaves
+    // nothing behind.
+    let mut states = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        states.push(parking_lot::Mutex::new(WorkerState {
+            encoder: Encoder::new(&schema, &props)?,
+            scratch: Scratch::default(),
+            decode: DecodeScratch::default(),
+        }));
+    }
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
     let root = match (&opts.output_root, opts.dry_run) {
         (_, true) => None,
@@ -341,8 +355,6 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             ))
         }
     };
-    let config_hash = s.config_hash();
-    let props = sink::writer_properties(&schema, &config_hash);
     let total: u64 = units.iter().map(|u| u.rows as u64).sum();
     let mut writer = ShardWriter::new(
         root.as_deref(),
@@ -354,7 +366,6 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let mut counts = Counts::default();
     let mut progress = ProgressReporter::new(opts.progress, total);
 
-    let workers = s.profile.num_workers.max(1);
     let in_flight = 2 * workers + 2;
     let abort = Arc::new(AtomicBool::new(false));
     let (token_tx, token_rx) = bounded::<()>(in_flight);
@@ -364,7 +375,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let (done_tx, done_rx) = bounded::<Done>(in_flight);
 
     // Worker pool; production mode pins each worker to a core, NUMA node by node.
-    let (pin_plan, placement) = if s.mode == Mode::Production {
+    let (pin_plan, mut placement) = if s.mode == Mode::Production {
         let topo = affinity::Topology::detect();
         let plan = affinity::plan(&topo, workers);
         let text = affinity::describe(&topo, &plan);
@@ -372,27 +383,21 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     } else {
         (None, format!("{workers} workers, not pinned (local mode)"))
     };
+    let pins_refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let refused = Arc::clone(&pins_refused);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .thread_name(|i| format!("msms-worker-{i}"))
         .start_handler(move |i| {
             if let Some(cpu) = pin_plan.as_ref().and_then(|p| p.get(i)) {
                 // Pinning is an optimisation: a refused pin leaves the thread unpinned.
-                let _ = affinity::pin_current_thread(*cpu);
+                if affinity::pin_current_thread(*cpu).is_err() {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
             }
         })
         .build()
         .map_err(|e| RunError::Internal(format!("cannot start {workers} worker threads: {e}")))?;
-    // Per-worker state, indexed by the pool's thread index (each lock is only ever taken
-    // by its own thread).
-    let mut states = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        states.push(parking_lot::Mutex::new(WorkerState {
-            encoder: Encoder::new(&schema, &props)?,
-            scratch: Scratch::default(),
-            decode: DecodeScratch::default(),
-        }));
-    }
     let shared = Arc::new(Shared {
         schema: Arc::clone(&schema),
         batch_size: s.profile.batch_size.min(max_rows).max(1),
@@ -424,8 +429,8 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                         let r = m
                             .reader(reader_rows(u.source, units_ref), decode)
                             .map_err(|e| (u.seq, e.into()))?;
-                        for line in decode_lines(m, &r, decode) {
-                            if !quiet && line.contains("libhdf5") && decode == Decode::Native {
+                        for (line, fallback) in decode_lines(m, &r, decode) {
+                            if !quiet && fallback {
                                 eprintln!("notice: {line}");
                             }
                             notes.push(line);
@@ -493,6 +498,12 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     // doing anything; dropping the pool lets its threads exit once they have.
     drop(pool);
     progress.finish();
+    let refused = pins_refused.load(Ordering::Relaxed);
+    if refused > 0 {
+        placement.push_str(&format!(
+            " ({refused} pins refused by the system; those threads run unpinned)"
+        ));
+    }
     if let Err(e) = result {
         // A run refused for its input or settings leaves nothing behind: shards finished
         // before the problem surfaced are removed (there is no manifest to describe them).
@@ -555,7 +566,7 @@ type Done = (u64, Result<(Vec<EncodedBatch>, Counts), RunError>);
 /// encoded column chunks, zstd contexts) thousands of times. glibc serves blocks above its
 /// mmap threshold with fresh `mmap`s and trims the heap top back to the kernel, so those
 /// buffers keep arriving as untouched pages, and the first touch of a page is expensive (on
-/// the 2-core VM this project is measured on, about 4 ns per byte). With a 256 MiB mmap
+/// the 2-core VM this project is measured on, about 4 ns per byte). With a 32 MiB mmap
 /// threshold and no trimming, freed memory is reused; peak memory is unchanged (bounded by
 /// the units in flight). Called once by the `msms` binary and the benchmarks; harmless to
 /// call again.
@@ -564,8 +575,11 @@ pub fn tune_allocator() {
     // SAFETY: mallopt only changes glibc allocator parameters; it takes plain integers and
     // is safe to call at any time from any thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        // 32 MiB is the largest threshold every glibc accepts (older ones refuse more, and
+        // then fixing the trim threshold alone would freeze the mmap threshold at 128 KiB).
+        if libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1 {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        }
     }
 }
 
@@ -596,24 +610,27 @@ fn reader_rows(source: usize, units: &[UnitPlan]) -> usize {
         .unwrap_or(1)
 }
 
-/// One line per dataset of `m`: how it is decoded.
-fn decode_lines(m: &FileMapping, r: &FileReader, decode: Decode) -> Vec<String> {
+/// One line per dataset of `m`: how it is decoded, and whether it is a fallback to libhdf5
+/// under `--decode native` (printed as a notice).
+fn decode_lines(m: &FileMapping, r: &FileReader, decode: Decode) -> Vec<(String, bool)> {
     let file = m.path.display();
     match (decode, r.mapped()) {
-        (Decode::Libhdf5, _) => vec![format!(
-            "{file}: every dataset read through libhdf5 (--decode libhdf5)"
+        (Decode::Libhdf5, _) => vec![(
+            format!("{file}: every dataset read through libhdf5 (--decode libhdf5)"),
+            false,
         )],
-        (Decode::Native, None) => vec![format!(
-            "{file}: no dataset can be decoded from the map; read through libhdf5"
+        (Decode::Native, None) => vec![(
+            format!("{file}: no dataset can be decoded from the map; read through libhdf5"),
+            true,
         )],
         (Decode::Native, Some(cols)) => cols
             .mapped
             .iter()
-            .map(|l| format!("{file}: {l}"))
+            .map(|l| (format!("{file}: {l}"), false))
             .chain(
                 cols.fallbacks
                     .iter()
-                    .map(|l| format!("{file}: {l}; read through libhdf5")),
+                    .map(|l| (format!("{file}: {l}; read through libhdf5"), true)),
             )
             .collect(),
     }

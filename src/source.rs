@@ -827,16 +827,6 @@ impl MappedColumns {
         cols.passthrough = passthrough;
         Ok(cols)
     }
-
-    fn any(&self) -> bool {
-        self.spectrum.is_some()
-            || self.precursor.is_some()
-            || self.rt.is_some()
-            || self.charge.is_some()
-            || self.accuracy.is_some()
-            || self.lsh.is_some()
-            || self.passthrough.iter().any(Option::is_some)
-    }
 }
 
 /// Decode `rows` rows of `m` from `start` into a new vector of `rows * width` values.
@@ -1018,11 +1008,14 @@ impl FileReader {
         let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
         let mapped = match decode {
             Decode::Libhdf5 => None,
-            Decode::Native => {
-                let map = MappedFile::open(path)?;
-                let cols = MappedColumns::open(mapping, &file, &map)?;
-                cols.any().then(|| Arc::new(cols))
-            }
+            Decode::Native => Some(Arc::new(match MappedFile::open(path) {
+                Ok(map) => MappedColumns::open(mapping, &file, &map)?,
+                // A file system that cannot map files: everything through libhdf5.
+                Err(e) => MappedColumns {
+                    fallbacks: vec![format!("every dataset: {}", e.message)],
+                    ..MappedColumns::default()
+                },
+            })),
         };
         let open = |name: &str| -> Result<h5::Dataset, InputError> {
             let ds = file

@@ -105,7 +105,7 @@ fn assert_refused(run: &Run, root: &Path, file: &Path, mentions: &[&str]) {
 fn chunks_of(path: &Path, dataset: &str) -> Vec<ChunkRecord> {
     let _g = fork_guard();
     let f = h5::File::open(path).unwrap();
-    let mut c = f.dataset(dataset).unwrap().chunk_index().unwrap();
+    let mut c = f.dataset(dataset).unwrap().chunk_index(1 << 20).unwrap();
     c.sort_unstable_by_key(|c| c.offset);
     c
 }

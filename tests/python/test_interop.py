@@ -540,3 +540,52 @@ def test_quiet_prints_nothing(tmp_path):
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", tmp_path / "out", "-q")
     assert (tmp_path / "out" / "manifest.json").is_file()
     assert r.stdout == "" and r.stderr == "", f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+
+
+def test_unfiltered_partial_edge_chunks(tmp_path):
+    """h5py/libhdf5's H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS stores edge chunks unfiltered and
+    records it in the layout, not in the chunks' filter masks: the native decoder must not
+    apply the filters to them (it reads such datasets through libhdf5, with a notice), and
+    the output must equal libhdf5's."""
+    import ctypes
+    import glob
+
+    libs = glob.glob(str(Path(h5py.__file__).parent.parent / "h5py.libs" / "libhdf5-*.so*"))
+    if not libs:
+        pytest.skip("h5py's bundled libhdf5 not found (h5py built against a system library)")
+    lib = ctypes.CDLL(libs[0])
+    lib.H5Pset_chunk_opts.argtypes = [ctypes.c_int64, ctypes.c_uint]
+    dont_filter_partial = 0x0002
+    n = 100
+    rng = np.random.default_rng(1)
+    spec = np.zeros((n, 2, 128))
+    for r in range(n):
+        k = 5 + r % 20
+        spec[r, 0, :k] = np.sort(rng.uniform(50, 1000, k))
+        spec[r, 1, :k] = rng.uniform(1, 100, k)
+    prec = np.linspace(100.0, 900.0, n)
+    h5 = tmp_path / "partial.hdf5"
+    with h5py.File(h5, "w") as f:
+        for name, data, chunk in [("spectrum", spec, (64, 2, 128)), ("precursor_mz", prec, (64,))]:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_chunk(chunk)
+            dcpl.set_shuffle()
+            dcpl.set_deflate(4)
+            assert lib.H5Pset_chunk_opts(dcpl.id, dont_filter_partial) >= 0
+            d = h5py.h5d.create(
+                f.id, name.encode(), h5py.h5t.py_create(data.dtype), h5py.h5s.create_simple(data.shape), dcpl=dcpl
+            )
+            d.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data))
+    native, ref = tmp_path / "native", tmp_path / "ref"
+    r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", native)
+    assert "partial edge chunks are stored unfiltered" in r.stderr, r.stderr
+    build_shards(h5, ref, "--decode", "libhdf5")
+    m = json.loads((native / "manifest.json").read_text())
+    assert m["counts"]["read"] == n and m["counts"]["written"] == n
+    for shard in m["shards"]:
+        assert (native / shard["path"]).read_bytes() == (ref / shard["path"]).read_bytes()
+    t = read_all(native)
+    np.testing.assert_array_equal(t["precursor_mz"].to_numpy(), prec)
+    for r_ in (0, 63, 64, 99):
+        k = 5 + r_ % 20
+        assert t["mz"][r_].as_py() == list(spec[r_, 0, :k])
