@@ -80,20 +80,7 @@ fn case(datasets: Vec<Ds>) -> Case {
 #[track_caller]
 fn assert_refused(inputs: &[&Path], root: &Path, file: &Path, mentions: &[&str]) -> Run {
     let run = build(inputs, root, &[]);
-    run.expect_code(2);
-    let file_s = file.display().to_string();
-    assert!(
-        run.stderr.contains(&file_s),
-        "message does not name {file_s}:\n{}",
-        run.stderr
-    );
-    for m in mentions {
-        assert!(
-            run.stderr.contains(m),
-            "message does not mention {m:?}:\n{}",
-            run.stderr
-        );
-    }
+    assert_refusal_message(&run, file, mentions);
     assert!(
         !root.exists(),
         "output root created for a refused input: {:?}",

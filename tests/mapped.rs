@@ -82,20 +82,7 @@ fn notices(run: &Run) -> Vec<&str> {
 /// `mentions`, and that nothing is left under `root`: no shard, no manifest, no `.tmp`.
 #[track_caller]
 fn assert_refused(run: &Run, root: &Path, file: &Path, mentions: &[&str]) {
-    run.expect_code(2);
-    let file_s = file.display().to_string();
-    assert!(
-        run.stderr.contains(&file_s),
-        "message does not name {file_s}:\n{}",
-        run.stderr
-    );
-    for m in mentions {
-        assert!(
-            run.stderr.contains(m),
-            "message does not mention {m:?}:\n{}",
-            run.stderr
-        );
-    }
+    assert_refusal_message(run, file, mentions);
     let left = files_under(root);
     assert!(left.is_empty(), "left behind after exit 2: {left:?}");
 }

@@ -300,7 +300,7 @@ fn dense_simd_body(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &mut [f32
         return;
     }
     let mut sink = Dense { out };
-    if simd_dispatch(spec, mz, intensity, &mut sink).is_err() {
+    if dispatch::<Simd, _>(spec, mz, intensity, &mut sink, true).is_err() {
         dense::<Scalar>(spec, mz, intensity, sink.out);
     }
 }
@@ -321,34 +321,10 @@ pub fn bin_sparse_simd(
     index.reserve(mz.len());
     value.reserve(mz.len());
     let mut sink = Sparse { index, value };
-    if simd_dispatch(spec, mz, intensity, &mut sink).is_err() {
+    if dispatch::<Simd, _>(spec, mz, intensity, &mut sink, true).is_err() {
         sink.index.truncate(start);
         sink.value.truncate(vstart);
         sparse::<Scalar>(spec, mz, intensity, sink.index, sink.value);
-    }
-}
-
-/// Monomorphised entry of the branchless tier.
-fn simd_dispatch<S: Sink>(
-    spec: &BinSpec,
-    mz: &[f64],
-    intensity: &[f32],
-    sink: &mut S,
-) -> Result<(), Fallback> {
-    macro_rules! go {
-        ($agg:ty) => {
-            if spec.power == 1.0 {
-                Simd::run::<$agg, PowOne, S>(spec, mz, intensity, sink)
-            } else if spec.power == 0.5 {
-                Simd::run::<$agg, PowSqrt, S>(spec, mz, intensity, sink)
-            } else {
-                Simd::run::<$agg, PowAny, S>(spec, mz, intensity, sink)
-            }
-        };
-    }
-    match spec.aggregation {
-        BinAggregation::Sum => go!(SumAgg),
-        BinAggregation::Max => go!(MaxAgg),
     }
 }
 
@@ -460,7 +436,7 @@ impl Sink for Sparse<'_> {
 
 /// Aggregation step (monomorphised so the hot loop has no branch on the kind).
 trait Agg {
-    /// `step` is `max` (lets the `wide` tier take `sqrt` in `f32`, see [`Simd::run`]).
+    /// `step` is `max` (lets the `wide` tier take `sqrt` in `f32`, see [`Simd`]).
     const IS_MAX: bool = false;
     fn step(acc: f64, v: f64) -> f64;
 }
@@ -555,11 +531,11 @@ fn scaled(intensity: f32, p: f64) -> f64 {
     }
 }
 
-/// Marker: the input was not sorted by bin; the caller resets the sink and takes the slow path.
+/// Marker: the input was not sorted by bin.
 struct Unsorted;
 
-/// Marker: the `wide` tier does not handle this input; the caller resets the sink and redoes
-/// it on the scalar tier.
+/// Marker: this tier does not handle this input; the caller resets the sink and redoes it on
+/// the next one (the `wide` tier → the scalar tier → the slow path for unsorted input).
 struct Fallback;
 
 impl From<Unsorted> for Fallback {
@@ -574,7 +550,7 @@ fn dispatch<I: Indexer, S: Sink>(
     intensity: &[f32],
     sink: &mut S,
     fast: bool,
-) -> Result<(), Unsorted> {
+) -> Result<(), Fallback> {
     macro_rules! go {
         ($agg:ty) => {
             if !fast {
@@ -718,7 +694,7 @@ trait Indexer {
         mz: &[f64],
         intensity: &[f32],
         sink: &mut S,
-    ) -> Result<(), Unsorted>;
+    ) -> Result<(), Fallback>;
 }
 
 /// Portable scalar tier: one division per peak.
@@ -730,7 +706,7 @@ impl Indexer for Scalar {
         mz: &[f64],
         intensity: &[f32],
         sink: &mut S,
-    ) -> Result<(), Unsorted> {
+    ) -> Result<(), Fallback> {
         let g = Grid::new(spec);
         let mut runs = Runs::<A, P, S>::new(sink, spec.power);
         for (&m, &i) in mz.iter().zip(intensity) {
@@ -784,7 +760,7 @@ const MAGIC: f64 = 4_503_599_627_370_496.0;
 /// hand-built specs) also go to the scalar tier.
 struct Simd;
 
-impl Simd {
+impl Indexer for Simd {
     fn run<A: Agg, P: Pow, S: Sink>(
         spec: &BinSpec,
         mz: &[f64],

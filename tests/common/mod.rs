@@ -192,6 +192,26 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Assert `run` exited 2 (a refusal, not a panic) with a message on stderr naming `file` and
+/// every one of `mentions`.
+#[track_caller]
+pub fn assert_refusal_message(run: &Run, file: &Path, mentions: &[&str]) {
+    run.expect_code(2);
+    let file_s = file.display().to_string();
+    assert!(
+        run.stderr.contains(&file_s),
+        "message does not name {file_s}:\n{}",
+        run.stderr
+    );
+    for m in mentions {
+        assert!(
+            run.stderr.contains(m),
+            "message does not mention {m:?}:\n{}",
+            run.stderr
+        );
+    }
+}
+
 /// The parsed `manifest.json` under `root`.
 pub fn read_manifest(root: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(root.join("manifest.json")).expect("manifest.json");
