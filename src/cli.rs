@@ -115,7 +115,8 @@ pub struct BuildArgs {
     /// Print errors only.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more (each shard as it is finalised).
+    /// Print more: at the end, every shard (path, rows, bytes, SHA-256) and how each dataset
+    /// was decoded.
     #[arg(short, long)]
     pub verbose: bool,
     /// Accepted for compatibility with the Python pipeline; has no effect.
