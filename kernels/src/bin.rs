@@ -271,7 +271,7 @@ pub fn bin_dense_zeroed(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &mut
         out.iter().all(|&v| v.to_bits() == 0),
         "output row not zeroed"
     );
-    dense_simd_body(spec, mz, intensity, out);
+    dense_on_zeros::<Simd>(spec, mz, intensity, out);
 }
 
 /// Bin `mz` / `intensity`, **appending** the non-empty bins to `index` / `value` in ascending
@@ -289,20 +289,7 @@ pub fn bin_sparse(
 
 /// `wide` tier of [`bin_dense`] (what [`bin_dense`] runs; named for the tier benches).
 pub fn bin_dense_simd(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &mut [f32]) {
-    check_dense(spec, mz, intensity, out);
-    out.fill(0.0);
-    dense_simd_body(spec, mz, intensity, out);
-}
-
-/// The `wide` tier on a zeroed row.
-fn dense_simd_body(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &mut [f32]) {
-    if spec.bins == 0 || mz.is_empty() {
-        return;
-    }
-    let mut sink = Dense { out };
-    if dispatch::<Simd, _>(spec, mz, intensity, &mut sink, true).is_err() {
-        dense::<Scalar>(spec, mz, intensity, sink.out);
-    }
+    dense::<Simd>(spec, mz, intensity, out);
 }
 
 /// `wide` tier of [`bin_sparse`] (what [`bin_sparse`] runs; named for the tier benches).
@@ -313,19 +300,7 @@ pub fn bin_sparse_simd(
     index: &mut Vec<u32>,
     value: &mut Vec<f32>,
 ) {
-    assert_eq!(mz.len(), intensity.len(), "mz and intensity lengths differ");
-    if spec.bins == 0 || mz.is_empty() {
-        return;
-    }
-    let (start, vstart) = (index.len(), value.len());
-    index.reserve(mz.len());
-    value.reserve(mz.len());
-    let mut sink = Sparse { index, value };
-    if dispatch::<Simd, _>(spec, mz, intensity, &mut sink, true).is_err() {
-        sink.index.truncate(start);
-        sink.value.truncate(vstart);
-        sparse::<Scalar>(spec, mz, intensity, sink.index, sink.value);
-    }
+    sparse::<Simd>(spec, mz, intensity, index, value);
 }
 
 /// Portable scalar tier of [`bin_dense`] (same result bit for bit).
@@ -356,13 +331,23 @@ fn check_dense(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &[f32]) {
 fn dense<I: Indexer>(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &mut [f32]) {
     check_dense(spec, mz, intensity, out);
     out.fill(0.0);
+    dense_on_zeros::<I>(spec, mz, intensity, out);
+}
+
+/// Tier `I` on a zeroed row; input it does not handle is redone on the next tier
+/// ([`Indexer::SCALAR`]: the slow path, else the scalar tier).
+fn dense_on_zeros<I: Indexer>(spec: &BinSpec, mz: &[f64], intensity: &[f32], out: &mut [f32]) {
     if spec.bins == 0 || mz.is_empty() {
         return;
     }
     let mut sink = Dense { out };
     if dispatch::<I, _>(spec, mz, intensity, &mut sink, true).is_err() {
         sink.out.fill(0.0);
-        let _ = dispatch::<I, _>(spec, mz, intensity, &mut sink, false);
+        if I::SCALAR {
+            let _ = dispatch::<I, _>(spec, mz, intensity, &mut sink, false);
+        } else {
+            dense_on_zeros::<Scalar>(spec, mz, intensity, sink.out);
+        }
     }
 }
 
@@ -385,7 +370,11 @@ fn sparse<I: Indexer>(
     if dispatch::<I, _>(spec, mz, intensity, &mut sink, true).is_err() {
         sink.index.truncate(start);
         sink.value.truncate(vstart);
-        let _ = dispatch::<I, _>(spec, mz, intensity, &mut sink, false);
+        if I::SCALAR {
+            let _ = dispatch::<I, _>(spec, mz, intensity, &mut sink, false);
+        } else {
+            sparse::<Scalar>(spec, mz, intensity, sink.index, sink.value);
+        }
     }
 }
 
@@ -689,6 +678,9 @@ impl Grid {
 
 /// One instantiation of the sorted fast path.
 trait Indexer {
+    /// The last tier before the slow path (unsorted input).
+    const SCALAR: bool;
+
     fn run<A: Agg, P: Pow, S: Sink>(
         spec: &BinSpec,
         mz: &[f64],
@@ -701,6 +693,8 @@ trait Indexer {
 struct Scalar;
 
 impl Indexer for Scalar {
+    const SCALAR: bool = true;
+
     fn run<A: Agg, P: Pow, S: Sink>(
         spec: &BinSpec,
         mz: &[f64],
@@ -761,6 +755,8 @@ const MAGIC: f64 = 4_503_599_627_370_496.0;
 struct Simd;
 
 impl Indexer for Simd {
+    const SCALAR: bool = false;
+
     fn run<A: Agg, P: Pow, S: Sink>(
         spec: &BinSpec,
         mz: &[f64],
