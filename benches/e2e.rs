@@ -67,6 +67,8 @@ fn convert(input: &Path, out: Option<&Path>, workers: usize, decode: Decode, exp
         overwrite: true,
         progress: Progress::Quiet,
         decode,
+        resume: false,
+        stop: None,
     };
     let summary = build_shards(&opts, &mappings).expect("build");
     assert_eq!(summary.counts.read, expect);

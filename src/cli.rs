@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -29,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Convert HDF5 inputs into Parquet shards under OUTPUT_ROOT/train/ plus OUTPUT_ROOT/manifest.json.
     #[command(after_help = AFTER_BUILD)]
-    BuildShards(BuildArgs),
+    BuildShards(Box<BuildArgs>),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
     Synth(SynthArgs),
 }
@@ -75,10 +76,19 @@ pub struct BuildArgs {
     /// Read, validate and transform everything; write nothing; report the projected shards.
     #[arg(long)]
     pub dry_run: bool,
-    /// Allow a non-empty output root: an earlier run's manifest and shards are removed when the
-    /// run starts; other files are left alone.
+    /// Allow a non-empty output root: an earlier run's manifest, shards and checkpoint are
+    /// removed when the run starts; other files are left alone.
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue an interrupted run (crash, kill, full disk, Ctrl-C) from the checkpoint in the
+    /// output root: finished shards are re-hashed and kept, the rest is written again, and the
+    /// result is byte-identical to an uninterrupted run. Needs the same inputs and settings.
+    #[arg(long, conflicts_with_all = ["overwrite", "dry_run"])]
+    pub resume: bool,
+    /// Shard writer threads (each writes a different shard; the output does not depend on
+    /// the number). Default: 1 in local mode, 2 in production.
+    #[arg(long, value_name = "N")]
+    pub writers: Option<usize>,
     /// Keep only the K most intense peaks (ties: lower m/z first), in m/z order.
     #[arg(long, value_name = "K")]
     pub max_peaks: Option<usize>,
@@ -171,7 +181,7 @@ where
         }
     };
     match cli.command {
-        Command::BuildShards(a) => build(a),
+        Command::BuildShards(a) => build(*a),
         Command::Synth(a) => synth_cmd(a),
     }
 }
@@ -267,6 +277,7 @@ fn build(a: BuildArgs) -> i32 {
             inputs: (!a.input_hdf5.is_empty()).then(|| a.input_hdf5.clone()),
             output_root: a.output_root.clone(),
             num_workers: a.num_workers,
+            writers: a.writers,
             shard_size: a.shard_size,
             batch_size: a.batch_size,
             normalize: a.normalize,
@@ -372,6 +383,8 @@ fn build(a: BuildArgs) -> i32 {
             Progress::Quiet
         },
         decode: a.decode,
+        resume: a.resume,
+        stop: Some(install_stop_handlers()),
     };
     match pipeline::build_shards(&opts, &mappings) {
         Ok(summary) => {
@@ -400,8 +413,77 @@ fn build(a: BuildArgs) -> i32 {
         }
         Err(e) => {
             log.at(0, &format!("msms build-shards: {}", error_chain(&e)));
+            let resumable = matches!(e.exit_code(), 1 | 130)
+                && opts
+                    .output_root
+                    .as_deref()
+                    .is_some_and(|r| crate::checkpoint::path(r).is_file());
+            if resumable {
+                log.at(
+                    0,
+                    &format!(
+                        "msms build-shards: finished shards are kept; once the cause is fixed, continue with:\n  {}",
+                        resume_command()
+                    ),
+                );
+            }
             e.exit_code()
         }
+    }
+}
+
+/// Set by the first SIGINT or SIGTERM.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    if STOP.swap(true, Ordering::SeqCst) {
+        // Second signal: stop now. The checkpoint stays consistent (it is only ever replaced
+        // atomically); a `.tmp` shard left behind is removed by --resume.
+        // SAFETY: `_exit` is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// SIGINT and SIGTERM ask the run to stop at a clean point (a second one stops at once);
+/// SIGXFSZ is ignored so that a file-size limit surfaces as an `EFBIG` write error with the
+/// file's name instead of killing the process.
+fn install_stop_handlers() -> &'static AtomicBool {
+    let handler: extern "C" fn(libc::c_int) = on_stop_signal;
+    // SAFETY: the handler only touches an atomic and calls `_exit`, both async-signal-safe;
+    // `signal` with a valid function pointer or SIG_IGN has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    &STOP
+}
+
+/// This process's command line with `--resume` (and without `--overwrite`), quoted for a
+/// POSIX shell.
+fn resume_command() -> String {
+    let mut args: Vec<String> = std::env::args()
+        .enumerate()
+        .map(|(i, a)| if i == 0 { "msms".to_string() } else { a })
+        .filter(|a| a != "--overwrite")
+        .collect();
+    if !args.iter().any(|a| a == "--resume") {
+        args.push("--resume".into());
+    }
+    args.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod affinity;
 pub mod batch;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod direct;

@@ -82,7 +82,7 @@ pub struct RunRecord {
     pub created_at: String,
     /// Worker threads used.
     pub num_workers: usize,
-    /// Shard writers used (one, until the writer pool lands).
+    /// Shard writer threads used.
     pub writers: usize,
     /// Row decoder (`native` or `libhdf5`); the output does not depend on it.
     #[serde(default)]
@@ -125,11 +125,11 @@ pub struct Manifest {
 
 impl RunRecord {
     /// This run's record, stamped now.
-    pub fn now(num_workers: usize, decode: &str, threads: &str) -> RunRecord {
+    pub fn now(num_workers: usize, writers: usize, decode: &str, threads: &str) -> RunRecord {
         RunRecord {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             num_workers,
-            writers: 1,
+            writers,
             decode: decode.to_string(),
             threads: threads.to_string(),
         }

@@ -15,15 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use msms_kernels::ValidationRules;
 
 use crate::affinity;
 use crate::batch::{self, Binner, Counts, Processing, Scratch};
+use crate::checkpoint::{self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry};
 use crate::config::{Mode, Normalize, Settings};
 use crate::manifest::{InputRecord, Manifest, RunRecord};
 use crate::mapped::DecodeScratch;
-use crate::sink::{self, EncodedBatch, Encoder, ShardRecord, ShardWriter, SinkError};
+use crate::sink::{self, EncodedBatch, Encoder, ShardPlanner, ShardRecord, SinkError, UnitOutput};
 use crate::source::{Decode, FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
 
 /// Why a run stopped.
@@ -49,14 +50,29 @@ pub enum RunError {
     /// A worker thread panicked (a bug).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The checkpoint cannot be used for `--resume` (exit code 2).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// SIGINT or SIGTERM: the run stopped at a clean point (exit code 130).
+    #[error("interrupted: {shards} finished shards kept, the shard in progress dropped; the checkpoint {} records where to continue", checkpoint.display())]
+    Interrupted {
+        /// Finalised shards kept.
+        shards: usize,
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+    },
 }
 
 impl RunError {
     /// Exit code for the binary: 2 for bad input, settings or output root; 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Input(_) | RunError::Output { .. } | RunError::Settings(_) => 2,
-            RunError::Sink(SinkError::ShardTooSmall { .. }) => 2,
+            RunError::Input(_)
+            | RunError::Output { .. }
+            | RunError::Settings(_)
+            | RunError::Checkpoint(_) => 2,
+            RunError::Sink(SinkError::ShardTooSmall { .. } | SinkError::Resume(_)) => 2,
+            RunError::Interrupted { .. } => 130,
             RunError::Sink(_) | RunError::Internal(_) => 1,
         }
     }
@@ -86,6 +102,10 @@ pub struct BuildOptions {
     pub progress: Progress,
     /// Which decoder reads the row data (the output is the same either way).
     pub decode: Decode,
+    /// Continue the interrupted run whose checkpoint is in the output root.
+    pub resume: bool,
+    /// Set (by a SIGINT/SIGTERM handler) to stop at the next clean point.
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// What a run did.
@@ -196,19 +216,51 @@ pub fn detect_inputs(inputs: &[PathBuf]) -> Result<Vec<FileMapping>, InputError>
     inputs.iter().map(|p| FileMapping::detect(p)).collect()
 }
 
-/// Check the output root and, with `overwrite`, remove an earlier run's output from it.
+/// How a run starts, from what its output root holds.
+enum Start {
+    /// From the first unit.
+    Fresh,
+    /// After these finalised shards of an interrupted run (`--resume`).
+    Resume(Vec<ShardEntry>),
+    /// `--resume` on a root whose run already finished: nothing to do.
+    Finished(Box<Manifest>),
+}
+
+/// Check the output root and make it ready: with `overwrite`, remove an earlier run's output;
+/// with `resume`, check the checkpoint against the inputs and settings, re-hash the shards it
+/// lists and remove everything written after them.
 ///
-/// Only what msms-shards writes is removed (`manifest.json`, `*/shard-*.parquet` and their
-/// `.tmp` files, then split directories left empty); anything else in the directory stays.
-fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
+/// Only what msms-shards writes is ever removed (`manifest.json`, `*/shard-*.parquet` and
+/// their `.tmp` files, `.msms/checkpoint.json`, then directories left empty); anything else in
+/// the directory stays.
+fn prepare_output_root(
+    root: &Path,
+    opts: &BuildOptions,
+    fingerprint: &Fingerprint,
+) -> Result<Start, RunError> {
     let out_err = |message: String| RunError::Output {
         path: root.to_path_buf(),
         message,
     };
+    let say = |line: String| {
+        if opts.progress != Progress::Quiet {
+            eprintln!("{line}");
+        }
+    };
+    let fresh_start = || {
+        if opts.resume {
+            say(format!(
+                "notice: {} holds no checkpoint (the run stopped before its first one): starting from the beginning",
+                root.display()
+            ));
+        }
+    };
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fresh_start();
             return std::fs::create_dir_all(root)
+                .map(|()| Start::Fresh)
                 .map_err(|e| out_err(format!("cannot create it: {e}")));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
@@ -218,32 +270,152 @@ fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
     };
     let entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     if entries.is_empty() {
-        return Ok(());
+        fresh_start();
+        return Ok(Start::Fresh);
     }
-    if !overwrite {
-        return Err(out_err(
-            "is not empty; choose an empty or new directory, or pass --overwrite to replace an earlier run's output".into(),
+    let saved = if opts.overwrite {
+        None
+    } else {
+        Checkpoint::load(root)?
+    };
+    if !opts.resume {
+        if let Some(cp) = &saved {
+            return Err(out_err(format!(
+                "holds an interrupted run ({}: {} shards finished, {} spectra read); continue it by adding --resume to the same command, or start over with --overwrite",
+                checkpoint::path(root).display(),
+                cp.shards.len(),
+                cp.read_so_far
+            )));
+        }
+        if !opts.overwrite {
+            return Err(out_err(
+                "is not empty; choose an empty or new directory, or pass --overwrite to replace an earlier run's output".into(),
+            ));
+        }
+        remove_ours(root, &[], true).map_err(out_err)?;
+        return Ok(Start::Fresh);
+    }
+    let Some(cp) = saved else {
+        let manifest = root.join("manifest.json");
+        if let Ok(text) = std::fs::read_to_string(&manifest) {
+            let m: Manifest = serde_json::from_str(&text)
+                .map_err(|e| out_err(format!("{} cannot be read: {e}", manifest.display())))?;
+            let same_inputs = m.inputs.len() == fingerprint.inputs.len()
+                && m.inputs
+                    .iter()
+                    .zip(&fingerprint.inputs)
+                    .all(|(a, b)| a.path == b.path && a.bytes == b.bytes);
+            if m.config_hash == fingerprint.config_hash && same_inputs {
+                say(format!(
+                    "notice: {} already holds this run, finished (manifest.json): nothing to resume",
+                    root.display()
+                ));
+                return Ok(Start::Finished(Box::new(m)));
+            }
+            return Err(out_err(
+                "holds a finished run with other inputs or settings (manifest.json) and no checkpoint; use --overwrite to convert again".into(),
+            ));
+        }
+        fresh_start();
+        remove_ours(root, &[], true).map_err(out_err)?;
+        return Ok(Start::Fresh);
+    };
+    let differences = cp.fingerprint.differences(fingerprint);
+    if !differences.is_empty() {
+        return Err(CheckpointError::Mismatch {
+            path: checkpoint::path(root),
+            differences,
+        }
+        .into());
+    }
+    // Finalised shards must still be what the checkpoint says: re-hash them (in parallel),
+    // keep the longest prefix that matches.
+    use rayon::prelude::*;
+    let found: Vec<Result<(u64, String), String>> = cp
+        .shards
+        .par_iter()
+        .map(|e| checkpoint::hash_file(&root.join(&e.record.path)).map_err(|e| e.to_string()))
+        .collect();
+    let mut kept = Vec::new();
+    for (e, f) in cp.shards.iter().zip(found) {
+        let why = match f {
+            Ok((bytes, sha)) if bytes == e.record.bytes && sha == e.record.sha256 => {
+                kept.push(e.clone());
+                continue;
+            }
+            Ok((bytes, _)) if bytes != e.record.bytes => {
+                format!("{} bytes, {} recorded", bytes, e.record.bytes)
+            }
+            Ok(_) => "its SHA-256 differs from the recorded one".into(),
+            Err(err) => err,
+        };
+        say(format!(
+            "notice: {} does not match the checkpoint ({why}): it and every later shard are written again",
+            e.record.path
         ));
+        break;
     }
+    let keep: Vec<String> = kept.iter().map(|e| e.record.path.clone()).collect();
+    remove_ours(root, &keep, false).map_err(out_err)?;
+    let position = kept.last().map(|e| e.resume.clone()).unwrap_or_default();
+    say(format!(
+        "resuming {}: {} finished shards verified, continuing after spectrum {} ({} spectra had been read)",
+        root.display(),
+        kept.len(),
+        position.counts.read,
+        cp.read_so_far.max(position.counts.read)
+    ));
+    Ok(Start::Resume(kept))
+}
+
+/// Remove what msms-shards writes under `root` except the shards in `keep` (paths relative
+/// to the root); the checkpoint too when `checkpoint` is set.
+fn remove_ours(root: &Path, keep: &[String], checkpoint: bool) -> Result<(), String> {
     let ours = |p: &Path| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         name.starts_with("shard-") && (name.ends_with(".parquet") || name.ends_with(".parquet.tmp"))
     };
     let remove = |p: &Path| {
-        std::fs::remove_file(p)
-            .map_err(|e| out_err(format!("--overwrite cannot remove {}: {e}", p.display())))
+        std::fs::remove_file(p).map_err(|e| format!("cannot remove {}: {e}", p.display()))
     };
+    let entries: Vec<_> = std::fs::read_dir(root)
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         // symlink_metadata: a symlinked directory is not ours to clean.
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+        let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+        if is_dir && name == checkpoint::DIR {
+            if checkpoint {
+                for f in [checkpoint::FILE, "checkpoint.json.tmp"] {
+                    let f = p.join(f);
+                    if f.exists() {
+                        remove(&f)?;
+                    }
+                }
+                let _ = std::fs::remove_dir(&p);
+            } else {
+                let tmp = p.join("checkpoint.json.tmp");
+                if tmp.exists() {
+                    remove(&tmp)?;
+                }
+            }
+        } else if is_dir {
             let files: Vec<_> = std::fs::read_dir(&p)
-                .map_err(|e| out_err(format!("cannot read {}: {e}", p.display())))?
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .collect();
             for f in files.iter().filter(|f| f.is_file() && ours(f)) {
-                remove(f)?;
+                let rel = f
+                    .strip_prefix(root)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                if !keep.contains(&rel) {
+                    remove(f)?;
+                }
             }
             // Only removed when nothing else is in it.
             let _ = std::fs::remove_dir(&p);
@@ -252,6 +424,46 @@ fn prepare_output_root(root: &Path, overwrite: bool) -> Result<(), RunError> {
         }
     }
     Ok(())
+}
+
+/// Write the checkpoint under `root` (fsynced when `durable`).
+fn save_checkpoint(root: &Path, cp: &Checkpoint, durable: bool) -> Result<(), SinkError> {
+    let dir = root.join(checkpoint::DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| SinkError::Io {
+        op: "creating directory",
+        path: dir,
+        source,
+    })?;
+    let n = cp.shards.len();
+    sink::write_replacing(
+        &checkpoint::path(root),
+        cp.to_json().as_bytes(),
+        durable,
+        &|| format!("checkpoint-rename:{n}"),
+    )
+}
+
+/// The summary of a run that had already finished (`--resume` with nothing left to do).
+fn finished_summary(m: Manifest, root: &Path, started: Instant) -> Result<Summary, RunError> {
+    let counts = checkpoint::SavedCounts {
+        read: m.counts.read,
+        accepted: m.counts.written,
+        rejected: m.counts.rejected.clone(),
+    }
+    .to_counts()
+    .map_err(|e| RunError::Output {
+        path: root.to_path_buf(),
+        message: format!("manifest.json: {e}"),
+    })?;
+    Ok(Summary {
+        counts,
+        shards: m.shards.clone(),
+        elapsed: started.elapsed(),
+        manifest_path: Some(root.join("manifest.json")),
+        placement: "nothing to do: the run had finished".into(),
+        manifest: m,
+        decode_notes: Vec::new(),
+    })
 }
 
 /// The kernels' settings from the resolved configuration.
@@ -343,28 +555,59 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         }));
     }
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
-    let root = match (&opts.output_root, opts.dry_run) {
-        (_, true) => None,
-        (Some(r), false) => {
-            prepare_output_root(r, opts.overwrite)?;
-            Some(r.clone())
-        }
+    let fingerprint = Fingerprint::of(s, mappings);
+    let (root, start) = match (&opts.output_root, opts.dry_run) {
+        (_, true) => (None, Start::Fresh),
+        (Some(r), false) => (Some(r.clone()), prepare_output_root(r, opts, &fingerprint)?),
         (None, false) => {
             return Err(RunError::Settings(
                 "--output-root is required (or use --dry-run)".into(),
             ))
         }
     };
+    let done = match start {
+        Start::Fresh => Vec::new(),
+        Start::Resume(done) => done,
+        Start::Finished(m) => {
+            return finished_summary(*m, root.as_deref().expect("not a dry run"), started)
+        }
+    };
+    let position = done.last().map(|e| e.resume.clone()).unwrap_or_default();
+    let checkpoint_path = root.as_deref().map(checkpoint::path).unwrap_or_default();
+    let bad_checkpoint = |message: String| {
+        RunError::Checkpoint(CheckpointError::Invalid {
+            path: checkpoint_path.clone(),
+            message,
+        })
+    };
+    if position.unit > units.len() as u64 {
+        return Err(bad_checkpoint(format!(
+            "it resumes at read unit {} of {}",
+            position.unit,
+            units.len()
+        )));
+    }
+    let mut counts = position.counts.to_counts().map_err(bad_checkpoint)?;
+    let mut cp = Checkpoint::new(fingerprint);
+    cp.shards = done.clone();
+    cp.read_so_far = counts.read;
+    if let Some(r) = &root {
+        save_checkpoint(r, &cp, true)?;
+    }
+    let todo = &units[position.unit as usize..];
     let total: u64 = units.iter().map(|u| u.rows as u64).sum();
-    let mut writer = ShardWriter::new(
+    let writers = s.profile.writers.max(1);
+    let mut planner = ShardPlanner::new(
         root.as_deref(),
         "train",
         &schema,
         &props,
         s.profile.shard_size.0,
+        writers,
+        done,
     )?;
-    let mut counts = Counts::default();
     let mut progress = ProgressReporter::new(opts.progress, total);
+    progress.update(counts.read, &counts);
 
     let in_flight = 2 * workers + 2;
     let abort = Arc::new(AtomicBool::new(false));
@@ -406,8 +649,17 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         abort: Arc::clone(&abort),
     });
     let mut decode_notes = Vec::new();
+    let stop_requested = || {
+        opts.stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    let interrupted = || RunError::Interrupted {
+        shards: 0,
+        checkpoint: checkpoint_path.clone(),
+    };
 
-    let result = std::thread::scope(|scope| -> Result<(), RunError> {
+    let result = std::thread::scope(|scope| -> Result<Vec<ShardEntry>, RunError> {
         // Reader: files in order, units in order; each unit goes to the pool.
         let reader_abort = Arc::clone(&abort);
         let reader_done = done_tx.clone();
@@ -419,7 +671,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             // Ok(()) when done or told to stop; Err((seq, error)) to report.
             let read_all = || -> Result<(), (u64, RunError)> {
                 let mut open: Option<(usize, FileReader)> = None;
-                for u in units_ref {
+                for u in todo {
                     if token_rx.recv().is_err() || reader_abort.load(Ordering::Relaxed) {
                         return Ok(());
                     }
@@ -462,27 +714,69 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         });
         drop(done_tx);
 
-        // Sink, on this thread: reorder by sequence number, write.
-        let mut pending: BTreeMap<u64, (Vec<EncodedBatch>, Counts)> = BTreeMap::new();
-        let mut next = 0u64;
+        // Sink, on this thread: reorder by sequence number, plan shards, checkpoint.
+        let mut pending: BTreeMap<u64, (UnitOutput, Counts)> = BTreeMap::new();
+        let mut next = position.unit;
+        let mut first_pieces = position.pieces.clone();
         let n_units = units.len() as u64;
+        let interval = s.profile.checkpoint_interval.max(1) as u64;
+        let mut progress_mark = counts.read;
         let outcome = (|| {
+            // A finalised shard is recorded at once (durably); progress every `interval`
+            // spectra (not fsynced: it carries no resume state).
+            let mut record = |planner: &ShardPlanner,
+                              cp: &mut Checkpoint,
+                              counts: &Counts|
+             -> Result<(), RunError> {
+                let Some(r) = &root else { return Ok(()) };
+                let new_shards = planner.finalised().len() > cp.shards.len();
+                if new_shards || counts.read >= progress_mark + interval {
+                    cp.shards = planner.finalised().to_vec();
+                    cp.read_so_far = counts.read;
+                    cp.updated_at = checkpoint::now();
+                    save_checkpoint(r, cp, new_shards)?;
+                    progress_mark = counts.read;
+                }
+                Ok(())
+            };
             while next < n_units {
-                let Ok((seq, out)) = done_rx.recv() else {
-                    return Err(RunError::Internal("a pipeline thread stopped early".into()));
+                let (seq, out) = match done_rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if stop_requested() {
+                            return Err(interrupted());
+                        }
+                        planner.poll(false)?;
+                        record(&planner, &mut cp, &counts)?;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(RunError::Internal("a pipeline thread stopped early".into()))
+                    }
                 };
                 pending.insert(seq, out?);
-                while let Some((encoded, c)) = pending.remove(&next) {
+                while let Some((unit, c)) = pending.remove(&next) {
+                    let before = counts.clone();
                     counts.add(&c);
-                    for enc in encoded {
-                        writer.push(enc)?;
-                    }
+                    let pieces = std::mem::take(&mut first_pieces);
+                    planner.push_unit(unit, &pieces, &before)?;
                     next += 1;
                     progress.update(counts.read, &counts);
                     let _ = token_tx.send(());
+                    record(&planner, &mut cp, &counts)?;
+                }
+                if stop_requested() {
+                    return Err(interrupted());
                 }
             }
-            Ok(())
+            let end = Position {
+                unit: n_units,
+                pieces: Vec::new(),
+                counts: (&counts).into(),
+            };
+            let all = planner.finish(end)?;
+            record(&planner, &mut cp, &counts)?;
+            Ok(all)
         })();
         if outcome.is_err() {
             abort.store(true, Ordering::Relaxed);
@@ -504,24 +798,39 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             " ({refused} pins refused by the system; those threads run unpinned)"
         ));
     }
-    if let Err(e) = result {
-        // A run refused for its input or settings leaves nothing behind: shards finished
-        // before the problem surfaced are removed (there is no manifest to describe them).
-        if e.exit_code() == 2 {
-            if let Some(root) = &root {
-                for s in writer.shards() {
-                    let _ = std::fs::remove_file(root.join(&s.path));
+    let entries = match result {
+        Ok(entries) => entries,
+        Err(mut e) => {
+            // The shard in progress is dropped; shards already closed are finalised.
+            let kept = planner.shut_down();
+            let Some(root) = &root else { return Err(e) };
+            if e.exit_code() == 2 {
+                // A run refused for its input or settings leaves nothing behind: shards
+                // finished before the problem surfaced are removed, with the checkpoint
+                // (there is no manifest to describe them).
+                for s in &kept {
+                    let _ = std::fs::remove_file(root.join(&s.record.path));
                 }
-                // Directories this run created, when they are left empty.
-                let _ = std::fs::remove_dir(root.join("train"));
+                let _ = remove_ours(root, &[], true);
                 if created_root {
                     let _ = std::fs::remove_dir(root);
                 }
+            } else {
+                // Keep what is finished, and say so in the checkpoint, for --resume.
+                cp.shards = kept;
+                cp.read_so_far = counts.read;
+                cp.updated_at = checkpoint::now();
+                if let Err(ce) = save_checkpoint(root, &cp, true) {
+                    eprintln!("msms: warning: cannot update the checkpoint: {ce}");
+                }
+                if let RunError::Interrupted { shards, .. } = &mut e {
+                    *shards = cp.shards.len();
+                }
             }
+            return Err(e);
         }
-        return Err(e);
-    }
-    let shards = writer.finish()?;
+    };
+    let shards: Vec<ShardRecord> = entries.into_iter().map(|e| e.record).collect();
 
     let inputs = mappings
         .iter()
@@ -536,12 +845,17 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             Some(rec)
         })
         .collect();
-    let run = RunRecord::now(workers, opts.decode.as_str(), &placement);
+    let run = RunRecord::now(workers, writers, opts.decode.as_str(), &placement);
     let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, run);
     let manifest_path = match &root {
         Some(r) => {
             let p = r.join("manifest.json");
-            sink::write_atomic(&p, manifest.to_json().as_bytes())?;
+            sink::write_replacing(&p, manifest.to_json().as_bytes(), true, &|| {
+                "manifest-rename".into()
+            })?;
+            checkpoint::stall_point(&|| "manifest-renamed".into());
+            // The run is complete: the checkpoint has served its purpose.
+            remove_checkpoint(r)?;
             Some(p)
         }
         None => None,
@@ -557,8 +871,20 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     })
 }
 
+/// Remove `.msms/checkpoint.json` and `.msms` once the manifest is in place.
+fn remove_checkpoint(root: &Path) -> Result<(), SinkError> {
+    let p = checkpoint::path(root);
+    std::fs::remove_file(&p).map_err(|source| SinkError::Io {
+        op: "removing the checkpoint",
+        path: p,
+        source,
+    })?;
+    let _ = std::fs::remove_dir(root.join(checkpoint::DIR));
+    sink::sync_dir(root)
+}
+
 /// A finished unit (sequence number, row groups and counts) or why it failed.
-type Done = (u64, Result<(Vec<EncodedBatch>, Counts), RunError>);
+type Done = (u64, Result<(UnitOutput, Counts), RunError>);
 
 /// Keep freed memory in the process instead of returning it to the kernel.
 ///
@@ -684,19 +1010,26 @@ fn work(
     scratch: &mut Scratch,
     encoder: &Encoder,
     max_rows: usize,
-) -> Result<(Vec<EncodedBatch>, Counts), RunError> {
+) -> Result<(UnitOutput, Counts), RunError> {
     let (batch, counts) =
         batch::build(raw, schema, processing, scratch).map_err(SinkError::from)?;
     let n = batch.num_rows();
     let parts = n.div_ceil(max_rows.max(1)).max(1);
-    let mut out = Vec::with_capacity(parts);
+    let mut groups: Vec<EncodedBatch> = Vec::with_capacity(parts);
     let mut at = 0;
     for k in 0..parts {
         let len = n / parts + usize::from(k < n % parts);
-        out.push(encoder.encode(batch.slice(at, len))?);
+        let mut enc = encoder.encode(batch.slice(at, len))?;
+        enc.offset = at;
+        groups.push(enc);
         at += len;
     }
-    Ok((out, counts))
+    let unit = UnitOutput {
+        seq: raw.seq,
+        batch,
+        groups,
+    };
+    Ok((unit, counts))
 }
 
 /// A progress bar on a terminal, a plain line every 5 s otherwise.

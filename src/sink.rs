@@ -8,13 +8,15 @@
 //! shard exceeds the configured maximum: the footer still to come is bounded from the chunks'
 //! page counts, and a batch too large for an empty shard is split in halves.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, UInt64Array};
 use arrow::datatypes::SchemaRef;
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
 use parquet::basic::{Compression, ZstdLevel};
@@ -24,6 +26,8 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use sha2::{Digest, Sha256};
 
+use crate::batch::Counts;
+use crate::checkpoint::{Position, ShardEntry};
 use crate::direct::ShardFile;
 
 /// Version of the on-disk layout (shard files, columns, manifest). Bumped on any change
@@ -60,6 +64,9 @@ pub enum SinkError {
         /// The spectrum.
         spectrum_id: u64,
     },
+    /// A checkpoint's position does not fit the data it is resumed on.
+    #[error("{0}")]
+    Resume(String),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
@@ -99,8 +106,10 @@ pub fn writer_properties(schema: &SchemaRef, config_hash: &str) -> WriterPropert
 
 /// A batch encoded into in-memory Parquet column chunks, ready to append as one row group.
 pub struct EncodedBatch {
-    /// The rows (kept so that an oversized batch can be split and re-encoded).
+    /// The rows.
     pub batch: RecordBatch,
+    /// Index of the first row in its unit's batch.
+    pub offset: usize,
     /// One chunk per leaf column.
     pub chunks: Vec<ArrowColumnChunk>,
     /// Exact bytes the chunks add to the file.
@@ -173,6 +182,7 @@ impl Encoder {
             + 256;
         Ok(EncodedBatch {
             batch,
+            offset: 0,
             chunks,
             bytes,
             footer_bytes,
@@ -245,25 +255,21 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Where shard bytes go: a real file, or nowhere (dry run: sizes and digests only).
 enum Target {
-    File {
-        file: ShardFile,
-        tmp: PathBuf,
-        final_path: PathBuf,
-    },
+    File(ShardFile),
     Null,
 }
 
 impl Write for Target {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Target::File { file, .. } => file.write(buf),
+            Target::File(file) => file.write(buf),
             Target::Null => Ok(buf.len()),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Target::File { file, .. } => file.flush(),
+            Target::File(file) => file.flush(),
             Target::Null => Ok(()),
         }
     }
@@ -288,39 +294,298 @@ pub struct ShardRecord {
     pub last_spectrum_id: u64,
 }
 
-struct OpenShard {
-    writer: SerializedFileWriter<HashingWriter<Target>>,
-    index: usize,
-    rows: u64,
-    row_groups: u64,
-    footer_reserve: u64,
-    first_id: u64,
-    last_id: u64,
+/// The rows of one read unit, ready for the shard planner.
+pub struct UnitOutput {
+    /// Sequence number of the unit.
+    pub seq: u64,
+    /// The unit's accepted rows.
+    pub batch: RecordBatch,
+    /// Those rows encoded as row groups, in order, covering `batch`.
+    pub groups: Vec<EncodedBatch>,
 }
 
-/// Plans shard boundaries and writes shards, one at a time, in batch order.
-pub struct ShardWriter {
+/// Path of shard `index` of `split`, relative to the output root.
+pub fn shard_name(split: &str, index: usize) -> String {
+    format!("{split}/shard-{index:05}.parquet")
+}
+
+/// What the planner tells a writer thread.
+enum WriterMsg {
+    /// Start shard `index`.
+    Open { index: usize },
+    /// Append one row group to the open shard.
+    RowGroup(Vec<ArrowColumnChunk>),
+    /// Footer, fsync, rename; `planned` is the size before the footer the planner counted.
+    Close { planned: u64 },
+}
+
+/// What a writer thread reports.
+enum Completion {
+    /// Shard `index` is in place.
+    Finalised {
+        index: usize,
+        sha256: String,
+        bytes: u64,
+    },
+    /// Shard `index` could not be written; its `.tmp` file is gone.
+    Failed { error: SinkError },
+}
+
+/// Everything a writer thread needs to create shard files.
+struct WriterContext {
     root: Option<PathBuf>,
     split: String,
     schema: SchemaRef,
     props: WriterPropertiesPtr,
     max_bytes: u64,
-    base_footer: u64,
-    encoder: Encoder,
-    open: Option<OpenShard>,
-    shards: Vec<ShardRecord>,
 }
 
-impl ShardWriter {
+/// A shard being written by a writer thread.
+struct WritingShard {
+    index: usize,
+    writer: SerializedFileWriter<HashingWriter<Target>>,
+    /// `Some((tmp, final))` unless this is a dry run.
+    paths: Option<(PathBuf, PathBuf)>,
+}
+
+impl WritingShard {
+    /// Drop an unfinished shard: it never stays behind, under any name.
+    fn discard(self) {
+        let paths = self.paths.clone();
+        drop(self);
+        if let Some((tmp, _)) = paths {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+impl WriterContext {
+    fn open(&self, index: usize) -> Result<WritingShard, SinkError> {
+        let (target, paths) = match &self.root {
+            None => (Target::Null, None),
+            Some(root) => {
+                let final_path = root.join(shard_name(&self.split, index));
+                let dir = final_path.parent().expect("shard path has a parent");
+                fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+                let tmp = final_path.with_extension("parquet.tmp");
+                let file = ShardFile::create(&tmp).map_err(io_err("creating", &tmp))?;
+                (Target::File(file), Some((tmp, final_path)))
+            }
+        };
+        let descr = parquet_schema(&self.schema, &self.props)?;
+        let writer = SerializedFileWriter::new(
+            HashingWriter::new(target),
+            descr.root_schema_ptr(),
+            Arc::clone(&self.props),
+        );
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some((tmp, _)) = &paths {
+                    let _ = fs::remove_file(tmp);
+                }
+                return Err(self.at(index, e.into()));
+            }
+        };
+        Ok(WritingShard {
+            index,
+            writer,
+            paths,
+        })
+    }
+
+    /// `e`, with the shard's temporary path when it is an encoding error of unknown place.
+    fn at(&self, index: usize, e: SinkError) -> SinkError {
+        match (e, &self.root) {
+            (SinkError::Parquet(p), Some(root)) => {
+                let tmp = root
+                    .join(shard_name(&self.split, index))
+                    .with_extension("parquet.tmp");
+                // parquet-rs reports write errors of the underlying file as `External`.
+                SinkError::Io {
+                    op: "writing",
+                    path: tmp,
+                    source: io::Error::other(p.to_string()),
+                }
+            }
+            (e, _) => e,
+        }
+    }
+
+    fn append(&self, s: &mut WritingShard, chunks: Vec<ArrowColumnChunk>) -> Result<(), SinkError> {
+        let mut rg = s.writer.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut rg)?;
+        }
+        rg.close()?;
+        Ok(())
+    }
+
+    /// Footer, flush, size check, fsync, rename into place, fsync of the directory. The size
+    /// is checked before the rename, so an oversized file never reaches its final name.
+    fn close(&self, s: WritingShard, planned: u64) -> Result<(String, u64), SinkError> {
+        let before_footer = s.writer.bytes_written() as u64;
+        if before_footer != planned {
+            return Err(self.internal(
+                s.index,
+                format!("{before_footer} bytes written before the footer, {planned} planned"),
+            ));
+        }
+        let hashing = s.writer.into_inner()?;
+        let (target, sha256, bytes) = hashing.finish();
+        if bytes > self.max_bytes {
+            // The footer bound was wrong: refuse rather than break the contract silently.
+            return Err(self.internal(
+                s.index,
+                format!("{bytes} bytes exceed --shard-size {}", self.max_bytes),
+            ));
+        }
+        if let (Target::File(file), Some((tmp, final_path))) = (target, &s.paths) {
+            let file = file.finish().map_err(io_err("writing", tmp))?;
+            file.sync_all().map_err(io_err("fsync", tmp))?;
+            drop(file);
+            crate::checkpoint::stall_point(&|| format!("shard-rename:{}", s.index));
+            fs::rename(tmp, final_path).map_err(io_err("renaming into place", final_path))?;
+            sync_dir(final_path.parent().expect("has parent"))?;
+            crate::checkpoint::stall_point(&|| format!("shard-renamed:{}", s.index));
+        }
+        Ok((sha256, bytes))
+    }
+
+    fn internal(&self, index: usize, message: String) -> SinkError {
+        SinkError::Io {
+            op: "checking shard size of",
+            path: PathBuf::from(shard_name(&self.split, index)),
+            source: io::Error::other(format!("{message} (please report this)")),
+        }
+    }
+
+    /// The writer thread: shards one after the other, as the planner sends them.
+    fn run(&self, rx: Receiver<WriterMsg>, done: Sender<Completion>) {
+        let mut open: Option<WritingShard> = None;
+        for msg in rx {
+            match msg {
+                WriterMsg::Open { index } => {
+                    if let Some(s) = open.take() {
+                        s.discard();
+                    }
+                    match self.open(index) {
+                        Ok(s) => open = Some(s),
+                        Err(error) => {
+                            let _ = done.send(Completion::Failed { error });
+                        }
+                    }
+                }
+                WriterMsg::RowGroup(chunks) => {
+                    let Some(s) = open.as_mut() else { continue };
+                    if let Err(e) = self.append(s, chunks) {
+                        let s = open.take().expect("open");
+                        let index = s.index;
+                        s.discard();
+                        let error = self.at(index, e);
+                        let _ = done.send(Completion::Failed { error });
+                    }
+                }
+                WriterMsg::Close { planned } => {
+                    let Some(s) = open.take() else { continue };
+                    let index = s.index;
+                    let tmp = s.paths.as_ref().map(|(tmp, _)| tmp.clone());
+                    let msg = match self.close(s, planned) {
+                        Ok((sha256, bytes)) => Completion::Finalised {
+                            index,
+                            sha256,
+                            bytes,
+                        },
+                        Err(e) => {
+                            if let Some(tmp) = tmp {
+                                let _ = fs::remove_file(tmp);
+                            }
+                            Completion::Failed {
+                                error: self.at(index, e),
+                            }
+                        }
+                    };
+                    let _ = done.send(msg);
+                }
+            }
+        }
+        // The planner stopped (finished, failed or interrupted): an open shard is dropped.
+        if let Some(s) = open {
+            s.discard();
+        }
+    }
+}
+
+/// The shard the planner is filling.
+struct PlannedShard {
+    index: usize,
+    /// Bytes before the footer (magic + row groups), exact.
+    bytes: u64,
+    /// Upper bound of the footer so far.
+    footer_reserve: u64,
+    rows: u64,
+    first_id: u64,
+    last_id: u64,
+}
+
+/// A closed shard waiting for its writer to finalise it.
+struct ClosedShard {
+    record: ShardRecord,
+    resume: Position,
+    finalised: bool,
+}
+
+/// A run of rows of one unit's batch, encoded or not yet.
+struct Piece {
+    start: usize,
+    len: usize,
+    enc: Option<EncodedBatch>,
+}
+
+/// Decides shard boundaries, in batch order, and hands the row groups to a pool of writer
+/// threads that write different shards concurrently.
+///
+/// Boundaries depend only on the rows and the settings, never on timing or on the number of
+/// writers: a row group goes to the open shard when its exact encoded size plus the bound of
+/// the footer still fits `max_bytes`; when it does not and the shard holds at least half of
+/// `max_bytes`, the shard is closed; when it holds less, the row group is split in halves
+/// (recursively) so that the shard is topped up first. So no shard exceeds the maximum, and
+/// every shard but the last holds at least half of it, unless the next single spectrum is
+/// larger than what is left. Shard `k` is written by writer `k mod writers`.
+///
+/// Each closed shard remembers the [`Position`] of the input after it, which the checkpoint
+/// records once the shard (and every shard before it) is finalised.
+pub struct ShardPlanner {
+    split: String,
+    max_bytes: u64,
+    base_footer: u64,
+    encoder: Encoder,
+    open: Option<PlannedShard>,
+    next_index: usize,
+    writers: Vec<Sender<WriterMsg>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    done_rx: Receiver<Completion>,
+    /// Closed shards not yet finalised, or finalised out of order.
+    closed: BTreeMap<usize, ClosedShard>,
+    /// Finalised shards, a contiguous prefix (including those of a resumed run).
+    finalised: Vec<ShardEntry>,
+    /// The first writer failure.
+    failure: Option<SinkError>,
+}
+
+impl ShardPlanner {
     /// Shards go to `root/split/` (created on first use); `root = None` writes nothing and only
-    /// measures (dry run).
+    /// measures (dry run). `done` are the shards an interrupted run already finalised; the
+    /// next shard is numbered after them.
     pub fn new(
         root: Option<&Path>,
         split: &str,
         schema: &SchemaRef,
         props: &WriterPropertiesPtr,
         max_bytes: u64,
-    ) -> Result<ShardWriter, SinkError> {
+        writers: usize,
+        done: Vec<ShardEntry>,
+    ) -> Result<ShardPlanner, SinkError> {
         let kv: u64 = props
             .key_value_metadata()
             .map(|kv| {
@@ -329,206 +594,311 @@ impl ShardWriter {
                     .sum::<usize>()
             })
             .unwrap_or(0) as u64;
-        Ok(ShardWriter {
+        let ctx = Arc::new(WriterContext {
             root: root.map(Path::to_path_buf),
             split: split.to_string(),
             schema: Arc::clone(schema),
             props: Arc::clone(props),
             max_bytes,
+        });
+        let (done_tx, done_rx) = unbounded();
+        let mut txs = Vec::new();
+        let mut handles = Vec::new();
+        for w in 0..writers.max(1) {
+            // A few row groups of slack per writer: enough to keep it busy, bounded memory.
+            let (tx, rx) = bounded(8);
+            let (ctx, done_tx) = (Arc::clone(&ctx), done_tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("msms-writer-{w}"))
+                .spawn(move || ctx.run(rx, done_tx))
+                .map_err(|e| SinkError::Io {
+                    op: "starting a writer thread for",
+                    path: root.map_or_else(PathBuf::new, Path::to_path_buf),
+                    source: e,
+                })?;
+            txs.push(tx);
+            handles.push(handle);
+        }
+        Ok(ShardPlanner {
+            split: split.to_string(),
+            max_bytes,
             // Magic + footer length + file metadata: schema, key-value pairs, created_by.
             base_footer: 1024 + kv + schema_bytes(&parquet_schema(schema, props)?),
             encoder: Encoder::new(schema, props)?,
             open: None,
-            shards: Vec::new(),
+            next_index: done.len(),
+            writers: txs,
+            handles,
+            done_rx,
+            closed: BTreeMap::new(),
+            finalised: done,
+            failure: None,
         })
     }
 
-    /// Shards finalised so far.
-    pub fn shards(&self) -> &[ShardRecord] {
-        &self.shards
+    /// Finalised shards so far, in order (a contiguous prefix).
+    pub fn finalised(&self) -> &[ShardEntry] {
+        &self.finalised
     }
 
-    fn shard_name(&self, index: usize) -> String {
-        format!("{}/shard-{index:05}.parquet", self.split)
-    }
-
-    fn open_shard(&mut self) -> Result<OpenShard, SinkError> {
-        let index = self.shards.len();
-        let target = match &self.root {
-            None => Target::Null,
-            Some(root) => {
-                let final_path = root.join(self.shard_name(index));
-                let dir = final_path.parent().expect("shard path has a parent");
-                fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
-                let tmp = final_path.with_extension("parquet.tmp");
-                let file = ShardFile::create(&tmp).map_err(io_err("creating", &tmp))?;
-                Target::File {
-                    file,
-                    tmp,
-                    final_path,
-                }
-            }
-        };
-        let descr = parquet_schema(&self.schema, &self.props)?;
-        let writer = SerializedFileWriter::new(
-            HashingWriter::new(target),
-            descr.root_schema_ptr(),
-            Arc::clone(&self.props),
-        )?;
-        Ok(OpenShard {
-            writer,
-            index,
-            rows: 0,
-            row_groups: 0,
-            footer_reserve: self.base_footer,
-            first_id: 0,
-            last_id: 0,
-        })
-    }
-
-    /// Append one encoded batch (a row group), starting a new shard first when it would not fit.
-    pub fn push(&mut self, enc: EncodedBatch) -> Result<(), SinkError> {
-        if enc.batch.num_rows() == 0 {
-            return Ok(());
+    fn send(&mut self, index: usize, msg: WriterMsg) -> Result<(), SinkError> {
+        let w = index % self.writers.len();
+        if self.writers[w].send(msg).is_err() {
+            // A writer thread only ends early by panicking.
+            return Err(SinkError::Io {
+                op: "handing a row group to writer thread of",
+                path: PathBuf::from(shard_name(&self.split, index)),
+                source: io::Error::other("the writer thread stopped (please report this)"),
+            });
         }
-        let need = enc.bytes + enc.footer_bytes;
-        let full = self.open.as_ref().is_some_and(|s| {
-            s.writer.bytes_written() as u64 + s.footer_reserve + need > self.max_bytes
-        });
-        if full {
-            self.finish_shard()?;
-        }
-        if self.open.is_none() {
-            // Leading magic (4 bytes) + footer: does the batch fit even an empty shard?
-            if 4 + self.base_footer + need > self.max_bytes {
-                return self.split_and_push(enc);
-            }
-            self.open = Some(self.open_shard()?);
-        }
-        let s = self.open.as_mut().expect("a shard is open");
-        let ids = enc
-            .batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::UInt64Array>();
-        let ids = ids.expect("column 0 is spectrum_id");
-        if s.rows == 0 {
-            s.first_id = ids.value(0);
-        }
-        s.last_id = ids.value(ids.len() - 1);
-        s.rows += enc.batch.num_rows() as u64;
-        s.row_groups += 1;
-        s.footer_reserve += enc.footer_bytes;
-        let mut rg = s.writer.next_row_group()?;
-        for chunk in enc.chunks {
-            chunk.append_to_row_group(&mut rg)?;
-        }
-        rg.close()?;
         Ok(())
     }
 
-    fn discard_tmp(&mut self) {
-        if let Some(root) = &self.root {
-            let tmp = root
-                .join(self.shard_name(self.shards.len()))
-                .with_extension("parquet.tmp");
-            let _ = fs::remove_file(tmp);
+    /// Take in writer reports; with `wait`, until every closed shard is finalised. Returns
+    /// how many shards joined the finalised prefix, or the first writer failure.
+    pub fn poll(&mut self, wait: bool) -> Result<usize, SinkError> {
+        let before = self.finalised.len();
+        loop {
+            if let Some(e) = self.failure.take() {
+                return Err(e);
+            }
+            let pending = self.closed.values().any(|c| !c.finalised);
+            let msg = if wait && pending {
+                match self.done_rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            } else {
+                match self.done_rx.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            };
+            match msg {
+                Completion::Finalised {
+                    index,
+                    sha256,
+                    bytes,
+                } => {
+                    if let Some(c) = self.closed.get_mut(&index) {
+                        c.record.sha256 = sha256;
+                        c.record.bytes = bytes;
+                        c.finalised = true;
+                    }
+                }
+                Completion::Failed { error, .. } => {
+                    self.failure.get_or_insert(error);
+                }
+            }
+            while let Some(entry) = self.closed.first_entry() {
+                if !entry.get().finalised {
+                    break;
+                }
+                let c = entry.remove();
+                self.finalised.push(ShardEntry {
+                    record: c.record,
+                    resume: c.resume,
+                });
+            }
         }
+        Ok(self.finalised.len() - before)
     }
 
-    fn split_and_push(&mut self, enc: EncodedBatch) -> Result<(), SinkError> {
-        let rows = enc.batch.num_rows();
-        if rows == 1 {
-            let id = enc
+    /// Plan one unit's rows. `pieces` (from a checkpoint) replaces the unit's own row groups
+    /// by the ranges the interrupted run still had to write; `counts_before` are the counts
+    /// of all units before this one (recorded with a boundary inside it).
+    pub fn push_unit(
+        &mut self,
+        unit: UnitOutput,
+        pieces: &[[u64; 2]],
+        counts_before: &Counts,
+    ) -> Result<(), SinkError> {
+        self.poll(false)?;
+        let rows = unit.batch.num_rows();
+        let mut queue: VecDeque<Piece> = if pieces.is_empty() {
+            unit.groups
+                .into_iter()
+                .map(|g| Piece {
+                    start: g.offset,
+                    len: g.batch.num_rows(),
+                    enc: Some(g),
+                })
+                .collect()
+        } else {
+            let mut groups: BTreeMap<(usize, usize), EncodedBatch> = unit
+                .groups
+                .into_iter()
+                .map(|g| ((g.offset, g.batch.num_rows()), g))
+                .collect();
+            let mut q = VecDeque::new();
+            for &[start, len] in pieces {
+                let (start, len) = (start as usize, len as usize);
+                if start.checked_add(len).is_none_or(|end| end > rows) {
+                    return Err(SinkError::Resume(format!(
+                        "the checkpoint resumes unit {} at rows {start}..{}, but it has {rows} accepted rows",
+                        unit.seq,
+                        start.saturating_add(len)
+                    )));
+                }
+                let enc = groups.remove(&(start, len));
+                q.push_back(Piece { start, len, enc });
+            }
+            q
+        };
+        while let Some(mut p) = queue.pop_front() {
+            if p.len == 0 {
+                continue;
+            }
+            let enc = match p.enc.take() {
+                Some(e) => e,
+                None => {
+                    let mut e = self.encoder.encode(unit.batch.slice(p.start, p.len))?;
+                    e.offset = p.start;
+                    e
+                }
+            };
+            let need = enc.bytes + enc.footer_bytes;
+            match &self.open {
+                Some(s) if s.bytes + s.footer_reserve + need > self.max_bytes => {
+                    if s.bytes >= self.max_bytes / 2 || p.len == 1 {
+                        let resume = Position {
+                            unit: unit.seq,
+                            pieces: std::iter::once(&p)
+                                .chain(queue.iter())
+                                .map(|q| [q.start as u64, q.len as u64])
+                                .collect(),
+                            counts: counts_before.into(),
+                        };
+                        self.close_open(resume)?;
+                        p.enc = Some(enc);
+                        queue.push_front(p);
+                    } else {
+                        // Under half full: split, so the first half tops the shard up.
+                        split_front(&mut queue, p);
+                    }
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    // Leading magic (4 bytes) + footer: does the piece fit even an empty shard?
+                    if 4 + self.base_footer + need > self.max_bytes {
+                        if p.len == 1 {
+                            let ids = enc.batch.column(0).as_any().downcast_ref::<UInt64Array>();
+                            return Err(SinkError::ShardTooSmall {
+                                max: self.max_bytes,
+                                need: 4 + self.base_footer + need,
+                                spectrum_id: ids.map_or(0, |a| a.value(0)),
+                            });
+                        }
+                        split_front(&mut queue, p);
+                        continue;
+                    }
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    self.send(index, WriterMsg::Open { index })?;
+                    self.open = Some(PlannedShard {
+                        index,
+                        bytes: 4,
+                        footer_reserve: self.base_footer,
+                        rows: 0,
+                        first_id: 0,
+                        last_id: 0,
+                    });
+                }
+            }
+            let ids = enc
                 .batch
                 .column(0)
                 .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>();
-            return Err(SinkError::ShardTooSmall {
-                max: self.max_bytes,
-                need: enc.bytes + self.base_footer + enc.footer_bytes + 4,
-                spectrum_id: id.map_or(0, |a| a.value(0)),
-            });
+                .downcast_ref::<UInt64Array>()
+                .expect("column 0 is spectrum_id");
+            let s = self.open.as_mut().expect("a shard is open");
+            if s.rows == 0 {
+                s.first_id = ids.value(0);
+            }
+            s.last_id = ids.value(ids.len() - 1);
+            s.rows += enc.batch.num_rows() as u64;
+            s.bytes += enc.bytes;
+            s.footer_reserve += enc.footer_bytes;
+            let index = s.index;
+            self.send(index, WriterMsg::RowGroup(enc.chunks))?;
         }
-        let half = rows / 2;
-        let (a, b) = (enc.batch.slice(0, half), enc.batch.slice(half, rows - half));
-        let a = self.encoder.encode(a)?;
-        self.push(a)?;
-        let b = self.encoder.encode(b)?;
-        self.push(b)
-    }
-
-    /// Footer, flush, size check, fsync, rename into place. Returns (sha256, bytes, rows,
-    /// first id, last id). The size is checked before the rename, so an oversized file never
-    /// reaches its final name.
-    fn close_shard(&self, s: OpenShard) -> Result<(String, u64, u64, u64, u64), SinkError> {
-        let hashing = s.writer.into_inner()?;
-        let (target, sha256, bytes) = hashing.finish();
-        if bytes > self.max_bytes {
-            // The footer bound was wrong: refuse rather than break the contract silently.
-            return Err(SinkError::Io {
-                op: "checking shard size of",
-                path: PathBuf::from(self.shard_name(s.index)),
-                source: io::Error::other(format!(
-                    "{bytes} bytes exceed --shard-size {} (please report this)",
-                    self.max_bytes
-                )),
-            });
-        }
-        if let Target::File {
-            file,
-            tmp,
-            final_path,
-        } = target
-        {
-            let file = file.finish().map_err(io_err("writing", &tmp))?;
-            file.sync_all().map_err(io_err("fsync", &tmp))?;
-            drop(file);
-            fs::rename(&tmp, &final_path).map_err(io_err("renaming into place", &final_path))?;
-            sync_dir(final_path.parent().expect("has parent"))?;
-        }
-        Ok((sha256, bytes, s.rows, s.first_id, s.last_id))
-    }
-
-    /// Close the open shard: footer, flush, fsync, rename into place, record.
-    pub fn finish_shard(&mut self) -> Result<(), SinkError> {
-        let Some(s) = self.open.take() else {
-            return Ok(());
-        };
-        let index = s.index;
-        let finished = self.close_shard(s);
-        if finished.is_err() {
-            // Whatever failed, the unfinished shard never stays behind, under any name.
-            self.discard_tmp();
-        }
-        let (sha256, bytes, rows, first_id, last_id) = finished?;
-        self.shards.push(ShardRecord {
-            split: self.split.clone(),
-            path: self.shard_name(index),
-            rows,
-            bytes,
-            sha256,
-            first_spectrum_id: first_id,
-            last_spectrum_id: last_id,
-        });
         Ok(())
     }
 
-    /// Close the last shard and return every shard record.
-    pub fn finish(mut self) -> Result<Vec<ShardRecord>, SinkError> {
-        self.finish_shard()?;
-        Ok(std::mem::take(&mut self.shards))
+    fn close_open(&mut self, resume: Position) -> Result<(), SinkError> {
+        let Some(s) = self.open.take() else {
+            return Ok(());
+        };
+        self.send(s.index, WriterMsg::Close { planned: s.bytes })?;
+        self.closed.insert(
+            s.index,
+            ClosedShard {
+                record: ShardRecord {
+                    split: self.split.clone(),
+                    path: shard_name(&self.split, s.index),
+                    rows: s.rows,
+                    bytes: 0,
+                    sha256: String::new(),
+                    first_spectrum_id: s.first_id,
+                    last_spectrum_id: s.last_id,
+                },
+                resume,
+                finalised: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// The input is exhausted at `end`: close the last shard, wait for every writer, and
+    /// return all finalised shards.
+    pub fn finish(&mut self, end: Position) -> Result<Vec<ShardEntry>, SinkError> {
+        self.close_open(end)?;
+        self.poll(true)?;
+        Ok(self.finalised.clone())
+    }
+
+    /// Stop (error or interruption): the open shard is dropped, shards already closed are
+    /// finalised by their writers, which then exit. Returns the finalised prefix.
+    pub fn shut_down(mut self) -> Vec<ShardEntry> {
+        self.stop_writers();
+        // Take every report; a failure no longer matters, the prefix does. Each `Err` consumes
+        // a report, so this ends.
+        while self.poll(false).is_err() {}
+        std::mem::take(&mut self.finalised)
+    }
+
+    fn stop_writers(&mut self) {
+        self.open = None;
+        // Closing the channels lets each writer finish what it was sent, drop an open shard
+        // and exit.
+        self.writers.clear();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
     }
 }
 
-impl Drop for ShardWriter {
-    /// An unfinished shard (error or interruption) never reaches its final name: its `.tmp`
-    /// file is removed.
+impl Drop for ShardPlanner {
+    /// An unfinished shard (error or interruption) never reaches its final name.
     fn drop(&mut self) {
-        if self.open.take().is_some() {
-            self.discard_tmp();
-        }
+        self.stop_writers();
     }
+}
+
+/// Put the two halves of `p` at the front of `queue`, first half first.
+fn split_front(queue: &mut VecDeque<Piece>, p: Piece) {
+    let half = p.len / 2;
+    queue.push_front(Piece {
+        start: p.start + half,
+        len: p.len - half,
+        enc: None,
+    });
+    queue.push_front(Piece {
+        start: p.start,
+        len: half,
+        enc: None,
+    });
 }
 
 /// fsync a directory so that a rename inside it is durable.
@@ -540,14 +910,40 @@ pub fn sync_dir(dir: &Path) -> Result<(), SinkError> {
 
 /// Write `bytes` to `path` atomically: `path.tmp`, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    write_replacing(path, bytes, true, &|| String::new())
+}
+
+/// Write `bytes` to `path` through `<path>.tmp` and a rename, so a reader sees the old or the
+/// new content, never a mix. With `durable`, the file and then the directory are fsynced (the
+/// rename survives a power loss). `stall` names the moment before the rename for the
+/// crash-safety tests ([`crate::checkpoint::stall_point`]).
+pub fn write_replacing(
+    path: &Path,
+    bytes: &[u8],
+    durable: bool,
+    stall: &dyn Fn() -> String,
+) -> Result<(), SinkError> {
     let tmp = path.with_extension("json.tmp");
     let mut f = File::create(&tmp).map_err(io_err("creating", &tmp))?;
-    f.write_all(bytes).map_err(io_err("writing", &tmp))?;
-    f.sync_all().map_err(io_err("fsync", &tmp))?;
+    let written = f.write_all(bytes).map_err(io_err("writing", &tmp));
+    let synced = written.and_then(|()| {
+        if durable {
+            f.sync_all().map_err(io_err("fsync", &tmp))
+        } else {
+            Ok(())
+        }
+    });
     drop(f);
+    if let Err(e) = synced {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    crate::checkpoint::stall_point(stall);
     fs::rename(&tmp, path).map_err(io_err("renaming into place", path))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+    if durable {
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
     }
     Ok(())
 }
@@ -619,39 +1015,90 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn shards_stay_under_the_bound_and_keep_every_row_in_order() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("spectrum_id", DataType::UInt64, false),
             Field::new("x", DataType::Float64, false),
-        ]));
+        ]))
+    }
+
+    /// Unit `seq` of `rows` rows as a worker hands it over: row groups of at most 1000.
+    fn unit(enc: &Encoder, schema: &SchemaRef, seq: u64, rows: u64) -> UnitOutput {
+        let b = batch(schema, seq * rows..(seq + 1) * rows);
+        let mut groups = Vec::new();
+        let mut at = 0;
+        while at < b.num_rows() {
+            let len = (b.num_rows() - at).min(1000);
+            let mut e = enc.encode(b.slice(at, len)).unwrap();
+            e.offset = at;
+            groups.push(e);
+            at += len;
+        }
+        UnitOutput {
+            seq,
+            batch: b,
+            groups,
+        }
+    }
+
+    /// Plan and write units `from..n` of `rows` rows into `root`, resuming after `done`.
+    fn run(
+        root: &Path,
+        writers: usize,
+        max: u64,
+        n: u64,
+        rows: u64,
+        done: Vec<ShardEntry>,
+    ) -> Vec<ShardEntry> {
+        let schema = schema();
         let props = writer_properties(&schema, "sha256:test");
-        let dir = tempfile::tempdir().unwrap();
-        let max = 40_000;
-        let mut w = ShardWriter::new(Some(dir.path()), "train", &schema, &props, max).unwrap();
+        let start = done.last().map(|e| e.resume.clone()).unwrap_or_default();
+        let mut w =
+            ShardPlanner::new(Some(root), "train", &schema, &props, max, writers, done).unwrap();
         let enc = Encoder::new(&schema, &props).unwrap();
-        for start in (0..20_000u64).step_by(2_500) {
-            w.push(enc.encode(batch(&schema, start..start + 2_500)).unwrap())
+        let counts = Counts::default();
+        for seq in start.unit..n {
+            let pieces: &[[u64; 2]] = if seq == start.unit {
+                &start.pieces
+            } else {
+                &[]
+            };
+            w.push_unit(unit(&enc, &schema, seq, rows), pieces, &counts)
                 .unwrap();
         }
-        let shards = w.finish().unwrap();
+        w.finish(Position {
+            unit: n,
+            ..Position::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn shards_stay_under_the_bound_fill_half_and_keep_every_row_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let max = 40_000;
+        let shards = run(dir.path(), 1, max, 8, 2_500, Vec::new());
         assert!(
             shards.len() > 3,
             "expected several shards, got {}",
             shards.len()
         );
         let mut next = 0;
-        for (i, s) in shards.iter().enumerate() {
+        for (i, e) in shards.iter().enumerate() {
+            let s = &e.record;
             assert_eq!(s.path, format!("train/shard-{i:05}.parquet"));
             let bytes = fs::read(dir.path().join(&s.path)).unwrap();
             assert_eq!(bytes.len() as u64, s.bytes);
             assert!(s.bytes <= max, "{} is {} bytes", s.path, s.bytes);
+            if i + 1 < shards.len() {
+                assert!(s.bytes >= max / 2, "{} is {} bytes", s.path, s.bytes);
+            }
             assert_eq!(s.sha256, hex::encode(Sha256::digest(&bytes)));
             assert_eq!(s.first_spectrum_id, next);
             next = s.last_spectrum_id + 1;
         }
         assert_eq!(next, 20_000);
-        assert_eq!(shards.iter().map(|s| s.rows).sum::<u64>(), 20_000);
+        assert_eq!(shards.iter().map(|s| s.record.rows).sum::<u64>(), 20_000);
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("train"))
             .unwrap()
             .filter_map(|e| e.ok())
@@ -661,18 +1108,72 @@ mod tests {
     }
 
     #[test]
+    fn row_groups_larger_than_half_a_shard_are_split_to_fill_it() {
+        // 1000-row groups of ~16 kB against 20 kB shards: without splitting, every shard
+        // would hold one row group and be filled to ~80% at best, ~40% after a short one.
+        let dir = tempfile::tempdir().unwrap();
+        let max = 20_000;
+        let shards = run(dir.path(), 2, max, 5, 1_300, Vec::new());
+        for (i, e) in shards.iter().enumerate() {
+            assert!(e.record.bytes <= max);
+            if i + 1 < shards.len() {
+                assert!(e.record.bytes >= max / 2, "{:?}", e.record);
+            }
+        }
+        assert_eq!(shards.iter().map(|s| s.record.rows).sum::<u64>(), 6_500);
+    }
+
+    #[test]
+    fn writers_and_resume_points_do_not_change_a_byte() {
+        let max = 30_000;
+        let one = tempfile::tempdir().unwrap();
+        let full = run(one.path(), 1, max, 6, 1_700, Vec::new());
+        assert!(full.len() > 3);
+        // Boundaries inside a row group (a piece starting off the 0 / 1000 group starts)
+        // must occur for the test to matter.
+        assert!(full
+            .iter()
+            .any(|e| e.resume.pieces.first().is_some_and(|p| p[0] % 1000 != 0)));
+        let two = tempfile::tempdir().unwrap();
+        assert_eq!(run(two.path(), 2, max, 6, 1_700, Vec::new()), full);
+        let three = tempfile::tempdir().unwrap();
+        assert_eq!(run(three.path(), 3, max, 6, 1_700, Vec::new()), full);
+        // Resume after every shard: the shards written after it are the same bytes.
+        for k in 0..full.len() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir_all(dir.path().join("train")).unwrap();
+            for e in &full[..=k] {
+                fs::copy(
+                    one.path().join(&e.record.path),
+                    dir.path().join(&e.record.path),
+                )
+                .unwrap();
+            }
+            let resumed = run(dir.path(), 1 + k % 2, max, 6, 1_700, full[..=k].to_vec());
+            assert_eq!(resumed, full, "resumed after shard {k}");
+        }
+    }
+
+    #[test]
     fn a_bound_below_one_row_is_refused_without_leaving_files() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("spectrum_id", DataType::UInt64, false),
-            Field::new("x", DataType::Float64, false),
-        ]));
+        let schema = schema();
         let props = writer_properties(&schema, "sha256:test");
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ShardWriter::new(Some(dir.path()), "train", &schema, &props, 500).unwrap();
+        let mut w = ShardPlanner::new(
+            Some(dir.path()),
+            "train",
+            &schema,
+            &props,
+            500,
+            2,
+            Vec::new(),
+        )
+        .unwrap();
         let enc = Encoder::new(&schema, &props).unwrap();
-        let err = w
-            .push(enc.encode(batch(&schema, 7..9)).unwrap())
-            .unwrap_err();
+        let mut u = unit(&enc, &schema, 0, 2);
+        u.batch = batch(&schema, 7..9);
+        u.groups = vec![enc.encode(u.batch.clone()).unwrap()];
+        let err = w.push_unit(u, &[], &Counts::default()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -687,5 +1188,32 @@ mod tests {
         drop(w);
         // Refused before a shard was opened: not even the split directory exists.
         assert!(!dir.path().join("train").exists());
+    }
+
+    #[test]
+    fn a_dropped_planner_leaves_no_tmp_file() {
+        let schema = schema();
+        let props = writer_properties(&schema, "sha256:test");
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardPlanner::new(
+            Some(dir.path()),
+            "train",
+            &schema,
+            &props,
+            1 << 20,
+            1,
+            Vec::new(),
+        )
+        .unwrap();
+        let enc = Encoder::new(&schema, &props).unwrap();
+        w.push_unit(unit(&enc, &schema, 0, 100), &[], &Counts::default())
+            .unwrap();
+        let done = w.shut_down();
+        assert!(done.is_empty());
+        let left: Vec<_> = fs::read_dir(dir.path().join("train"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

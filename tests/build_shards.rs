@@ -437,6 +437,8 @@ fn dry_run_summary_matches_real_run_exactly_through_the_library() {
             overwrite: false,
             progress: Progress::Quiet,
             decode: Default::default(),
+            resume: false,
+            stop: None,
         },
         &mappings,
     )

@@ -325,8 +325,8 @@ fn mode_production_uses_its_profile() {
     assert_eq!(m["mode"], "production");
     assert_eq!(m["settings"]["batch_size"], 10_000);
     assert_eq!(m["settings"]["shard_size"], "2GB");
-    // The profile's 2 writers are reserved for the writer pool; the run records what it used.
-    assert_eq!(m["run"]["writers"], 1);
+    // The profile's 2 shard writers, recorded with the run (not with the settings).
+    assert_eq!(m["run"]["writers"], 2);
     assert_eq!(m["run"]["num_workers"], 2);
 }
 
