@@ -25,3 +25,4 @@ pub mod pipeline;
 pub mod sink;
 pub mod source;
 pub mod synth;
+pub mod verify;
