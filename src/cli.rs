@@ -33,6 +33,13 @@ pub enum Command {
     BuildShards(Box<BuildArgs>),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
     Synth(SynthArgs),
+    /// Check an output root against its manifest: re-hash every shard, compare rows, schema
+    /// and digests; with --full also check every spectrum. Exit 1 naming each mismatch.
+    #[command(after_help = AFTER_VERIFY)]
+    Verify(VerifyArgs),
+    /// Same as `msms verify ROOT`, with the root given as --output ROOT.
+    #[command(after_help = AFTER_VERIFY)]
+    ValidateShards(ValidateShardsArgs),
 }
 
 const AFTER_BUILD: &str = "\
@@ -183,6 +190,8 @@ where
     match cli.command {
         Command::BuildShards(a) => build(*a),
         Command::Synth(a) => synth_cmd(a),
+        Command::Verify(a) => verify_cmd(&a.root, &a.flags),
+        Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
     }
 }
 
@@ -579,6 +588,179 @@ pub fn summary_text(s: &Summary, dry_run: bool) -> String {
     if let Some(p) = &s.manifest_path {
         let _ = writeln!(out, "  manifest         {}", p.display());
         let _ = writeln!(out, "  dataset digest   {}", s.manifest.dataset_digest);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// msms verify / msms validate-shards
+
+const AFTER_VERIFY: &str = "\
+Checks, for every shard listed in ROOT/manifest.json (several shards at a time):
+  - the file exists and its size and SHA-256 equal the manifest's (a single changed byte is
+    found); a shard that differs here is not opened further;
+  - its Parquet footer reads, and its row count, Arrow schema (names, types, nullability)
+    and msms_shards.config_hash, format_version and tool_version equal the manifest's;
+  - its spectrum_id column starts and ends at the recorded first/last ids and strictly
+    increases, within the shard and across shards;
+and for the dataset: dataset_digest recomputed from the shard list; counts.written = sum of
+the shards' rows, counts.read = written + rejected; no */shard-*.parquet file the manifest
+does not list; no leftover *.tmp file.
+
+--full also reads every row: m/z finite, > 0 and strictly ascending; intensities finite and
+> 0; num_peaks equal to both list lengths; peak count within min_peaks and max_peaks;
+precursor m/z allowed; gems_format meeting quality_format; intensities normalised as the
+manifest's settings record (max, sqrt: largest exactly 1; sum, l2: within 1e-6 of 1).
+
+Output: one line per problem on stdout, `FILE: what differs` with FILE relative to ROOT
+(manifest.json for the dataset as a whole), then one summary line on stdout. A progress bar
+goes to stderr when it is a terminal.
+Exit codes: 0 everything matches; 1 at least one problem (each listed); 2 ROOT or its
+manifest.json cannot be read, or is not an msms-shards manifest of a known version.
+
+Examples:
+  msms verify shards/c1
+  msms verify shards/c1 --full -j 8
+  msms validate-shards --output shards/c1";
+
+/// Flags shared by `msms verify` and `msms validate-shards`.
+#[derive(Debug, Args)]
+pub struct VerifyFlags {
+    /// Also read every row and check every spectrum: m/z finite, positive and strictly
+    /// ascending, intensities finite and positive, peak counts, precursor, quality format,
+    /// and normalisation as recorded in the manifest. Reads the peak columns of every shard.
+    #[arg(long)]
+    pub full: bool,
+    /// Print only the problems: no progress bar and no summary line (the exit code tells).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Shards checked at the same time (default: one per core). 1 suits a spinning disk.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// With --full: problems with single spectra listed before the rest are only counted.
+    #[arg(long, value_name = "N", default_value_t = crate::verify::DEFAULT_MAX_LISTED)]
+    pub max_listed: usize,
+}
+
+/// Arguments of `msms verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Output root of `msms build-shards`: the directory holding manifest.json.
+    #[arg(value_name = "ROOT")]
+    pub root: PathBuf,
+    /// How to check.
+    #[command(flatten)]
+    pub flags: VerifyFlags,
+}
+
+/// Arguments of `msms validate-shards`.
+#[derive(Debug, Args)]
+pub struct ValidateShardsArgs {
+    /// Output root of `msms build-shards`: the directory holding manifest.json.
+    #[arg(long, value_name = "ROOT")]
+    pub output: PathBuf,
+    /// How to check.
+    #[command(flatten)]
+    pub flags: VerifyFlags,
+}
+
+/// `msms verify ROOT`: print each problem, then the summary; exit 0, 1 or 2.
+fn verify_cmd(root: &std::path::Path, f: &VerifyFlags) -> i32 {
+    use crate::verify::{error_chain, Options, Verifier};
+    let fail = |e: &dyn std::error::Error| {
+        eprintln!("msms verify: {}", error_chain(e));
+        2
+    };
+    let verifier = match Verifier::open(root) {
+        Ok(v) => v,
+        Err(e) => return fail(&e),
+    };
+    let opts = Options {
+        full: f.full,
+        threads: f.threads.map(|n| n as usize),
+        max_listed: f.max_listed,
+    };
+    let bar = (!f.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let bar = indicatif::ProgressBar::new(verifier.work(f.full));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {binary_bytes}/{binary_total_bytes}  ETA {eta}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_message(if f.full {
+            "hashing shards and checking every spectrum"
+        } else {
+            "hashing shards"
+        });
+        bar
+    });
+    let progress = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n);
+        }
+    };
+    let report = match verifier.run(&opts, &progress) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut out = String::new();
+    for p in &report.problems {
+        let _ = writeln!(out, "{p}");
+    }
+    if report.omitted > 0 {
+        let _ = writeln!(
+            out,
+            "… and {} more problems with single spectra (--max-listed N lists more)",
+            report.omitted
+        );
+    }
+    if !f.quiet {
+        out.push_str(&verify_summary(&report));
+    }
+    // A closed pipe (`msms verify ROOT | head`) is not an error of the verification.
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    if report.is_ok() {
+        0
+    } else {
+        1
+    }
+}
+
+/// `msms verify: verified 12 shards, 1,234,567 rows, 8.1 GB: OK` (or `: 3 problems`).
+pub fn verify_summary(r: &crate::verify::Report) -> String {
+    let n = r.problem_count();
+    format!(
+        "msms verify: verified {} shard{}, {} rows{}, {}: {}\n",
+        r.shards,
+        if r.shards == 1 { "" } else { "s" },
+        thousands(r.rows),
+        if r.full {
+            " (every spectrum checked)"
+        } else {
+            ""
+        },
+        human_bytes(r.bytes),
+        match n {
+            0 => "OK".to_string(),
+            1 => "1 problem".to_string(),
+            n => format!("{} problems", thousands(n)),
+        }
+    )
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
     }
     out
 }
