@@ -515,10 +515,7 @@ impl GatherCase {
 
     /// `gather_chunk` against a naive triple loop in exact (`u128`) coordinates; every
     /// destination element not written must keep its sentinel.
-    fn check<T: Copy + std::fmt::Debug>(&self, data: &[T], bits: impl Fn(T) -> u64)
-    where
-        T: From<u8>,
-    {
+    fn check<T: Copy + std::fmt::Debug + From<u8>>(&self, data: &[T], bits: impl Fn(T) -> u64) {
         let [c0, c1, c2] = self.chunk;
         let [d0, d1, d2] = self.dims;
         assert_eq!(data.len(), c0 * c1 * c2);
