@@ -46,7 +46,11 @@ const AFTER_BUILD: &str = "\
 Precedence: flag > --config file > environment (MSMS_*) > --mode profile default.
 Profiles: local (default): workers min(4, cores), shard size 1GB, batch 1000;
           production / cloud: workers = cores, shard size 2GB, batch 10000.
-Exit codes: 0 done; 2 bad input file, config or output root (nothing written); 1 other failure.
+Exit codes: 0 done; 2 bad input file, config, output root or checkpoint (nothing written);
+            1 other failure (e.g. a write error: finished shards are kept, see --resume);
+            130 interrupted by SIGINT/SIGTERM (finished shards kept, see --resume).
+Crash safety: OUTPUT_ROOT/.msms/checkpoint.json records every finished shard; after a crash,
+kill, full disk or Ctrl-C, run the same command with --resume to continue.
 
 Example:
   msms build-shards --input-hdf5 GeMS_C1_DreaMS.0.hdf5 GeMS_C1_DreaMS.1.hdf5 --output-root shards/c1";

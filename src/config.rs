@@ -643,9 +643,10 @@ pub struct Profile {
     /// Spectra per read unit and row group (units rounded to whole chunks of the spectrum
     /// dataset; row groups of at most this many).
     pub batch_size: usize,
-    /// Spectra between two checkpoints for `--resume`.
+    /// Spectra between two progress updates of the checkpoint (it is also written whenever a
+    /// shard is finalised, which is what `--resume` continues from).
     pub checkpoint_interval: usize,
-    /// Parallel shard writers (reserved: one writer is used until the writer pool lands).
+    /// Shard writer threads; the output does not depend on the number.
     pub writers: usize,
 }
 

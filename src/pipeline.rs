@@ -54,13 +54,23 @@ pub enum RunError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// SIGINT or SIGTERM: the run stopped at a clean point (exit code 130).
-    #[error("interrupted: {shards} finished shards kept, the shard in progress dropped; the checkpoint {} records where to continue", checkpoint.display())]
+    #[error("{}", interrupted_text(*shards, checkpoint.as_deref()))]
     Interrupted {
         /// Finalised shards kept.
         shards: usize,
-        /// The checkpoint file.
-        checkpoint: PathBuf,
+        /// The checkpoint file (none in a dry run).
+        checkpoint: Option<PathBuf>,
     },
+}
+
+fn interrupted_text(shards: usize, checkpoint: Option<&Path>) -> String {
+    match checkpoint {
+        Some(p) => format!(
+            "interrupted: {shards} finished shards kept, the shard in progress dropped; {} records where to continue",
+            p.display()
+        ),
+        None => "interrupted".into(),
+    }
 }
 
 impl RunError {
@@ -656,7 +666,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     };
     let interrupted = || RunError::Interrupted {
         shards: 0,
-        checkpoint: checkpoint_path.clone(),
+        checkpoint: root.as_ref().map(|_| checkpoint_path.clone()),
     };
 
     let result = std::thread::scope(|scope| -> Result<Vec<ShardEntry>, RunError> {

@@ -850,11 +850,24 @@ impl ShardPlanner {
         Ok(())
     }
 
-    /// The input is exhausted at `end`: close the last shard, wait for every writer, and
-    /// return all finalised shards.
+    /// The input is exhausted at `end`: close the last shard, let every writer finish and
+    /// exit, and return all finalised shards.
     pub fn finish(&mut self, end: Position) -> Result<Vec<ShardEntry>, SinkError> {
         self.close_open(end)?;
+        // Closing the channels lets each writer finish what it was sent and exit, so the
+        // wait below ends even if a writer thread died.
+        self.writers.clear();
         self.poll(true)?;
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        if let Some((index, _)) = self.closed.iter().find(|(_, c)| !c.finalised) {
+            return Err(SinkError::Io {
+                op: "finalising",
+                path: PathBuf::from(shard_name(&self.split, *index)),
+                source: io::Error::other("the writer thread stopped (please report this)"),
+            });
+        }
         Ok(self.finalised.clone())
     }
 
