@@ -3,7 +3,8 @@
 //!
 //! Detection happens once per file, on one thread, before anything is written; a file that
 //! cannot be converted (no spectrum tensor, datasets of different lengths, an unsupported
-//! dtype or shape) is refused with an [`InputError`] naming the file and the dataset.
+//! dtype or shape, no rows, or shapes declaring more data than the file can hold) is refused
+//! with an [`InputError`] naming the file and the dataset.
 //!
 //! Reading has two paths, chosen per dataset when a file is opened ([`Decode`]):
 //!
@@ -61,6 +62,13 @@ pub const MAX_FIXED_STRING: u64 = 1 << 16;
 pub const UNIT_BYTES_BUDGET: u64 = 64 << 20;
 /// Largest number of peak slots per spectrum (`num_peaks` is a uint16).
 pub const MAX_PEAK_SLOTS: u64 = u16::MAX as u64;
+/// Most bytes a stored byte can decode to: deflate's ceiling (a 258-byte match per 2 bits).
+/// Data beyond this many times the file size cannot be stored in it: it would be fill values
+/// of chunks never written, declared by the shape alone.
+pub const MAX_EXPANSION: u64 = 1032;
+/// Decoded bytes a file may declare beyond `MAX_EXPANSION` times its size (small files with
+/// a few datasets never written, which read as fill values).
+pub const DECLARED_SLACK: u64 = 16 << 20;
 
 /// A file that cannot be converted, or a failure reading it.
 #[derive(Debug, thiserror::Error)]
@@ -449,7 +457,82 @@ impl FileMapping {
                 width: width as usize,
             });
         }
+        mapping.check_declared_size(&spec, &per_spectrum)?;
         Ok(mapping)
+    }
+
+    /// Refuse shapes a run cannot take: no spectra at all, one row (over every per-spectrum
+    /// dataset) wider than a read unit, or more decoded bytes than [`MAX_EXPANSION`] times
+    /// the file size plus [`DECLARED_SLACK`] (an extent set without data, chunks never
+    /// written). Unit planning, buffers and the work of a run then stay bounded by the
+    /// file's real size, not by numbers it declares.
+    fn check_declared_size(
+        &self,
+        spec: &DatasetInfo,
+        others: &[&DatasetInfo],
+    ) -> Result<(), InputError> {
+        let path = &self.path;
+        if self.rows == 0 {
+            return Err(InputError::new(
+                path,
+                Some(&spec.name),
+                format!("shape {:?}: no spectra (0 rows)", spec.shape),
+            ));
+        }
+        // Stored bytes per element (variable-length strings: a 16-byte heap reference) of
+        // one row, and of the whole dataset.
+        let elem = |d: &DatasetInfo| -> u128 {
+            match d.dtype {
+                DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
+                    size as u128
+                }
+                DType::VarString => 16,
+                DType::Other(_) => 0,
+            }
+        };
+        let per_row = |d: &DatasetInfo| -> u128 {
+            d.shape[1..]
+                .iter()
+                .fold(elem(d), |acc, &x| acc.saturating_mul(u128::from(x)))
+        };
+        let declared = |d: &DatasetInfo| per_row(d).saturating_mul(u128::from(self.rows));
+        let all = || std::iter::once(spec).chain(others.iter().copied());
+        let row_bytes = self.row_bytes();
+        if row_bytes > UNIT_BYTES_BUDGET {
+            // The first of the widest, the first of the largest: named in the message.
+            let widest = all()
+                .min_by_key(|d| std::cmp::Reverse(per_row(d)))
+                .unwrap_or(spec);
+            return Err(InputError::new(
+                path,
+                Some(&widest.name),
+                format!(
+                    "declared shape {:?}: one row of the per-spectrum datasets is {row_bytes} \
+                     bytes decoded, more than a read unit holds ({UNIT_BYTES_BUDGET} bytes)",
+                    widest.shape
+                ),
+            ));
+        }
+        let total: u128 = all().map(declared).fold(0, u128::saturating_add);
+        let bound =
+            u128::from(self.file_bytes) * u128::from(MAX_EXPANSION) + u128::from(DECLARED_SLACK);
+        if total > bound {
+            let largest = all()
+                .min_by_key(|d| std::cmp::Reverse(declared(d)))
+                .unwrap_or(spec);
+            return Err(InputError::new(
+                path,
+                Some(&largest.name),
+                format!(
+                    "declared shape {:?}: the per-spectrum datasets of {} rows need {total} \
+                     bytes decoded, more than a file of {} bytes can hold ({bound} at most: \
+                     deflate expands {MAX_EXPANSION}-fold); the rest would be fill values of \
+                     chunks never written",
+                    largest.shape, self.rows, self.file_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Decoded bytes of one row: peaks, the fixed columns and the pass-through columns
