@@ -685,8 +685,13 @@ impl Profile {
 // YAML file schema (private; maps onto Layer)
 // ---------------------------------------------------------------------------------------
 
+// `expecting` on these structs: a value of the wrong type reads "expected a mapping of
+// …", not the Rust type name.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of settings (mode, inputs, output_root, profile, processing, logging)"
+)]
 struct FileDoc {
     #[serde(default)]
     mode: Option<Mode>,
@@ -703,7 +708,7 @@ struct FileDoc {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of profile settings")]
 struct FileProfile {
     #[serde(default)]
     num_workers: Option<Count<1>>,
@@ -718,7 +723,7 @@ struct FileProfile {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of processing settings")]
 struct FileProcessing {
     #[serde(default)]
     normalize: Option<Normalize>,
@@ -745,7 +750,7 @@ struct FileProcessing {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of logging settings")]
 struct FileLogging {
     #[serde(default)]
     level: Option<LogLevel>,

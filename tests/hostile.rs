@@ -820,3 +820,108 @@ fn resizable_datasets_and_chunks_larger_than_the_extent_convert() {
         assert_eq!(digests[0], digests[1], "chunk {chunk}: native vs libhdf5");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Config files: every bad one exits 2 naming the file and, where there is one, the key with
+// its line and column, before anything is written. (An unknown key: cli_config.rs.)
+
+#[test]
+fn bad_config_files_name_file_and_key() {
+    let c = Case::new();
+    let input = synth_input(&c.path("in.hdf5"), "gems", 20, 0.0, 1);
+    let root = c.path("out");
+    let run_with = |cfg: &Path| {
+        let mut cmd = msms_command();
+        cmd.arg("build-shards")
+            .arg("--config")
+            .arg(cfg)
+            .arg("--input-hdf5")
+            .arg(&input.path)
+            .arg("--output-root")
+            .arg(&root);
+        run_command(cmd)
+    };
+    // (YAML, the message after `path:`)
+    let cases: &[(&str, &str)] = &[
+        // Wrong types.
+        (
+            "profile:\n  batch_size: many\n",
+            "2:15: profile.batch_size: invalid type: string \"many\", expected a whole number >= 1",
+        ),
+        (
+            "profile:\n  num_workers: 1.5\n",
+            "2:16: profile.num_workers: invalid type: floating point `1.5`, expected a whole number >= 1",
+        ),
+        (
+            "profile:\n  shard_size: [1]\n",
+            "2:15: profile.shard_size: invalid type: sequence, expected a size such as 1GB, 512MiB or 1048576",
+        ),
+        (
+            "processing:\n  min_peaks: true\n",
+            "2:14: processing.min_peaks: invalid type: boolean `true`, expected a whole number >= 0",
+        ),
+        (
+            "inputs: a.hdf5\n",
+            "1:9: inputs: invalid type: string \"a.hdf5\", expected a sequence",
+        ),
+        (
+            "profile: 4\n",
+            "1:10: profile: invalid type: integer `4`, expected a mapping of profile settings",
+        ),
+        (
+            "- local\n",
+            "1:1: invalid type: sequence, expected a mapping of settings (mode, inputs, output_root, profile, processing, logging)",
+        ),
+        // Negative (and zero) sizes and counts.
+        (
+            "profile:\n  shard_size: -5\n",
+            "2:15: profile.shard_size: size must be greater than zero",
+        ),
+        (
+            "profile:\n  shard_size: -5MB\n",
+            "2:15: profile.shard_size: invalid size \"-5MB\": must be greater than zero",
+        ),
+        (
+            "profile:\n  batch_size: -1\n",
+            "2:15: profile.batch_size: must be at least 1, got -1",
+        ),
+        (
+            "profile:\n  num_workers: -2\n",
+            "2:16: profile.num_workers: must be at least 1, got -2",
+        ),
+        (
+            "profile:\n  writers: 0\n",
+            "2:12: profile.writers: must be at least 1, got 0",
+        ),
+        (
+            "processing:\n  max_spectra: -1\n",
+            "2:16: processing.max_spectra: must be at least 1, got -1",
+        ),
+        (
+            "profile:\n  batch_size: 99999999999999999999999\n",
+            "2:15: profile.batch_size: invalid type: integer `99999999999999999999999` as u128, expected a whole number >= 1",
+        ),
+    ];
+    for (i, (yaml, want)) in cases.iter().enumerate() {
+        let cfg = c.path(&format!("bad {i}.yaml"));
+        std::fs::write(&cfg, yaml).unwrap();
+        let run = run_with(&cfg);
+        let want = format!("{}:{want}", cfg.display());
+        assert_refusal_message(&run, &cfg, &[&want]);
+        assert_eq!(run.stderr.lines().count(), 1, "{yaml:?}: {}", run.stderr);
+        assert!(!root.exists(), "{yaml:?}: output root created");
+    }
+
+    // Unreadable: missing, a directory, not UTF-8.
+    let missing = c.path("missing.yaml");
+    let dir = c.path("dir.yaml");
+    std::fs::create_dir(&dir).unwrap();
+    let binary = c.path("binary.yaml");
+    std::fs::write(&binary, b"profile:\n  batch_size: \xff\xfe\n").unwrap();
+    for cfg in [&missing, &dir, &binary] {
+        let run = run_with(cfg);
+        let want = format!("cannot read config file {}", cfg.display());
+        assert_refusal_message(&run, cfg, &[&want]);
+        assert!(!root.exists(), "{}: output root created", cfg.display());
+    }
+}
