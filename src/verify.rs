@@ -71,11 +71,17 @@ const HASH_BUFFER: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
-    /// The root is not a directory.
-    #[error("{}: not a directory (give the output root of `msms build-shards`)", path.display())]
+    /// The root does not exist or is not a directory.
+    #[error(
+        "{}: {} (give the output root of `msms build-shards`)",
+        path.display(),
+        if *exists { "not a directory" } else { "no such directory" }
+    )]
     NotADirectory {
         /// The root.
         path: PathBuf,
+        /// Something (not a directory) is there.
+        exists: bool,
     },
     /// There is no `manifest.json`.
     #[error(
@@ -275,6 +281,9 @@ pub struct Problem {
     pub file: String,
     /// What differs.
     pub kind: ProblemKind,
+    /// Later shards with exactly the same problem, not listed separately (a manifest-wide
+    /// difference such as `schema` or `config_hash` shows in every shard).
+    pub same_in: u64,
 }
 
 impl Problem {
@@ -282,6 +291,7 @@ impl Problem {
         Problem {
             file: file.to_string(),
             kind,
+            same_in: 0,
         }
     }
 
@@ -301,6 +311,19 @@ impl Problem {
         )
     }
 
+    /// Whether this problem is the same in every shard it occurs in, so that it is listed
+    /// once: a schema or footer key-value difference.
+    fn is_manifest_wide(&self) -> bool {
+        match &self.kind {
+            ProblemKind::Schema { .. } => true,
+            ProblemKind::Mismatch { field, .. } => matches!(
+                field,
+                Recorded::ConfigHash | Recorded::FormatVersion | Recorded::ToolVersion
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether this problem is about a single spectrum (those are capped in the listing).
     pub fn is_spectrum(&self) -> bool {
         matches!(self.kind, ProblemKind::Spectrum { .. })
@@ -309,7 +332,12 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file, self.kind)
+        write!(f, "{}: {}", self.file, self.kind)?;
+        match self.same_in {
+            0 => Ok(()),
+            1 => write!(f, " (same in 1 more shard)"),
+            n => write!(f, " (same in {n} more shards)"),
+        }
     }
 }
 
@@ -775,7 +803,7 @@ impl Report {
 
     /// Problems found, listed or not.
     pub fn problem_count(&self) -> u64 {
-        self.problems.len() as u64 + self.omitted
+        self.problems.iter().map(|p| 1 + p.same_in).sum::<u64>() + self.omitted
     }
 }
 
@@ -792,6 +820,7 @@ impl Verifier {
         if !root.is_dir() {
             return Err(VerifyError::NotADirectory {
                 path: root.to_path_buf(),
+                exists: root.exists(),
             });
         }
         let path = root.join(MANIFEST);
@@ -877,11 +906,10 @@ impl Verifier {
 
         // Paths: inside the root, listed once.
         let mut seen = BTreeSet::new();
-        let plan: Vec<(usize, &ShardRecord, Option<ProblemKind>)> = m
+        let plan: Vec<(&ShardRecord, Option<ProblemKind>)> = m
             .shards
             .iter()
-            .enumerate()
-            .map(|(i, rec)| {
+            .map(|rec| {
                 let refuse = if !is_plain_relative(&rec.path) {
                     Some(ProblemKind::BadPath)
                 } else if !seen.insert(rec.path.as_str()) {
@@ -889,7 +917,7 @@ impl Verifier {
                 } else {
                     None
                 };
-                (i, rec, refuse)
+                (rec, refuse)
             })
             .collect();
 
@@ -908,7 +936,6 @@ impl Verifier {
         let ctx = ShardContext {
             root: &self.root,
             manifest: m,
-            schema: &m.schema,
             full: opts.full,
             rules,
             cap: opts.max_listed,
@@ -916,7 +943,7 @@ impl Verifier {
         };
         let outcomes: Vec<ShardOutcome> = pool.install(|| {
             plan.par_iter()
-                .map(|(_, rec, refuse)| match refuse {
+                .map(|(rec, refuse)| match refuse {
                     Some(kind) => {
                         progress(if opts.full { 2 * rec.bytes } else { rec.bytes });
                         ShardOutcome::refused(&rec.path, kind.clone())
@@ -955,7 +982,15 @@ impl Verifier {
                 previous_last = Some(last);
             }
             for p in shard_problems {
-                if !p.is_spectrum() {
+                let earlier = p.is_manifest_wide().then(|| {
+                    report
+                        .problems
+                        .iter_mut()
+                        .find(|q| q.kind == p.kind && q.is_manifest_wide())
+                });
+                if let Some(Some(q)) = earlier {
+                    q.same_in += 1;
+                } else if !p.is_spectrum() {
                     report.problems.push(p);
                 } else if listed < opts.max_listed {
                     listed += 1;
@@ -1070,6 +1105,9 @@ fn stray_files(root: &Path, listed: &BTreeSet<&str>) -> Vec<Problem> {
 struct ShardOutcome {
     file: String,
     problems: Vec<Problem>,
+    /// Spectrum problems in `problems`.
+    listed: usize,
+    /// Spectrum problems beyond the cap, not in `problems`.
     omitted: u64,
     bytes: u64,
     /// First and last `spectrum_id` read.
@@ -1078,10 +1116,11 @@ struct ShardOutcome {
 }
 
 impl ShardOutcome {
-    fn refused(file: &str, kind: ProblemKind) -> ShardOutcome {
+    fn new(file: &str) -> ShardOutcome {
         ShardOutcome {
             file: file.to_string(),
-            problems: vec![Problem::new(file, kind)],
+            problems: Vec::new(),
+            listed: 0,
             omitted: 0,
             bytes: 0,
             ids: None,
@@ -1089,10 +1128,16 @@ impl ShardOutcome {
         }
     }
 
+    fn refused(file: &str, kind: ProblemKind) -> ShardOutcome {
+        let mut out = ShardOutcome::new(file);
+        out.problems.push(Problem::new(file, kind));
+        out
+    }
+
     /// Record a spectrum problem, listing at most `cap`.
     fn spectrum(&mut self, cap: usize, row: u64, spectrum_id: u64, fault: SpectrumFault) {
-        let listed = self.problems.iter().filter(|p| p.is_spectrum()).count();
-        if listed < cap {
+        if self.listed < cap {
+            self.listed += 1;
             self.problems.push(Problem::new(
                 &self.file,
                 ProblemKind::Spectrum {
@@ -1110,7 +1155,6 @@ impl ShardOutcome {
 struct ShardContext<'a> {
     root: &'a Path,
     manifest: &'a Manifest,
-    schema: &'a [ColumnRecord],
     full: bool,
     rules: SpectrumRules,
     cap: usize,
@@ -1119,14 +1163,7 @@ struct ShardContext<'a> {
 
 impl ShardContext<'_> {
     fn check(&self, rec: &ShardRecord) -> ShardOutcome {
-        let mut out = ShardOutcome {
-            file: rec.path.clone(),
-            problems: Vec::new(),
-            omitted: 0,
-            bytes: 0,
-            ids: None,
-            spectra_checked: 0,
-        };
+        let mut out = ShardOutcome::new(&rec.path);
         let mut reported = 0u64;
         let mut report_progress = |done: u64| {
             // Never report more than the shard's share, whatever the file really holds.
@@ -1218,7 +1255,7 @@ impl ShardContext<'_> {
                 .push(Problem::mismatch(file, Recorded::Rows, rec.rows, rows));
         }
         let schema = builder.schema().clone();
-        if let Some(detail) = schema_difference(self.schema, &schema) {
+        if let Some(detail) = schema_difference(&m.schema, &schema) {
             out.problems
                 .push(Problem::new(file, ProblemKind::Schema { detail }));
         }

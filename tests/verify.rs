@@ -480,7 +480,7 @@ fn root_without_manifest_exits_2_naming_the_file() {
     assert_eq!(run.stdout, "");
 
     let absent = dir.path().join("absent");
-    assert_refusal_message(&verify(&absent, &[]), &absent, &["not a directory"]);
+    assert_refusal_message(&verify(&absent, &[]), &absent, &["no such directory"]);
 
     fs::write(empty.join("manifest.json"), "{\"format\": \"other\"}").unwrap();
     assert_refusal_message(
