@@ -688,14 +688,14 @@ fn verify_cmd(root: &std::path::Path, f: &VerifyFlags) -> i32 {
         let bar = indicatif::ProgressBar::new(verifier.work(f.full));
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {binary_bytes}/{binary_total_bytes}  ETA {eta}  {msg}",
+                "{bar:40.cyan/blue} {percent:>3}%  ETA {eta}  {msg}",
             )
             .expect("valid template"),
         );
         bar.set_message(if f.full {
-            "hashing shards and checking every spectrum"
+            "hashing, checking spectra"
         } else {
-            "hashing shards"
+            "hashing"
         });
         bar
     });
