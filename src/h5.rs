@@ -287,56 +287,52 @@ impl File {
     }
 
     /// The links of the root group, in name order, with what they point to.
+    ///
+    /// Walks the stored links with `H5Literate_by_name2` in native order, then sorts the
+    /// names. Never by a count read from the file: for a group in dense storage, a corrupt
+    /// link count makes `H5Lget_name_by_idx`, and any ordered iteration, build a table sized
+    /// by it (a heap overflow inside libhdf5 1.14), and would size our reservation too.
     pub fn root_members(&self) -> Result<Vec<(String, ObjectKind)>, H5Error> {
         let _g = lock();
         let shown = self.path.display().to_string();
-        let mut info = std::mem::MaybeUninit::<h5g::H5G_info_t>::uninit();
-        // SAFETY: the file id is valid; info is written by the call.
+        unsafe extern "C" fn visit(
+            _group: hid_t,
+            name: *const c_char,
+            _info: *const h5l::H5L_info2_t,
+            op_data: *mut c_void,
+        ) -> h5::herr_t {
+            // SAFETY: `op_data` is the `Vec<String>` passed below, alive for the whole
+            // iteration; `name` is a NUL-terminated string valid during the call.
+            unsafe {
+                let names = &mut *(op_data as *mut Vec<String>);
+                names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+            }
+            0
+        }
+        let dot = c".";
+        let mut names: Vec<String> = Vec::new();
+        let mut idx: h5::hsize_t = 0;
+        // SAFETY: valid file id and name; the callback only appends to `names`, which
+        // outlives the call.
         check(
-            unsafe { h5g::H5Gget_info(self.id.0, info.as_mut_ptr()) },
-            "H5Gget_info",
+            unsafe {
+                h5l::H5Literate_by_name2(
+                    self.id.0,
+                    dot.as_ptr(),
+                    h5::H5_index_t::H5_INDEX_NAME,
+                    h5::H5_iter_order_t::H5_ITER_NATIVE,
+                    &mut idx,
+                    Some(visit),
+                    &mut names as *mut Vec<String> as *mut c_void,
+                    h5p::H5P_DEFAULT,
+                )
+            },
+            "H5Literate_by_name2",
             &shown,
         )?;
-        // SAFETY: H5Gget_info succeeded, so info is initialised.
-        let n = unsafe { info.assume_init() }.nlinks;
-        let dot = c".";
-        let mut out = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            // SAFETY: asking for the name length with a null buffer.
-            let len = unsafe {
-                h5l::H5Lget_name_by_idx(
-                    self.id.0,
-                    dot.as_ptr(),
-                    h5::H5_index_t::H5_INDEX_NAME,
-                    h5::H5_iter_order_t::H5_ITER_INC,
-                    i,
-                    std::ptr::null_mut(),
-                    0,
-                    h5p::H5P_DEFAULT,
-                )
-            };
-            if len < 0 {
-                return Err(H5Error::new("H5Lget_name_by_idx", shown));
-            }
-            let mut buf = vec![0u8; len as usize + 1];
-            // SAFETY: buf holds len + 1 bytes as HDF5 requires.
-            let got = unsafe {
-                h5l::H5Lget_name_by_idx(
-                    self.id.0,
-                    dot.as_ptr(),
-                    h5::H5_index_t::H5_INDEX_NAME,
-                    h5::H5_iter_order_t::H5_ITER_INC,
-                    i,
-                    buf.as_mut_ptr() as *mut c_char,
-                    buf.len(),
-                    h5p::H5P_DEFAULT,
-                )
-            };
-            if got < 0 {
-                return Err(H5Error::new("H5Lget_name_by_idx", shown));
-            }
-            buf.truncate(len as usize);
-            let name = String::from_utf8_lossy(&buf).into_owned();
+        names.sort_unstable();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
             let cname = cstring(&name, &shown)?;
             let mut oinfo = std::mem::MaybeUninit::<h5o::H5O_info2_t>::uninit();
             // SAFETY: valid ids and name; oinfo is written by the call.

@@ -80,7 +80,9 @@ fn build_limited(inputs: &[&Path], root: &Path, decode: &str, extra: &[&str]) ->
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
     let Some(code) = status.code() else {
-        panic!("msms killed by {status} (allocation over the limit?)\n--- stderr\n{stderr}");
+        panic!(
+            "msms killed by {status} (a crash, or memory over the {AS_LIMIT}-byte limit)\n--- stderr\n{stderr}"
+        );
     };
     Run {
         code,
@@ -818,6 +820,161 @@ fn resizable_datasets_and_chunks_larger_than_the_extent_convert() {
             digests.push(m["dataset_digest"].clone());
         }
         assert_eq!(digests[0], digests[1], "chunk {chunk}: native vs libhdf5");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A corrupt link count in the root group.
+
+/// HDF5's metadata checksum (`H5_checksum_lookup3`: Bob Jenkins' `hashlittle`, initial
+/// value 0).
+fn lookup3(key: &[u8]) -> u32 {
+    let mix = |a: &mut u32, b: &mut u32, c: &mut u32| {
+        *a = a.wrapping_sub(*c);
+        *a ^= c.rotate_left(4);
+        *c = c.wrapping_add(*b);
+        *b = b.wrapping_sub(*a);
+        *b ^= a.rotate_left(6);
+        *a = a.wrapping_add(*c);
+        *c = c.wrapping_sub(*b);
+        *c ^= b.rotate_left(8);
+        *b = b.wrapping_add(*a);
+        *a = a.wrapping_sub(*c);
+        *a ^= c.rotate_left(16);
+        *c = c.wrapping_add(*b);
+        *b = b.wrapping_sub(*a);
+        *b ^= a.rotate_left(19);
+        *a = a.wrapping_add(*c);
+        *c = c.wrapping_sub(*b);
+        *c ^= b.rotate_left(4);
+        *b = b.wrapping_add(*a);
+    };
+    let word = |k: &[u8]| {
+        let mut w = [0u8; 4];
+        w[..k.len().min(4)].copy_from_slice(&k[..k.len().min(4)]);
+        u32::from_le_bytes(w)
+    };
+    let init = 0xdead_beefu32.wrapping_add(key.len() as u32);
+    let (mut a, mut b, mut c) = (init, init, init);
+    let mut k = key;
+    while k.len() > 12 {
+        a = a.wrapping_add(word(&k[0..4]));
+        b = b.wrapping_add(word(&k[4..8]));
+        c = c.wrapping_add(word(&k[8..12]));
+        mix(&mut a, &mut b, &mut c);
+        k = &k[12..];
+    }
+    if k.is_empty() {
+        return c;
+    }
+    a = a.wrapping_add(word(&k[..k.len().min(4)]));
+    if k.len() > 4 {
+        b = b.wrapping_add(word(&k[4..k.len().min(8)]));
+    }
+    if k.len() > 8 {
+        c = c.wrapping_add(word(&k[8..]));
+    }
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(14));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(11));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(25));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(16));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(4));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(14));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(24));
+    c
+}
+
+/// Create `path` in the latest file format (superblock 3, groups with link info messages).
+fn create_latest_format(path: &Path) {
+    use hdf5_sys::{h5f, h5p};
+    let _g = fork_guard();
+    let _l = h5::lock();
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; the property list and file ids are checked and closed.
+    unsafe {
+        let fapl = h5p::H5Pcreate(*h5p::H5P_CLS_FILE_ACCESS);
+        assert!(fapl >= 0);
+        assert!(
+            h5p::H5Pset_libver_bounds(fapl, h5f::H5F_LIBVER_LATEST, h5f::H5F_LIBVER_LATEST) >= 0
+        );
+        let f = h5f::H5Fcreate(c.as_ptr(), h5f::H5F_ACC_TRUNC, h5p::H5P_DEFAULT, fapl);
+        assert!(f >= 0, "H5Fcreate {}", path.display());
+        assert!(h5f::H5Fclose(f) >= 0);
+        h5p::H5Pclose(fapl);
+    }
+}
+
+#[test]
+fn corrupt_link_count_is_not_trusted() {
+    let c = Case::new();
+    // Twelve links in the root group: more than the 8 of compact storage, so they are kept
+    // in dense storage, indexed by a version 2 B-tree whose header records their count.
+    let good = c.path("links.hdf5");
+    create_latest_format(&good);
+    write_raw_gems(&good, 10, 10, 10, 10, None);
+    let names: Vec<String> = (0..10).map(|i| format!("col{i:02}")).collect();
+    let data = vec![1.0f64; 10];
+    let cols: Vec<RawDs> = names
+        .iter()
+        .map(|n| RawDs {
+            name: n,
+            float32: true,
+            dims: &[10],
+            maxdims: &[10],
+            chunk: &[10],
+            fill: None,
+            data: &data,
+        })
+        .collect();
+    write_raw(&good, &cols);
+    let bytes = std::fs::read(&good).unwrap();
+    // The B-tree header: "BTHD", version 0, type 5 (link name index), node size u32, record
+    // size u16, depth u16, split %, merge %, root address u64, root records u16, total
+    // records u64 (at 26), checksum u32 (at 34, over the 34 bytes before it).
+    let at: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"BTHD")
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(at.len(), 1, "one v2 B-tree (the link name index)");
+    let p = at[0];
+    assert_eq!(&bytes[p + 4..p + 6], [0, 5], "version 0, link name index");
+    assert_eq!(
+        u64::from_le_bytes(bytes[p + 26..p + 34].try_into().unwrap()),
+        12
+    );
+    let stored = u32::from_le_bytes(bytes[p + 34..p + 38].try_into().unwrap());
+    assert_eq!(lookup3(&bytes[p..p + 34]), stored, "checksum reproduced");
+
+    let reference = c.path("reference");
+    build_limited(&[&good], &reference, "native", &[]).expect_code(0);
+    let want = read_manifest(&reference)["dataset_digest"].clone();
+    for count in [13u64, 1 << 62] {
+        let bad = c.path(&format!("count-{count}.hdf5"));
+        edited_copy(&good, &bad, |b| {
+            b[p + 26..p + 34].copy_from_slice(&count.to_le_bytes());
+            let sum = lookup3(&b[p..p + 34]);
+            b[p + 34..p + 38].copy_from_slice(&sum.to_le_bytes());
+        });
+        // The links themselves are intact: the file converts, the count is never used.
+        for decode in DECODERS {
+            let root = c.path(&format!("count-{count}-{decode}"));
+            build_limited(&[&bad], &root, decode, &[]).expect_code(0);
+            let m = read_manifest(&root);
+            assert_eq!(
+                m["dataset_digest"], want,
+                "count {count}, --decode {decode}"
+            );
+            assert_eq!(m["counts"]["written"], 10);
+        }
     }
 }
 
