@@ -452,10 +452,10 @@ fn declared_row_width_is_bounded() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Zero rows.
+// Zero rows, zero peak slots.
 
 #[test]
-fn zero_rows_are_refused() {
+fn zero_rows_and_zero_peak_slots_are_refused() {
     let c = Case::new();
     // Contiguous, as h5py writes an empty array.
     let contiguous = c.path("zero-contiguous.hdf5");
@@ -480,22 +480,49 @@ fn zero_rows_are_refused() {
     // Chunked and resizable, never extended (a writer that stopped before its first row).
     let resizable = c.path("zero-resizable.hdf5");
     write_raw_gems(&resizable, 0, UNLIMITED, 1024, 0, None);
-    for file in [&contiguous, &resizable] {
+    // Rows, but no peak slots: (N, 2, 0).
+    let no_slots = c.path("zero-slots.hdf5");
+    {
+        let _g = fork_guard();
+        let f = File::create(&no_slots).unwrap();
+        f.create_dataset(
+            "spectrum",
+            &WriteType::of::<f64>(),
+            &[50, 2, 0],
+            &Storage::Contiguous,
+        )
+        .unwrap();
+        f.create_dataset(
+            "precursor_mz",
+            &WriteType::of::<f32>(),
+            &[50],
+            &Storage::Contiguous,
+        )
+        .unwrap();
+    }
+    let no_rows = [
+        "dataset `spectrum`",
+        "shape [0, 2, 128]: no spectra (0 rows)",
+    ];
+    let cases: [(&Path, &[&str]); 3] = [
+        (&contiguous, &no_rows),
+        (&resizable, &no_rows),
+        (
+            &no_slots,
+            &[
+                "dataset `spectrum`",
+                "unsupported shape [50, 2, 0]: 1 to 65535 peak slots per spectrum",
+            ],
+        ),
+    ];
+    for (file, mentions) in cases {
         for decode in DECODERS {
             let root = c.path(&format!(
                 "{}-{decode}",
                 file.file_stem().unwrap().to_string_lossy()
             ));
             let run = build_limited(&[file], &root, decode, &[]);
-            assert_refused(
-                &run,
-                &root,
-                file,
-                &[
-                    "dataset `spectrum`",
-                    "shape [0, 2, 128]: no spectra (0 rows)",
-                ],
-            );
+            assert_refused(&run, &root, file, mentions);
             assert!(!root.exists(), "refused at detection: no output root");
         }
     }
