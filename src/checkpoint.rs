@@ -41,12 +41,11 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use msms_kernels::RejectReason;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::batch::Counts;
 use crate::config::Settings;
@@ -346,23 +345,6 @@ impl Checkpoint {
 /// Now, RFC 3339 UTC, seconds.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Size and lowercase hex SHA-256 of a file, streamed.
-pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, hex::encode(h.finalize())))
 }
 
 /// Test hook for the crash-safety tests: when the environment variable `MSMS_TEST_STALL_AT`

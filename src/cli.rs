@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     BinAggregation, BinOutput, BinRange, ByteSize, Layer, Mode, Normalize, QualityFormat, Settings,
 };
-use crate::pipeline::{self, BuildOptions, Progress, RunError, Summary};
+use crate::pipeline::{self, BuildOptions, Progress, Summary};
 use crate::source::Decode;
 use crate::synth::{self, SynthLayout, SynthOptions};
+use crate::verify::error_chain;
 
 /// msms-shards: turn GeMS-style MS/MS HDF5 datasets into validated, normalised,
 /// checksummed Parquet shards for ML training.
@@ -318,7 +319,7 @@ fn build(a: BuildArgs) -> i32 {
     let settings = match resolved {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("msms build-shards: {e}");
+            eprintln!("msms build-shards: {}", error_chain(&e));
             return 2;
         }
     };
@@ -500,20 +501,6 @@ fn shell_quote(a: &str) -> String {
     }
 }
 
-/// `err: cause: cause`, one message per link.
-fn error_chain(e: &RunError) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            let _ = write!(s, ": {c}");
-        }
-        src = cause.source();
-    }
-    s
-}
-
 fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = b as f64;
@@ -670,7 +657,7 @@ pub struct ValidateShardsArgs {
 
 /// `msms verify ROOT`: print each problem, then the summary; exit 0, 1 or 2.
 fn verify_cmd(root: &std::path::Path, f: &VerifyFlags) -> i32 {
-    use crate::verify::{error_chain, Options, Verifier};
+    use crate::verify::{Options, Verifier};
     let fail = |e: &dyn std::error::Error| {
         eprintln!("msms verify: {}", error_chain(e));
         2

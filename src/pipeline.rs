@@ -344,7 +344,11 @@ fn prepare_output_root(
     let found: Vec<Result<(u64, String), String>> = cp
         .shards
         .par_iter()
-        .map(|e| checkpoint::hash_file(&root.join(&e.record.path)).map_err(|e| e.to_string()))
+        .map(|e| {
+            crate::verify::hash_file(&root.join(&e.record.path), &mut |_| {})
+                .map(|(sha, bytes)| (bytes, sha))
+                .map_err(|e| e.to_string())
+        })
         .collect();
     let mut kept = Vec::new();
     for (e, f) in cp.shards.iter().zip(found) {

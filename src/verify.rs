@@ -1498,8 +1498,10 @@ fn schema_difference(manifest: &[ColumnRecord], schema: &SchemaRef) -> Option<St
     None
 }
 
-/// Stream `path` through SHA-256; lowercase hex digest and byte count.
-fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(String, u64)> {
+/// Stream `path` through SHA-256; lowercase hex digest and byte count. `progress` is told
+/// the bytes of each block read. (Also used by `build-shards --resume` to check finished
+/// shards.)
+pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(String, u64)> {
     let mut f = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; HASH_BUFFER];
