@@ -433,10 +433,15 @@ fn build(a: BuildArgs) -> i32 {
                     .as_deref()
                     .is_some_and(|r| crate::checkpoint::path(r).is_file());
             if resumable {
+                let when = if e.exit_code() == 130 {
+                    "to continue"
+                } else {
+                    "once the cause is fixed (e.g. space freed), continue"
+                };
                 log.at(
                     0,
                     &format!(
-                        "msms build-shards: finished shards are kept; once the cause is fixed, continue with:\n  {}",
+                        "msms build-shards: finished shards are kept; {when} with:\n  {}",
                         resume_command()
                     ),
                 );
@@ -530,9 +535,14 @@ pub fn summary_text(s: &Summary, dry_run: bool) -> String {
         },
         s.elapsed.as_secs_f64()
     );
+    let resumed = if s.read_before > 0 {
+        format!("; {} read before the resume", s.read_before)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  spectra read     {:>12}   ({:.0} spectra/s)",
+        "  spectra read     {:>12}   ({:.0} spectra/s{resumed})",
         c.read,
         s.spectra_per_second()
     );

@@ -135,12 +135,15 @@ pub struct Summary {
     pub decode_notes: Vec<String>,
     /// What was done about thread placement (pinning in production mode).
     pub placement: String,
+    /// Spectra an interrupted run had converted before this `--resume` continued it (0
+    /// otherwise); not part of this run's rate.
+    pub read_before: u64,
 }
 
 impl Summary {
-    /// Spectra read per second of wall time.
+    /// Spectra read by this run per second of its wall time.
     pub fn spectra_per_second(&self) -> f64 {
-        self.counts.read as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        (self.counts.read - self.read_before) as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
     /// Bytes in all shards.
@@ -372,11 +375,11 @@ fn prepare_output_root(
     let keep: Vec<String> = kept.iter().map(|e| e.record.path.clone()).collect();
     remove_ours(root, &keep, false).map_err(out_err)?;
     let position = kept.last().map(|e| e.resume.clone()).unwrap_or_default();
+    let resume_at = kept.last().map_or(0, |e| e.record.last_spectrum_id + 1);
     say(format!(
-        "resuming {}: {} finished shards verified, continuing after spectrum {} ({} spectra had been read)",
+        "resuming {}: {} finished shards verified; continuing at spectrum_id {resume_at} (the interrupted run had read {} spectra)",
         root.display(),
         kept.len(),
-        position.counts.read,
         cp.read_so_far.max(position.counts.read)
     ));
     Ok(Start::Resume(kept))
@@ -470,11 +473,12 @@ fn finished_summary(m: Manifest, root: &Path, started: Instant) -> Result<Summar
         message: format!("manifest.json: {e}"),
     })?;
     Ok(Summary {
-        counts,
         shards: m.shards.clone(),
         elapsed: started.elapsed(),
         manifest_path: Some(root.join("manifest.json")),
         placement: "nothing to do: the run had finished".into(),
+        read_before: counts.read,
+        counts,
         manifest: m,
         decode_notes: Vec::new(),
     })
@@ -602,6 +606,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         )));
     }
     let mut counts = position.counts.to_counts().map_err(bad_checkpoint)?;
+    let read_before = counts.read;
     let mut cp = Checkpoint::new(fingerprint);
     cp.shards = done.clone();
     cp.read_so_far = counts.read;
@@ -882,6 +887,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         manifest_path,
         decode_notes,
         placement,
+        read_before,
     })
 }
 
