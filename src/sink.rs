@@ -1054,6 +1054,23 @@ mod tests {
         }
     }
 
+    /// A planner into `root` and an encoder, for the test schema.
+    fn planner(root: &Path, max: u64, writers: usize) -> (ShardPlanner, Encoder, SchemaRef) {
+        let schema = schema();
+        let props = writer_properties(&schema, "sha256:test");
+        let w = ShardPlanner::new(
+            Some(root),
+            "train",
+            &schema,
+            &props,
+            max,
+            writers,
+            Vec::new(),
+        )
+        .unwrap();
+        (w, Encoder::new(&schema, &props).unwrap(), schema)
+    }
+
     /// Plan and write units `from..n` of `rows` rows into `root`, resuming after `done`.
     fn run(
         root: &Path,
@@ -1169,20 +1186,8 @@ mod tests {
 
     #[test]
     fn a_bound_below_one_row_is_refused_without_leaving_files() {
-        let schema = schema();
-        let props = writer_properties(&schema, "sha256:test");
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ShardPlanner::new(
-            Some(dir.path()),
-            "train",
-            &schema,
-            &props,
-            500,
-            2,
-            Vec::new(),
-        )
-        .unwrap();
-        let enc = Encoder::new(&schema, &props).unwrap();
+        let (mut w, enc, schema) = planner(dir.path(), 500, 2);
         let mut u = unit(&enc, &schema, 0, 2);
         u.batch = batch(&schema, 7..9);
         u.groups = vec![enc.encode(u.batch.clone()).unwrap()];
@@ -1205,20 +1210,8 @@ mod tests {
 
     #[test]
     fn a_dropped_planner_leaves_no_tmp_file() {
-        let schema = schema();
-        let props = writer_properties(&schema, "sha256:test");
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ShardPlanner::new(
-            Some(dir.path()),
-            "train",
-            &schema,
-            &props,
-            1 << 20,
-            1,
-            Vec::new(),
-        )
-        .unwrap();
-        let enc = Encoder::new(&schema, &props).unwrap();
+        let (mut w, enc, schema) = planner(dir.path(), 1 << 20, 1);
         w.push_unit(unit(&enc, &schema, 0, 100), &[], &Counts::default())
             .unwrap();
         let done = w.shut_down();

@@ -128,6 +128,22 @@ fn wait_for_marker(child: &mut Child, marker: &str) -> String {
     text
 }
 
+/// Run the conversion into `root` with the `MSMS_TEST_STALL_AT` hook at `point`, and
+/// SIGKILL it once it stalls there.
+#[track_caller]
+fn kill_at(r: &Reference, root: &Path, extra: &[&str], point: &str) {
+    let mut cmd = command(r, root, extra);
+    cmd.env("MSMS_TEST_STALL_AT", point);
+    let mut child = spawn(cmd);
+    let text = wait_for_marker(&mut child, &format!("stalled at {point}"));
+    assert!(
+        text.contains(&format!("msms: stalled at {point}")),
+        "never reached {point}: {text}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Resume the run in `root` and check the result against the reference.
 #[track_caller]
 fn resume_and_compare(r: &Reference, root: &Path, extra: &[&str], what: &str) -> Run {
@@ -194,16 +210,12 @@ fn kill_9_at_any_moment_then_resume_gives_identical_output() {
     for (i, point) in points.iter().enumerate() {
         let root = dir.path().join(format!("stall-{i}"));
         let workers = ["1", "2"][i % 2];
-        let mut cmd = command(&r, &root, &["--num-workers", workers, "--writers", "2"]);
-        cmd.env("MSMS_TEST_STALL_AT", point);
-        let mut child = spawn(cmd);
-        let text = wait_for_marker(&mut child, &format!("stalled at {point}"));
-        assert!(
-            text.contains(&format!("msms: stalled at {point}")),
-            "never reached {point}: {text}"
+        kill_at(
+            &r,
+            &root,
+            &["--num-workers", workers, "--writers", "2"],
+            point,
         );
-        child.kill().unwrap();
-        child.wait().unwrap();
         assert!(
             !root.join("manifest.json").exists() || point == "manifest-renamed",
             "{point}: a manifest before the end"
@@ -258,18 +270,8 @@ fn kill_9_at_any_moment_then_resume_gives_identical_output() {
 
     // Killed twice: during the run, then during the resume.
     let root = dir.path().join("twice");
-    let mut cmd = command(&r, &root, &[]);
-    cmd.env("MSMS_TEST_STALL_AT", "shard-renamed:4");
-    let mut child = spawn(cmd);
-    wait_for_marker(&mut child, "stalled at");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut cmd = command(&r, &root, &["--resume"]);
-    cmd.env("MSMS_TEST_STALL_AT", format!("shard-rename:{}", n - 3));
-    let mut child = spawn(cmd);
-    wait_for_marker(&mut child, "stalled at");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at(&r, &root, &[], "shard-renamed:4");
+    kill_at(&r, &root, &["--resume"], &format!("shard-rename:{}", n - 3));
     resume_and_compare(&r, &root, &[], "killed twice");
     trials += 1;
     assert!(trials >= 17, "{trials} trials");
@@ -337,12 +339,7 @@ fn resume_refuses_other_settings_or_inputs_and_says_what_differs() {
     let dir = tempfile::tempdir().unwrap();
     let r = reference(dir.path());
     let root = dir.path().join("out");
-    let mut cmd = command(&r, &root, &[]);
-    cmd.env("MSMS_TEST_STALL_AT", "shard-renamed:2");
-    let mut child = spawn(cmd);
-    wait_for_marker(&mut child, "stalled at");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at(&r, &root, &[], "shard-renamed:2");
 
     let other = run_command(command(&r, &root, &["--resume", "--normalize", "sum"]));
     other.expect_code(2);
@@ -390,12 +387,7 @@ fn a_damaged_finished_shard_is_written_again_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let r = reference(dir.path());
     let root = dir.path().join("out");
-    let mut cmd = command(&r, &root, &[]);
-    cmd.env("MSMS_TEST_STALL_AT", "shard-renamed:9");
-    let mut child = spawn(cmd);
-    wait_for_marker(&mut child, "stalled at");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at(&r, &root, &[], "shard-renamed:9");
     // Flip one byte of shard 5: shards 5.. are written again, 0..4 kept.
     let victim = root.join("train/shard-00005.parquet");
     let mut bytes = std::fs::read(&victim).unwrap();
