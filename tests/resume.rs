@@ -298,7 +298,7 @@ fn wait_for_shards(root: &Path, k: usize, child: &mut Child) {
 }
 
 #[test]
-fn sigint_and_sigterm_stop_cleanly_with_130_and_resume() {
+fn sigint_and_sigterm_stop_cleanly_with_130_then_resume_or_start_over() {
     let dir = tempfile::tempdir().unwrap();
     let r = reference(dir.path());
     for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
@@ -330,7 +330,13 @@ fn sigint_and_sigterm_stop_cleanly_with_130_and_resume() {
             "{}",
             again.stderr
         );
-        resume_and_compare(&r, &root, &[], name);
+        if signal == libc::SIGINT {
+            resume_and_compare(&r, &root, &[], name);
+        } else {
+            // Starting over instead: --overwrite removes the shards and the checkpoint.
+            run_command(command(&r, &root, &["--overwrite"])).expect_code(0);
+            assert_same_output(&r, &root, "started over with --overwrite");
+        }
     }
 }
 
