@@ -110,7 +110,8 @@ def split_shards(root: str | os.PathLike, split: str) -> list[Path]:
     manifest = read_manifest(root)
     shards = [Path(root) / s["path"] for s in manifest["shards"] if s["split"] == split]
     if not shards:
-        known = list(dict.fromkeys([*manifest.get("splits", {}), *(s["split"] for s in manifest["shards"])]))
+        # Shards are listed split by split in the order of --splits; empty splits last.
+        known = list(dict.fromkeys([*(s["split"] for s in manifest["shards"]), *manifest.get("splits", {})]))
         if split not in known:
             raise ValueError(f"no split {split!r} in {root}; splits: {', '.join(known) or 'none'}")
     return shards
