@@ -41,6 +41,10 @@ pub enum Command {
     /// Same as `msms verify ROOT`, with the root given as --output ROOT.
     #[command(after_help = AFTER_VERIFY)]
     ValidateShards(ValidateShardsArgs),
+    /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
+    /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
+    /// estimated conversion time. Exit 2 when it cannot be converted.
+    Inspect(crate::inspect::InspectArgs),
 }
 
 const AFTER_BUILD: &str = "\
@@ -197,6 +201,7 @@ where
         Command::Synth(a) => synth_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
+        Command::Inspect(a) => crate::inspect::run(a),
     }
 }
 

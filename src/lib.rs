@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod direct;
 pub mod h5;
+pub mod inspect;
 pub mod manifest;
 pub mod mapped;
 pub mod pipeline;
