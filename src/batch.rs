@@ -30,6 +30,8 @@ pub struct Counts {
     pub accepted: u64,
     /// Rejections, indexed like [`RejectReason::ALL`].
     pub rejected: [u64; RejectReason::ALL.len()],
+    /// Spectra dropped by `--dedup exact` (counted as rejected, reason `duplicate`).
+    pub duplicate: u64,
 }
 
 impl Counts {
@@ -40,18 +42,21 @@ impl Counts {
         for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
             *a += b;
         }
+        self.duplicate += other.duplicate;
     }
 
     /// Total rejections.
     pub fn rejected_total(&self) -> u64 {
-        self.rejected.iter().sum()
+        self.rejected.iter().sum::<u64>() + self.duplicate
     }
 
-    /// Rejections by reason name, every reason listed (zeros included), in priority order.
+    /// Rejections by reason name, every reason listed (zeros included), in priority order,
+    /// then `duplicate` (`--dedup exact`).
     pub fn rejected_by_reason(&self) -> Vec<(&'static str, u64)> {
         RejectReason::ALL
             .iter()
             .map(|r| (r.as_str(), self.rejected[*r as usize]))
+            .chain([("duplicate", self.duplicate)])
             .collect()
     }
 }

@@ -128,6 +128,10 @@ impl SavedCounts {
             ..Counts::default()
         };
         for (name, n) in &self.rejected {
+            if name == "duplicate" {
+                c.duplicate = *n;
+                continue;
+            }
             let r = RejectReason::ALL
                 .iter()
                 .find(|r| r.as_str() == name)

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    BinAggregation, BinOutput, BinRange, ByteSize, Layer, Mode, Normalize, QualityFormat, Settings,
+    BinAggregation, BinOutput, BinRange, ByteSize, Dedup, Layer, Mode, Normalize, QualityFormat,
+    Settings, SplitKey, Splits,
 };
 use crate::pipeline::{self, BuildOptions, Progress, Summary};
 use crate::source::Decode;
@@ -132,6 +133,22 @@ pub struct BuildArgs {
     /// `gems_format` records every spectrum's class either way.
     #[arg(long, value_name = "A|B|C")]
     pub quality_format: Option<QualityFormat>,
+    /// Divide the spectra into splits written under OUTPUT_ROOT/NAME/, e.g.
+    /// train=0.98,val=0.01,test=0.01 (fractions summing to 1). Default: everything in train.
+    #[arg(long, value_name = "NAME=FRAC,...")]
+    pub splits: Option<Splits>,
+    /// Seed of the split assignment (default 0): another seed, another division.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// What decides a spectrum's split: lsh (near-duplicates stay together; the default when
+    /// the inputs have an lsh dataset), name (all spectra of one source file together) or
+    /// spectrum (each on its own; the default otherwise).
+    #[arg(long, value_name = "KEY")]
+    pub split_key: Option<SplitKey>,
+    /// exact: drop spectra whose written peaks and precursor m/z equal an earlier one's
+    /// (counted as rejected, reason `duplicate`; 16 bytes of memory per spectrum kept).
+    #[arg(long, value_name = "HOW")]
+    pub dedup: Option<Dedup>,
     /// Reject spectra with fewer peaks than this (default 1).
     #[arg(long, value_name = "N")]
     pub min_peaks: Option<usize>,
@@ -307,6 +324,10 @@ fn build(a: BuildArgs) -> i32 {
             bin_scale: a.bin_scale,
             bin_output: a.bin_output,
             quality_format: a.quality_format,
+            splits: a.splits.clone(),
+            seed: a.seed,
+            split_key: a.split_key,
+            dedup: a.dedup,
             min_peaks: a.min_peaks,
             max_precursor_mz: a.max_precursor_mz,
             max_spectra: a.max_spectra,
@@ -590,6 +611,23 @@ pub fn summary_text(s: &Summary, dry_run: bool) -> String {
             .map(|m| format!(", largest {}", human_bytes(m)))
             .unwrap_or_default()
     );
+    if s.manifest.splits.len() > 1 {
+        // In the order of --splits (the order the shards are listed in).
+        let mut names: Vec<&str> = Vec::new();
+        for sh in &s.shards {
+            if !names.contains(&sh.split.as_str()) {
+                names.push(&sh.split);
+            }
+        }
+        let parts: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let r = &s.manifest.splits[*n];
+                format!("{n} {} ({} shards)", r.rows, r.shards)
+            })
+            .collect();
+        let _ = writeln!(out, "  splits           {}", parts.join(", "));
+    }
     let _ = writeln!(out, "  threads          {}", s.placement);
     if let Some(p) = &s.manifest_path {
         let _ = writeln!(out, "  manifest         {}", p.display());

@@ -42,7 +42,11 @@ pub const MAX_BINS: usize = 10_000_000;
 const BIN_COUNT_TOLERANCE: f64 = 1e-9;
 
 /// Command-line flags of the keys whose [`ConfigError::Invalid`] messages name the flag too.
-const KEY_FLAGS: [(&str, &str); 7] = [
+const KEY_FLAGS: [(&str, &str); 11] = [
+    ("processing.splits", "--splits"),
+    ("processing.seed", "--seed"),
+    ("processing.split_key", "--split-key"),
+    ("processing.dedup", "--dedup"),
     ("processing.max_peaks", "--max-peaks"),
     ("processing.bin_width", "--bin-width"),
     ("processing.bin_range", "--bin-range"),
@@ -64,7 +68,7 @@ fn flag_suffix(key: &str) -> String {
 ///
 /// Other variables starting with `MSMS_` are ignored (other tools may set some), so a
 /// misspelt name has no effect; this list is the reference for help texts.
-pub const ENV_VARS: [(&str, &str); 20] = [
+pub const ENV_VARS: [(&str, &str); 24] = [
     ("MSMS_MODE", "mode"),
     ("MSMS_NUM_WORKERS", "profile.num_workers"),
     ("MSMS_SHARD_SIZE", "profile.shard_size"),
@@ -82,6 +86,10 @@ pub const ENV_VARS: [(&str, &str); 20] = [
     ("MSMS_BIN_SCALE", "processing.bin_scale"),
     ("MSMS_BIN_OUTPUT", "processing.bin_output"),
     ("MSMS_QUALITY_FORMAT", "processing.quality_format"),
+    ("MSMS_SPLITS", "processing.splits"),
+    ("MSMS_SEED", "processing.seed"),
+    ("MSMS_SPLIT_KEY", "processing.split_key"),
+    ("MSMS_DEDUP", "processing.dedup"),
     ("MSMS_LOG_LEVEL", "logging.level"),
     ("MSMS_LOG_FILE", "logging.file"),
     ("MSMS_OUTPUT_ROOT", "output_root"),
@@ -324,6 +332,13 @@ keyword_enum!(BinAggregation, "bin aggregation", "sum or max", {
 });
 keyword_enum!(BinOutput, "bin output", "dense or sparse", { Dense => "dense", Sparse => "sparse" });
 keyword_enum!(QualityFormat, "quality format", "A, B or C", { A => "A", B => "B", C => "C" });
+keyword_enum!(SplitKey, "split key", "auto, name, lsh or spectrum", {
+    Auto => "auto",
+    Name => "name",
+    Lsh => "lsh",
+    Spectrum => "spectrum",
+});
+keyword_enum!(Dedup, "dedup", "none or exact", { None => "none", Exact => "exact" });
 
 /// The m/z range that is binned, written `MIN:MAX` (e.g. `10:1000`, `0.5:2000.25`).
 ///
@@ -387,6 +402,150 @@ impl<'de> Deserialize<'de> for BinRange {
             "a range MIN:MAX such as \"10:1000\"",
         ))
     }
+}
+
+/// Named splits with the fraction of spectra each receives, in order, e.g.
+/// `train=0.98,val=0.01,test=0.01`.
+///
+/// Names are 1 to 64 characters of `A-Z a-z 0-9 _ -`, unique; fractions are finite, > 0,
+/// and sum to 1 (within 1e-6). Displays (and serialises) as that comma list; parses from it
+/// and, in YAML, also from a mapping `{train: 0.98, val: 0.01, test: 0.01}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Splits(pub Vec<(String, f64)>);
+
+impl Splits {
+    fn check(parts: Vec<(String, f64)>) -> Result<Splits, String> {
+        if parts.is_empty() {
+            return Err("expected NAME=FRACTION,… such as train=0.98,val=0.01,test=0.01".into());
+        }
+        if parts.len() > 64 {
+            return Err(format!("{} splits; at most 64", parts.len()));
+        }
+        let mut sum = 0.0;
+        for (i, (name, frac)) in parts.iter().enumerate() {
+            let ok_name = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok_name {
+                return Err(format!(
+                    "split name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ -"
+                ));
+            }
+            if parts[..i].iter().any(|(n, _)| n == name) {
+                return Err(format!("split {name} is listed twice"));
+            }
+            if !(frac.is_finite() && *frac > 0.0) {
+                return Err(format!(
+                    "split {name}: fraction {frac} must be greater than 0"
+                ));
+            }
+            sum += frac;
+        }
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(format!("the fractions sum to {sum}, not 1"));
+        }
+        Ok(Splits(parts))
+    }
+
+    /// The split names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+impl FromStr for Splits {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| ParseError::new("splits", s, &reason);
+        let mut parts = Vec::new();
+        for item in s.split(',') {
+            let Some((name, frac)) = item.split_once('=') else {
+                return Err(err(format!(
+                    "{:?}: expected NAME=FRACTION, e.g. train=0.98,val=0.01,test=0.01",
+                    item.trim()
+                )));
+            };
+            let frac: f64 = frac
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("{:?}: not a number", frac.trim())))?;
+            parts.push((name.trim().to_string(), frac));
+        }
+        Splits::check(parts).map_err(err)
+    }
+}
+
+impl fmt::Display for Splits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, frac)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{name}={frac}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Splits {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Splits {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Splits;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "splits as \"train=0.98,val=0.01,test=0.01\" or a mapping of name to fraction",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Splits, E> {
+                v.parse().map_err(|e: ParseError| E::custom(e))
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Splits, A::Error> {
+                let mut parts = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, f64>()? {
+                    parts.push((k, v));
+                }
+                Splits::check(parts).map_err(de::Error::custom)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// What decides a spectrum's split (hashed with xxh3 and the seed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SplitKey {
+    /// `lsh` when the inputs have it, else `spectrum`. The default.
+    #[default]
+    Auto,
+    /// The `name` (`file_name`) column: all spectra of one source file stay together.
+    Name,
+    /// The `lsh` column: near-duplicate spectra (one LSH bucket) stay together.
+    Lsh,
+    /// Each spectrum on its own (its `spectrum_id`).
+    Spectrum,
+}
+
+/// Which duplicates are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dedup {
+    /// Keep every spectrum. The default.
+    #[default]
+    None,
+    /// Drop a spectrum whose written peaks and precursor m/z equal an earlier one's.
+    Exact,
 }
 
 /// Resolved binning of the peaks onto a fixed m/z grid.
@@ -747,6 +906,14 @@ struct FileProcessing {
     bin_output: Option<BinOutput>,
     #[serde(default)]
     quality_format: Option<QualityFormat>,
+    #[serde(default)]
+    splits: Option<Splits>,
+    #[serde(default)]
+    seed: Option<Count<0>>,
+    #[serde(default)]
+    split_key: Option<SplitKey>,
+    #[serde(default)]
+    dedup: Option<Dedup>,
 }
 
 #[derive(Deserialize, Default)]
@@ -909,6 +1076,14 @@ pub struct Layer {
     pub bin_output: Option<BinOutput>,
     /// `processing.quality_format`.
     pub quality_format: Option<QualityFormat>,
+    /// `processing.splits`.
+    pub splits: Option<Splits>,
+    /// `processing.seed`: of the split assignment.
+    pub seed: Option<u64>,
+    /// `processing.split_key`.
+    pub split_key: Option<SplitKey>,
+    /// `processing.dedup`.
+    pub dedup: Option<Dedup>,
     /// `logging.level`, lowercase, one of [`LOG_LEVELS`].
     pub log_level: Option<String>,
     /// `logging.file`.
@@ -972,6 +1147,10 @@ impl Layer {
             bin_scale,
             bin_output,
             quality_format,
+            splits,
+            seed,
+            split_key,
+            dedup,
         } = doc.processing.unwrap_or_default();
         let FileLogging { level, file } = doc.logging.unwrap_or_default();
         let usize_of = |c: Option<Count<1>>| c.map(|c| to_usize(c.0));
@@ -995,6 +1174,10 @@ impl Layer {
             bin_scale: bin_scale.map(|v| v.0),
             bin_output,
             quality_format,
+            splits,
+            seed: seed.map(|c| c.0),
+            split_key,
+            dedup,
             log_level: level.map(|l| l.0),
             log_file: file,
         })
@@ -1056,6 +1239,10 @@ impl Layer {
                 "MSMS_QUALITY_FORMAT" => {
                     layer.quality_format = Some(v.parse().map_err(|e| bad(reason(e)))?)
                 }
+                "MSMS_SPLITS" => layer.splits = Some(v.parse().map_err(|e| bad(reason(e)))?),
+                "MSMS_SEED" => layer.seed = Some(count(0)?),
+                "MSMS_SPLIT_KEY" => layer.split_key = Some(v.parse().map_err(|e| bad(reason(e)))?),
+                "MSMS_DEDUP" => layer.dedup = Some(v.parse().map_err(|e| bad(reason(e)))?),
                 "MSMS_LOG_LEVEL" => {
                     layer.log_level = Some(parse_log_level(v).map_err(|e| bad(reason(e)))?)
                 }
@@ -1117,6 +1304,14 @@ pub struct Settings {
     pub binning: Option<Binning>,
     /// Reject spectra that do not meet this GeMS quality format; `None` (default) keeps all.
     pub quality_format: Option<QualityFormat>,
+    /// Splits and their fractions; `None` (default) writes every spectrum to `train`.
+    pub splits: Option<Splits>,
+    /// Seed of the split assignment (only with `splits`); default 0.
+    pub seed: u64,
+    /// What decides a spectrum's split (only with `splits`); default `auto`.
+    pub split_key: SplitKey,
+    /// Which duplicate spectra are dropped; default none.
+    pub dedup: Dedup,
     /// Log level, one of [`LOG_LEVELS`]; default `info`.
     pub log_level: String,
     /// Log file, if any; otherwise logs go to standard error.
@@ -1142,6 +1337,14 @@ struct OutputSettings {
     binning: Option<Binning>,
     #[serde(skip_serializing_if = "Option::is_none")]
     quality_format: Option<QualityFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    splits: Option<Splits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split_key: Option<SplitKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dedup: Option<Dedup>,
 }
 
 const ORIGINS: [&str; 3] = ["command line", "config file", "environment"];
@@ -1255,6 +1458,26 @@ impl Settings {
             other => other.map(|(v, _)| v),
         };
         let binning = resolve_binning(&layers)?;
+        let splits = pick(&layers, |l| l.splits.clone());
+        if splits.is_none() {
+            // Without splits these keys would silently do nothing.
+            if let Some((v, origin)) = pick(&layers, |l| l.seed) {
+                return Err(ConfigError::Invalid {
+                    key: "processing.seed",
+                    value: v.to_string(),
+                    origin,
+                    reason: "needs splits (--splits)".to_owned(),
+                });
+            }
+            if let Some((v, origin)) = pick(&layers, |l| l.split_key) {
+                return Err(ConfigError::Invalid {
+                    key: "processing.split_key",
+                    value: v.to_string(),
+                    origin,
+                    reason: "needs splits (--splits)".to_owned(),
+                });
+            }
+        }
         let log_level = match pick(&layers, |l| l.log_level.clone()) {
             Some((v, origin)) => parse_log_level(&v).map_err(|e| ConfigError::Invalid {
                 key: "logging.level",
@@ -1277,6 +1500,10 @@ impl Settings {
             max_peaks,
             binning,
             quality_format: pick(&layers, |l| l.quality_format).map(|(v, _)| v),
+            splits: splits.map(|(v, _)| v),
+            seed: pick(&layers, |l| l.seed).map_or(0, |(v, _)| v),
+            split_key: pick(&layers, |l| l.split_key).map_or(SplitKey::default(), |(v, _)| v),
+            dedup: pick(&layers, |l| l.dedup).map_or(Dedup::default(), |(v, _)| v),
             log_level,
             log_file: pick(&layers, |l| l.log_file.clone()).map(|(v, _)| v),
         })
@@ -1293,6 +1520,10 @@ impl Settings {
             max_peaks: self.max_peaks,
             binning: self.binning,
             quality_format: self.quality_format,
+            splits: self.splits.clone(),
+            seed: self.splits.as_ref().map(|_| self.seed),
+            split_key: self.splits.as_ref().map(|_| self.split_key),
+            dedup: (self.dedup != Dedup::None).then_some(self.dedup),
         }
     }
 
@@ -1901,7 +2132,8 @@ mod tests {
                     max_precursor_mz: 1000.0\n  max_spectra: 100000\n  \
                     max_peaks: 150\n  bin_width: 0.1\n  bin_range: 10:1000\n  \
                     bin_aggregation: max\n  bin_scale: 0.5\n  bin_output: sparse\n  \
-                    quality_format: B\n\
+                    quality_format: B\n  splits: {train: 0.9, test: 0.1}\n  seed: 7\n  \
+                    split_key: name\n  dedup: exact\n\
                     logging:\n  level: DEBUG\n  file: msms.log\n";
         let l = yaml(text).unwrap();
         assert_eq!(
@@ -1929,6 +2161,10 @@ mod tests {
                 bin_scale: Some(0.5),
                 bin_output: Some(BinOutput::Sparse),
                 quality_format: Some(QualityFormat::B),
+                splits: Some(Splits(vec![("train".into(), 0.9), ("test".into(), 0.1)])),
+                seed: Some(7),
+                split_key: Some(SplitKey::Name),
+                dedup: Some(Dedup::Exact),
                 log_level: Some("debug".into()),
                 log_file: Some("msms.log".into()),
             }
@@ -1986,6 +2222,10 @@ mod tests {
             ("MSMS_BIN_SCALE", "1"),
             ("MSMS_BIN_OUTPUT", "dense"),
             ("MSMS_QUALITY_FORMAT", "c"),
+            ("MSMS_SPLITS", "train=0.98, val=0.01, test=0.01"),
+            ("MSMS_SEED", "0"),
+            ("MSMS_SPLIT_KEY", "LSH"),
+            ("MSMS_DEDUP", "none"),
             ("MSMS_SOMETHING_ELSE", "whatever"),
             ("PATH", "/usr/bin"),
             ("MSMS_BATCH", "not read"),
@@ -2016,6 +2256,14 @@ mod tests {
                 bin_scale: Some(1.0),
                 bin_output: Some(BinOutput::Dense),
                 quality_format: Some(QualityFormat::C),
+                splits: Some(Splits(vec![
+                    ("train".into(), 0.98),
+                    ("val".into(), 0.01),
+                    ("test".into(), 0.01)
+                ])),
+                seed: Some(0),
+                split_key: Some(SplitKey::Lsh),
+                dedup: Some(Dedup::None),
                 log_level: Some("trace".into()),
                 log_file: Some("/var/log/msms.log".into()),
             }
@@ -2257,6 +2505,10 @@ mod tests {
                 "max_peaks": null,
                 "binning": null,
                 "quality_format": null,
+                "splits": null,
+                "seed": 0,
+                "split_key": "auto",
+                "dedup": "none",
                 "log_level": "info",
                 "log_file": null
             })

@@ -25,5 +25,6 @@ pub mod mapped;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod split;
 pub mod synth;
 pub mod verify;

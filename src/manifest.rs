@@ -16,6 +16,7 @@
 //!   "inputs": [ { "path": "…", "bytes": 123, "spectra": 1000, "first_spectrum_id": 0 } ],
 //!   "counts": { "read": 1000, "written": 990, "rejected_total": 10,
 //!               "rejected": { "empty": 1, "non_finite": 2, … } },
+//!   "splits": { "train": { "rows": 990, "shards": 1, "bytes": 456 } },
 //!   "shards": [ { "split": "train", "path": "train/shard-00000.parquet", "rows": 990,
 //!                 "bytes": 456, "sha256": "…", "first_spectrum_id": 0,
 //!                 "last_spectrum_id": 999 } ],
@@ -75,6 +76,17 @@ pub struct CountsRecord {
     pub rejected: BTreeMap<String, u64>,
 }
 
+/// One split's share of the output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    /// Spectra written to the split.
+    pub rows: u64,
+    /// Its shards.
+    pub shards: u64,
+    /// Bytes of its shards.
+    pub bytes: u64,
+}
+
 /// Facts about this execution that do not affect the output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -115,7 +127,10 @@ pub struct Manifest {
     pub inputs: Vec<InputRecord>,
     /// Counts.
     pub counts: CountsRecord,
-    /// Shards in order.
+    /// Rows, shards and bytes per split (`train` only, unless `--splits`).
+    #[serde(default)]
+    pub splits: BTreeMap<String, SplitRecord>,
+    /// Shards in order: split by split (in the order of `--splits`), then by index.
     pub shards: Vec<ShardRecord>,
     /// Digest over the shard digests.
     pub dataset_digest: String,
@@ -144,6 +159,7 @@ impl Manifest {
         inputs: Vec<InputRecord>,
         counts: &Counts,
         shards: &[ShardRecord],
+        splits: &[String],
         run: RunRecord,
     ) -> Manifest {
         let mut profile = serde_json::to_value(settings.profile).unwrap_or_default();
@@ -180,6 +196,18 @@ impl Manifest {
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
             },
+            splits: splits
+                .iter()
+                .map(|name| {
+                    let of = || shards.iter().filter(|s| &s.split == name);
+                    let record = SplitRecord {
+                        rows: of().map(|s| s.rows).sum(),
+                        shards: of().count() as u64,
+                        bytes: of().map(|s| s.bytes).sum(),
+                    };
+                    (name.clone(), record)
+                })
+                .collect(),
             shards: shards.to_vec(),
             dataset_digest: dataset_digest(shards),
             run,

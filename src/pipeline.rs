@@ -21,11 +21,12 @@ use msms_kernels::ValidationRules;
 use crate::affinity;
 use crate::batch::{self, Binner, Counts, Processing, Scratch};
 use crate::checkpoint::{self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry};
-use crate::config::{Mode, Normalize, Settings};
+use crate::config::{Dedup, Mode, Normalize, Settings};
 use crate::manifest::{InputRecord, Manifest, RunRecord};
 use crate::mapped::DecodeScratch;
 use crate::sink::{self, EncodedBatch, Encoder, ShardPlanner, ShardRecord, SinkError, UnitOutput};
 use crate::source::{Decode, FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
+use crate::split::{self, SplitPlan};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -353,8 +354,13 @@ fn prepare_output_root(
                 .map_err(|e| e.to_string())
         })
         .collect();
+    // Per split: the shards of a split after a damaged one are written again.
     let mut kept = Vec::new();
+    let mut broken: Vec<String> = Vec::new();
     for (e, f) in cp.shards.iter().zip(found) {
+        if broken.contains(&e.record.split) {
+            continue;
+        }
         let why = match f {
             Ok((bytes, sha)) if bytes == e.record.bytes && sha == e.record.sha256 => {
                 kept.push(e.clone());
@@ -367,20 +373,18 @@ fn prepare_output_root(
             Err(err) => err,
         };
         say(format!(
-            "notice: {} does not match the checkpoint ({why}): it and every later shard are written again",
+            "notice: {} does not match the checkpoint ({why}): it and every later shard of its split are written again",
             e.record.path
         ));
-        break;
+        broken.push(e.record.split.clone());
     }
     let keep: Vec<String> = kept.iter().map(|e| e.record.path.clone()).collect();
     remove_ours(root, &keep, false).map_err(out_err)?;
-    let position = kept.last().map(|e| e.resume.clone()).unwrap_or_default();
-    let resume_at = kept.last().map_or(0, |e| e.record.last_spectrum_id + 1);
     say(format!(
-        "resuming {}: {} finished shards verified; continuing at spectrum_id {resume_at} (the interrupted run had read {} spectra)",
+        "resuming {}: {} finished shards verified and kept (the interrupted run had read {} spectra)",
         root.display(),
         kept.len(),
-        cp.read_so_far.max(position.counts.read)
+        cp.read_so_far
     ));
     Ok(Start::Resume(kept))
 }
@@ -535,6 +539,12 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let started = Instant::now();
     let s = &opts.settings;
     let processing = processing(s)?;
+    let split_plan = SplitPlan::new(
+        s,
+        mappings.iter().any(|m| m.lsh.is_some()),
+        mappings.iter().any(|m| m.name.is_some()),
+    )
+    .map_err(RunError::Settings)?;
     let schema = batch::output_schema(mappings, processing.binning.as_ref())?;
     let max_slots = mappings.iter().map(|m| m.spectrum.slots).max().unwrap_or(1);
     // Rows per read unit: the batch size, unless rows are so wide that a unit would exceed
@@ -590,7 +600,27 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             return finished_summary(*m, root.as_deref().expect("not a dry run"), started)
         }
     };
-    let position = done.last().map(|e| e.resume.clone()).unwrap_or_default();
+    // Each split resumes after its own last finalised shard; reading starts at the earliest
+    // of those positions (units before a split's position are not given to its planner).
+    let names = split_plan.names.clone();
+    let done_by_split: Vec<Vec<ShardEntry>> = names
+        .iter()
+        .map(|n| {
+            done.iter()
+                .filter(|e| &e.record.split == n)
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let positions: Vec<Position> = done_by_split
+        .iter()
+        .map(|d| d.last().map(|e| e.resume.clone()).unwrap_or_default())
+        .collect();
+    let position = positions
+        .iter()
+        .min_by_key(|p| p.unit)
+        .cloned()
+        .unwrap_or_default();
     let checkpoint_path = root.as_deref().map(checkpoint::path).unwrap_or_default();
     let bad_checkpoint = |message: String| {
         RunError::Checkpoint(CheckpointError::Invalid {
@@ -598,7 +628,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             message,
         })
     };
-    if position.unit > units.len() as u64 {
+    if positions.iter().any(|p| p.unit > units.len() as u64) {
         return Err(bad_checkpoint(format!(
             "it resumes at read unit {} of {}",
             position.unit,
@@ -616,15 +646,32 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let todo = &units[position.unit as usize..];
     let total: u64 = units.iter().map(|u| u.rows as u64).sum();
     let writers = s.profile.writers.max(1);
-    let mut planner = ShardPlanner::new(
-        root.as_deref(),
-        "train",
-        &schema,
-        &props,
-        s.profile.shard_size.0,
-        writers,
-        done,
-    )?;
+    let mut planners = Vec::with_capacity(names.len());
+    for (name, done) in names.iter().zip(done_by_split) {
+        planners.push(ShardPlanner::new(
+            root.as_deref(),
+            name,
+            &schema,
+            &props,
+            s.profile.shard_size.0,
+            writers,
+            done,
+        )?);
+    }
+    // `--dedup exact`: the hashes of every spectrum written before the first unit to read.
+    let dedup = if s.dedup == Dedup::Exact {
+        let mut seen = split::Seen::default();
+        if let (Some(r), Some(first)) = (&root, todo.first()) {
+            seen = split::seen_in_shards(r, &cp.shards, first.first_id)
+                .map_err(bad_checkpoint)?;
+        }
+        Some(split::DedupGate::new(
+            todo.first().map_or(0, |u| u.seq),
+            seen,
+        ))
+    } else {
+        None
+    };
     let mut progress = ProgressReporter::new(opts.progress, total);
     progress.update(counts.read, &counts);
 
@@ -666,6 +713,8 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         processing,
         states,
         abort: Arc::clone(&abort),
+        split: split_plan.clone(),
+        dedup,
     });
     let mut decode_notes = Vec::new();
     let stop_requested = || {
@@ -734,23 +783,26 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         drop(done_tx);
 
         // Sink, on this thread: reorder by sequence number, plan shards, checkpoint.
-        let mut pending: BTreeMap<u64, (UnitOutput, Counts)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (Vec<UnitOutput>, Counts)> = BTreeMap::new();
         let mut next = position.unit;
-        let mut first_pieces = position.pieces.clone();
         let n_units = units.len() as u64;
         let interval = s.profile.checkpoint_interval.max(1) as u64;
         let mut progress_mark = counts.read;
         let outcome = (|| {
             // A finalised shard is recorded at once (durably); progress every `interval`
             // spectra (not fsynced: it carries no resume state).
-            let mut record = |planner: &ShardPlanner,
+            let mut record = |planners: &[ShardPlanner],
                               cp: &mut Checkpoint,
                               counts: &Counts|
              -> Result<(), RunError> {
                 let Some(r) = &root else { return Ok(()) };
-                let new_shards = planner.finalised().len() > cp.shards.len();
+                let finalised: usize = planners.iter().map(|p| p.finalised().len()).sum();
+                let new_shards = finalised > cp.shards.len();
                 if new_shards || counts.read >= progress_mark + interval {
-                    cp.shards = planner.finalised().to_vec();
+                    cp.shards = planners
+                        .iter()
+                        .flat_map(|p| p.finalised().iter().cloned())
+                        .collect();
                     cp.read_so_far = counts.read;
                     cp.updated_at = checkpoint::now();
                     save_checkpoint(r, cp, new_shards)?;
@@ -765,8 +817,10 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                         if stop_requested() {
                             return Err(interrupted());
                         }
-                        planner.poll(false)?;
-                        record(&planner, &mut cp, &counts)?;
+                        for p in &mut planners {
+                            p.poll(false)?;
+                        }
+                        record(&planners, &mut cp, &counts)?;
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => {
@@ -774,15 +828,23 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                     }
                 };
                 pending.insert(seq, out?);
-                while let Some((unit, c)) = pending.remove(&next) {
+                while let Some((parts, c)) = pending.remove(&next) {
                     let before = counts.clone();
                     counts.add(&c);
-                    let pieces = std::mem::take(&mut first_pieces);
-                    planner.push_unit(unit, &pieces, &before)?;
+                    for ((part, planner), at) in
+                        parts.into_iter().zip(&mut planners).zip(&positions)
+                    {
+                        // A split resumed further on has these rows in its shards already.
+                        if next < at.unit {
+                            continue;
+                        }
+                        let pieces: &[[u64; 2]] = if next == at.unit { &at.pieces } else { &[] };
+                        planner.push_unit(part, pieces, &before)?;
+                    }
                     next += 1;
                     progress.update(counts.read, &counts);
                     let _ = token_tx.send(());
-                    record(&planner, &mut cp, &counts)?;
+                    record(&planners, &mut cp, &counts)?;
                 }
                 if stop_requested() {
                     return Err(interrupted());
@@ -793,8 +855,11 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
                 pieces: Vec::new(),
                 counts: (&counts).into(),
             };
-            let all = planner.finish(end)?;
-            record(&planner, &mut cp, &counts)?;
+            let mut all = Vec::new();
+            for p in &mut planners {
+                all.extend(p.finish(end.clone())?);
+            }
+            record(&planners, &mut cp, &counts)?;
             Ok(all)
         })();
         if outcome.is_err() {
@@ -821,7 +886,10 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         Ok(entries) => entries,
         Err(mut e) => {
             // The shard in progress is dropped; shards already closed are finalised.
-            let kept = planner.shut_down();
+            let kept: Vec<ShardEntry> = planners
+                .into_iter()
+                .flat_map(ShardPlanner::shut_down)
+                .collect();
             let Some(root) = &root else { return Err(e) };
             if e.exit_code() == 2 {
                 // A run refused for its input or settings leaves nothing behind: shards
@@ -865,7 +933,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         })
         .collect();
     let run = RunRecord::now(workers, writers, opts.decode.as_str(), &placement);
-    let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, run);
+    let manifest = Manifest::new(s, &schema, inputs, &counts, &shards, &names, run);
     let manifest_path = match &root {
         Some(r) => {
             let p = r.join("manifest.json");
@@ -904,7 +972,7 @@ fn remove_checkpoint(root: &Path) -> Result<(), SinkError> {
 }
 
 /// A finished unit (sequence number, row groups and counts) or why it failed.
-type Done = (u64, Result<(UnitOutput, Counts), RunError>);
+type Done = (u64, Result<(Vec<UnitOutput>, Counts), RunError>);
 
 /// Keep freed memory in the process instead of returning it to the kernel.
 ///
@@ -937,6 +1005,10 @@ struct Shared {
     processing: Processing,
     states: Vec<parking_lot::Mutex<WorkerState>>,
     abort: Arc<AtomicBool>,
+    /// How rows are divided into splits.
+    split: SplitPlan,
+    /// `--dedup exact`.
+    dedup: Option<split::DedupGate>,
 }
 
 /// One worker's reusable state.
@@ -999,14 +1071,7 @@ fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
     // A panic here is a bug; report it instead of leaving the sink waiting.
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         raw.decode_pending(decode)?;
-        work(
-            &raw,
-            &shared.schema,
-            &shared.processing,
-            scratch,
-            encoder,
-            shared.batch_size,
-        )
+        work(&raw, shared, scratch, encoder)
     }))
     .unwrap_or_else(|_| {
         Err(RunError::Internal(format!(
@@ -1020,36 +1085,69 @@ fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
     let _ = tx.send((seq, out));
 }
 
-/// Build a unit's batch and encode it as row groups of at most `max_rows` rows: one when it
-/// fits, else the fewest that do, of equal size (±1), so a unit of whole chunks larger than
-/// the batch size never gives a sliver of a row group.
+/// Build a unit's batch, drop duplicates (`--dedup exact`), divide it among the splits, and
+/// encode each split's rows as row groups of at most `max_rows` rows: one when they fit,
+/// else the fewest that do, of equal size (±1), so a unit of whole chunks larger than the
+/// batch size never gives a sliver of a row group. One [`UnitOutput`] per split, in order.
 fn work(
     raw: &RawUnit,
-    schema: &SchemaRef,
-    processing: &Processing,
+    shared: &Shared,
     scratch: &mut Scratch,
     encoder: &Encoder,
-    max_rows: usize,
-) -> Result<(UnitOutput, Counts), RunError> {
-    let (batch, counts) =
-        batch::build(raw, schema, processing, scratch).map_err(SinkError::from)?;
-    let n = batch.num_rows();
-    let parts = n.div_ceil(max_rows.max(1)).max(1);
-    let mut groups: Vec<EncodedBatch> = Vec::with_capacity(parts);
-    let mut at = 0;
-    for k in 0..parts {
-        let len = n / parts + usize::from(k < n % parts);
-        let mut enc = encoder.encode(batch.slice(at, len))?;
-        enc.offset = at;
-        groups.push(enc);
-        at += len;
+) -> Result<(Vec<UnitOutput>, Counts), RunError> {
+    let (mut batch, mut counts) =
+        batch::build(raw, &shared.schema, &shared.processing, scratch).map_err(SinkError::from)?;
+    if let Some(gate) = &shared.dedup {
+        let hashes = split::row_hashes(&batch);
+        let Some(keep) = gate.filter(raw.seq, &hashes, &shared.abort) else {
+            return Err(RunError::Internal("stopped".into()));
+        };
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped > 0 {
+            counts.duplicate += dropped as u64;
+            counts.accepted -= dropped as u64;
+            batch = arrow::compute::filter_record_batch(
+                &batch,
+                &arrow::array::BooleanArray::from(keep),
+            )
+            .map_err(SinkError::from)?;
+        }
     }
-    let unit = UnitOutput {
-        seq: raw.seq,
-        batch,
-        groups,
+    let parts: Vec<arrow::array::RecordBatch> = if shared.split.is_split() {
+        let mut which = Vec::new();
+        shared.split.assign(&batch, &mut which);
+        (0..shared.split.names.len())
+            .map(|k| {
+                let mask: arrow::array::BooleanArray =
+                    which.iter().map(|w| Some(usize::from(*w) == k)).collect();
+                arrow::compute::filter_record_batch(&batch, &mask)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(SinkError::from)?
+    } else {
+        vec![batch]
     };
-    Ok((unit, counts))
+    let max_rows = shared.batch_size.max(1);
+    let mut out = Vec::with_capacity(parts.len());
+    for batch in parts {
+        let n = batch.num_rows();
+        let count = n.div_ceil(max_rows).max(1);
+        let mut groups: Vec<EncodedBatch> = Vec::with_capacity(count);
+        let mut at = 0;
+        for k in 0..count {
+            let len = n / count + usize::from(k < n % count);
+            let mut enc = encoder.encode(batch.slice(at, len))?;
+            enc.offset = at;
+            groups.push(enc);
+            at += len;
+        }
+        out.push(UnitOutput {
+            seq: raw.seq,
+            batch,
+            groups,
+        });
+    }
+    Ok((out, counts))
 }
 
 /// A progress bar on a terminal, a plain line every 5 s otherwise.

@@ -15,7 +15,8 @@
 //!   (`msms_shards.config_hash`, `msms_shards.format_version`, `msms_shards.tool_version`)
 //!   equals the manifest's;
 //! - the `spectrum_id` column (read alone: cheap) starts at `first_spectrum_id`, ends at
-//!   `last_spectrum_id`, and strictly increases, within the shard and across shards;
+//!   `last_spectrum_id`, and strictly increases, within the shard and across the shards of
+//!   its split;
 //!
 //! and for the dataset: `dataset_digest` recomputed from the shard list
 //! ([`dataset_digest`]) equals the manifest's; `counts.written` is the sum of the shards'
@@ -964,13 +965,16 @@ impl Verifier {
             omitted: 0,
         };
         let mut listed = 0usize;
-        let mut previous_last: Option<u64> = None;
-        for out in outcomes {
+        // Ids increase within each split (splits interleave in spectrum_id order).
+        let mut previous_last: std::collections::HashMap<&str, u64> = Default::default();
+        for (out, rec) in outcomes.into_iter().zip(&m.shards) {
             report.bytes += out.bytes;
             report.spectra_checked += out.spectra_checked;
             let mut shard_problems = out.problems;
             if let Some((first, last)) = out.ids {
-                if let Some(previous) = previous_last.filter(|&p| first <= p) {
+                let previous_last = previous_last.entry(rec.split.as_str()).or_insert(u64::MAX);
+                let previous = Some(*previous_last).filter(|&p| p != u64::MAX);
+                if let Some(previous) = previous.filter(|&p| first <= p) {
                     let fault = SpectrumFault::IdOrder { previous };
                     let kind = ProblemKind::Spectrum {
                         row: 0,
@@ -979,7 +983,7 @@ impl Verifier {
                     };
                     shard_problems.insert(0, Problem::new(&out.file, kind));
                 }
-                previous_last = Some(last);
+                *previous_last = last;
             }
             for p in shard_problems {
                 let earlier = p.is_manifest_wide().then(|| {
