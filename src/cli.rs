@@ -612,18 +612,13 @@ pub fn summary_text(s: &Summary, dry_run: bool) -> String {
             .unwrap_or_default()
     );
     if s.manifest.splits.len() > 1 {
-        // In the order of --splits (the order the shards are listed in).
-        let mut names: Vec<&str> = Vec::new();
-        for sh in &s.shards {
-            if !names.contains(&sh.split.as_str()) {
-                names.push(&sh.split);
-            }
-        }
-        let parts: Vec<String> = names
+        let parts: Vec<String> = s
+            .manifest
+            .splits
             .iter()
-            .map(|n| {
-                let r = &s.manifest.splits[*n];
-                format!("{n} {} ({} shards)", r.rows, r.shards)
+            .map(|(n, r)| {
+                let plural = if r.shards == 1 { "" } else { "s" };
+                format!("{n} {} ({} shard{plural})", r.rows, r.shards)
             })
             .collect();
         let _ = writeln!(out, "  splits           {}", parts.join(", "));

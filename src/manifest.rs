@@ -127,9 +127,10 @@ pub struct Manifest {
     pub inputs: Vec<InputRecord>,
     /// Counts.
     pub counts: CountsRecord,
-    /// Rows, shards and bytes per split (`train` only, unless `--splits`).
+    /// Rows, shards and bytes per split (`train` only, unless `--splits`), in the order of
+    /// `--splits`.
     #[serde(default)]
-    pub splits: BTreeMap<String, SplitRecord>,
+    pub splits: indexmap::IndexMap<String, SplitRecord>,
     /// Shards in order: split by split (in the order of `--splits`), then by index.
     pub shards: Vec<ShardRecord>,
     /// Digest over the shard digests.

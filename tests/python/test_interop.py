@@ -39,6 +39,8 @@ REASONS = (
     "bad_precursor",
     "too_few_peaks",
     "quality_format",
+    # Not a validation reason: spectra dropped by --dedup exact (0 without it).
+    "duplicate",
 )
 # Planted faults: reason -> how many spectra get it.
 PLANTED = {
