@@ -24,13 +24,25 @@ struct Reference {
     /// (path, sha256) of every shard.
     shards: Vec<(String, String)>,
     elapsed: Duration,
+    /// Settings of every run of the test besides [`SETTINGS`].
+    extra: Vec<String>,
 }
 
 fn reference(dir: &Path) -> Reference {
+    reference_with(dir, &[])
+}
+
+/// The uninterrupted run with [`SETTINGS`] and `extra` (`{input}` stands for the input's path).
+fn reference_with(dir: &Path, extra: &[&str]) -> Reference {
     let input = synth_input(&dir.join("in.hdf5"), "gems", SPECTRA, 0.02, 11);
+    let extra: Vec<String> = extra
+        .iter()
+        .map(|a| a.replace("{input}", &input.path.display().to_string()))
+        .collect();
     let root = dir.join("reference");
     let t = Instant::now();
     let mut args: Vec<&str> = SETTINGS.to_vec();
+    args.extend(extra.iter().map(String::as_str));
     args.extend(["--num-workers", "1", "--writers", "1"]);
     build(&[&input.path], &root, &args).expect_code(0);
     let elapsed = t.elapsed();
@@ -47,6 +59,7 @@ fn reference(dir: &Path) -> Reference {
         manifest,
         shards,
         elapsed,
+        extra,
     }
 }
 
@@ -98,6 +111,7 @@ fn command(r: &Reference, root: &Path, extra: &[&str]) -> std::process::Command 
         .arg("--output-root")
         .arg(root)
         .args(SETTINGS)
+        .args(&r.extra)
         .args(extra);
     cmd
 }
@@ -456,4 +470,52 @@ fn a_file_size_limit_fails_cleanly_and_resume_finishes_the_run() {
     assert!(!root.join("manifest.json").exists());
     // With the limit lifted, the run finishes as if nothing happened.
     resume_and_compare(&r, &root, &[], "after a file-size limit");
+}
+
+/// The same crash safety with three splits and `--dedup exact` over the input given twice
+/// (every spectrum of the second copy is a duplicate): each split resumes after its own last
+/// shard, and the dedup state is rebuilt from the kept shards.
+#[test]
+fn kill_9_with_splits_and_dedup_then_resume_gives_identical_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference_with(
+        dir.path(),
+        &[
+            "--input-hdf5",
+            "{input}",
+            "--splits",
+            "train=0.8,val=0.1,test=0.1",
+            "--dedup",
+            "exact",
+        ],
+    );
+    assert_eq!(r.manifest["counts"]["read"], 2 * SPECTRA);
+    assert_eq!(
+        r.manifest["counts"]["rejected"]["duplicate"],
+        r.manifest["counts"]["written"]
+    );
+    let n = r.shards.len();
+    for (i, point) in [
+        "shard-renamed:2".to_string(),
+        "shard-rename:9".to_string(),
+        format!("shard-renamed:{}", n / 2),
+        "manifest-rename".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let root = dir.path().join(format!("stall-{i}"));
+        kill_at(&r, &root, &["--num-workers", "2", "--writers", "2"], point);
+        resume_and_compare(&r, &root, &[], &format!("splits+dedup, {point}"));
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    for i in 0..3 {
+        let root = dir.path().join(format!("random-{i}"));
+        let mut child = spawn(command(&r, &root, &["--num-workers", "2"]));
+        let after = rng.random_range(0..n - 1);
+        wait_for_shards(&root, after, &mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        resume_and_compare(&r, &root, &[], &format!("splits+dedup, random kill {i}"));
+    }
 }
