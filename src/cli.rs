@@ -46,6 +46,11 @@ pub enum Command {
     /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
     /// estimated conversion time. Exit 2 when it cannot be converted.
     Inspect(crate::inspect::InspectArgs),
+    /// Write a quality report of an output root: one self-contained HTML page with charts
+    /// (peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
+    /// and shard sizes) and quality_report.json with the same numbers.
+    #[command(after_help = crate::report::AFTER_HELP)]
+    QualityReport(crate::report::ReportArgs),
 }
 
 const AFTER_BUILD: &str = "\
@@ -219,6 +224,7 @@ where
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
         Command::Inspect(a) => crate::inspect::run(a),
+        Command::QualityReport(a) => crate::report::run(a),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod mapped;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod split;
