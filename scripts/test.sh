@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 # would compile the dependency graph a second time with different feature unification.
 cargo test --workspace
 bash scripts/setup-python.sh
+bash scripts/ensure-chromium.sh
 MSMS_BIN="$PWD/target/debug/msms" .venv/bin/python -m pytest tests/python -q
