@@ -724,7 +724,12 @@ impl Report {
                 .map(|(rec, &split)| {
                     let path = root.join(&rec.path);
                     let mut acc = Acc::new();
-                    let sums = read_shard(&path, &mut acc)
+                    // A reader panic on damaged bytes is reported as that shard's error.
+                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        read_shard(&path, &mut acc)
+                    }))
+                    .unwrap_or_else(|_| Err("the Parquet reader panicked".into()));
+                    let sums = read
                         .and_then(|sums| {
                             if acc.rows == rec.rows {
                                 Ok(sums)
@@ -2120,8 +2125,7 @@ impl Report {
             .collect();
         let limit_note = match &self.size_limit {
             Some((text, b)) => format!(
-                "the dashed line is the shard size limit, {} ({} bytes)",
-                escape(text),
+                "the dashed line is the shard size limit, {text} ({} bytes)",
                 group(*b)
             ),
             None => "no shard size limit recorded".into(),

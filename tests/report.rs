@@ -621,6 +621,15 @@ fn manifest_strings_are_escaped_in_the_html() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
     assert!(html.contains("a &amp; b &#39;quoted&#39;"));
+    for twice in [
+        "&amp;lt;",
+        "&amp;gt;",
+        "&amp;amp;",
+        "&amp;#39;",
+        "&amp;quot;",
+    ] {
+        assert!(!html.contains(twice), "escaped twice: {twice}");
+    }
     assert_self_contained(&html);
     // The JSON keeps them verbatim (JSON-escaped).
     let j = read_json(&root.join("quality_report.json"));
