@@ -662,8 +662,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let dedup = if s.dedup == Dedup::Exact {
         let mut seen = split::Seen::default();
         if let (Some(r), Some(first)) = (&root, todo.first()) {
-            seen = split::seen_in_shards(r, &cp.shards, first.first_id)
-                .map_err(bad_checkpoint)?;
+            seen = split::seen_in_shards(r, &cp.shards, first.first_id).map_err(bad_checkpoint)?;
         }
         Some(split::DedupGate::new(
             todo.first().map_or(0, |u| u.seq),

@@ -306,6 +306,8 @@ pub fn expectation(inputs: &[&Input], rules: &Rules, max_spectra: Option<u64>) -
     for r in RejectReason::ALL {
         e.rejected.insert(r.as_str(), 0);
     }
+    // Not a validation reason: spectra dropped by --dedup exact (none without it).
+    e.rejected.insert("duplicate", 0);
     let limit = max_spectra.unwrap_or(u64::MAX);
     let mut id = 0u64;
     for (source_index, inp) in inputs.iter().enumerate() {
