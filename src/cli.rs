@@ -42,6 +42,11 @@ pub enum Command {
     /// Same as `msms verify ROOT`, with the root given as --output ROOT.
     #[command(after_help = AFTER_VERIFY)]
     ValidateShards(ValidateShardsArgs),
+    /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
+    /// writability and O_DIRECT at an output root; suggest a mode and show its profile.
+    /// Exit 1 with one line per problem that would stop a run.
+    #[command(after_help = crate::doctor::AFTER_HELP)]
+    Doctor(crate::doctor::DoctorArgs),
     /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
     /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
     /// estimated conversion time. Exit 2 when it cannot be converted.
@@ -223,6 +228,7 @@ where
         Command::Synth(a) => synth_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
+        Command::Doctor(a) => crate::doctor::run(&a),
         Command::Inspect(a) => crate::inspect::run(a),
         Command::QualityReport(a) => crate::report::run(a),
     }

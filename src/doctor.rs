@@ -1,0 +1,952 @@
+//! `msms doctor`: what this machine offers a run, and what would stop one.
+//!
+//! Reports the linked libhdf5, the SIMD level compiled into the kernels, the usable cores and
+//! their NUMA nodes, memory, and at an output root: the file system, free space, whether files
+//! can be created there and whether shards would be written with `O_DIRECT`. It suggests a
+//! mode by a fixed rule ([`suggest_mode`]) and shows the profile that mode resolves to here
+//! (environment variables applied, as `build-shards` would).
+//!
+//! Problems that would stop a run ([`Report::problems`]) make the exit code 1, each on its
+//! own line; everything else is information or a warning.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::affinity::{format_cpulist, Topology};
+use crate::config::{Layer, Mode, Profile, Settings};
+
+/// Fewest usable cores for which [`suggest_mode`] suggests `production`.
+pub const PRODUCTION_MIN_CORES: usize = 16;
+/// Least total memory (bytes) for which [`suggest_mode`] suggests `production`.
+pub const PRODUCTION_MIN_MEMORY: u64 = 32 << 30;
+/// Memory a run needs besides its batches (bytes): libraries, the writer's row group, the
+/// chunk index.
+pub const BASE_MEMORY: u64 = 256 << 20;
+/// Memory per spectrum of each worker's batch (bytes): the decoded row, the transformed
+/// peaks and their Arrow copy, with room to spare (a GeMS row is 2 KiB as float64).
+pub const MEMORY_PER_BATCH_SPECTRUM: u64 = 8 << 10;
+/// Free space needed at the output root, in shard sizes: one shard being written as `.tmp`
+/// and one more so that the disk is not filled by the first.
+pub const FREE_SPACE_SHARDS: u64 = 2;
+
+/// Flags of `msms doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Where shards would be written: file system, free space, whether files can be created
+    /// and whether O_DIRECT works are checked there (for a directory that does not exist yet,
+    /// at its nearest existing parent, where build-shards would create it). Default:
+    /// $MSMS_OUTPUT_ROOT if set, else the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub output_root: Option<PathBuf>,
+    /// Check for this mode (local, production or cloud) instead of the suggested one: its
+    /// profile, the free space its shard size needs and the memory its workers need.
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// Print the report as one JSON object on stdout (problems still go to stderr too).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Text after `msms doctor --help`.
+pub const AFTER_HELP: &str = "\
+Checks (in this order): msms and libhdf5 versions; the SIMD level compiled into the kernels
+(and whether this CPU has a wider one); usable cores (available_parallelism, NUMA nodes from
+/sys); memory total and available (/proc/meminfo, a cgroup v2 limit if any); at the output
+root: file system, free space (statvfs), whether a file can be created and removed, whether
+O_DIRECT works (shards fall back to buffered writes where it does not), and the file-size
+limit (ulimit -f).
+
+Mode: build-shards uses local unless --mode (or MSMS_MODE, or mode: in a --config file) says
+otherwise. Doctor suggests production when this machine has at least 16 usable cores and at
+least 32 GiB of memory, local otherwise, and shows the profile that mode resolves to here
+(MSMS_* variables applied).
+
+A run is blocked (exit 1, one line per reason on stderr, `msms doctor: REASON`) when: the
+output root or a parent is a file, or no file can be created there; free space there is
+below 2 x the mode's shard size; available memory is below 256 MiB + workers x batch size
+x 8 KiB; the file-size limit is below the shard size; an MSMS_* variable is invalid.
+A non-empty output root, no O_DIRECT or a wider SIMD level left unused are warnings only.
+Exit codes: 0 nothing blocks a run; 1 something does (each reason listed); 2 bad flags.
+
+Examples:
+  msms doctor --output-root /data/shards/c1
+  msms doctor --mode production --json";
+
+/// Everything `msms doctor` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// True when nothing blocks a run (`problems` is empty).
+    pub ok: bool,
+    /// This build's version.
+    pub msms_version: String,
+    /// The linked libhdf5's version, e.g. `1.14.6`.
+    pub hdf5_version: String,
+    /// SIMD levels: compiled in, and the widest this CPU has.
+    pub simd: Simd,
+    /// Usable cores and their NUMA nodes.
+    pub cpu: Cpu,
+    /// Memory.
+    pub memory: Memory,
+    /// The output root's checks.
+    pub output_root: OutputRoot,
+    /// The suggested and the checked mode.
+    pub mode: ModeChoice,
+    /// The checked mode's profile, as resolved on this machine.
+    pub profile: ProfileReport,
+    /// Reasons a run would fail; empty when none.
+    pub problems: Vec<String>,
+    /// Things worth knowing that do not stop a run.
+    pub warnings: Vec<String>,
+}
+
+/// SIMD levels.
+#[derive(Debug, Clone, Serialize)]
+pub struct Simd {
+    /// What `wide` was compiled for (`msms --version` prints the same).
+    pub compiled: String,
+    /// The widest level this CPU reports at run time.
+    pub cpu_supports: String,
+}
+
+/// Cores.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cpu {
+    /// `std::thread::available_parallelism` (affinity mask and cgroup quota applied): the
+    /// number profiles are computed from.
+    pub available_parallelism: usize,
+    /// CPU ids per NUMA node, restricted to this process's affinity mask.
+    pub numa_nodes: Vec<Vec<usize>>,
+}
+
+/// Memory, in bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    /// `MemTotal` of /proc/meminfo, or the cgroup limit when lower.
+    pub total_bytes: Option<u64>,
+    /// `MemAvailable` of /proc/meminfo, or what the cgroup limit leaves when lower.
+    pub available_bytes: Option<u64>,
+    /// The cgroup v2 `memory.max` of this process, when it sets one.
+    pub cgroup_limit_bytes: Option<u64>,
+    /// Estimated need of a run in the checked mode.
+    pub needed_bytes: u64,
+}
+
+/// Checks at the output root.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputRoot {
+    /// The root as given (or defaulted).
+    pub path: PathBuf,
+    /// Where the default came from when no --output-root was given.
+    pub source: &'static str,
+    /// Whether the root exists as a directory.
+    pub exists: bool,
+    /// The root, or the parent of it, that is a file: nothing can be created there.
+    pub not_a_directory: Option<PathBuf>,
+    /// The directory checked: the root, or its nearest existing parent.
+    pub checked_path: PathBuf,
+    /// Whether the root exists and holds entries (build-shards then needs --overwrite or
+    /// --resume).
+    pub not_empty: bool,
+    /// Whether the root holds a checkpoint of an interrupted run (`.msms/checkpoint.json`).
+    pub checkpoint: bool,
+    /// Whether the root holds a finished run's `manifest.json`.
+    pub manifest: bool,
+    /// File system type, e.g. `ext2/3/4`, `xfs`, `tmpfs`, or its magic number in hex.
+    pub filesystem: Option<String>,
+    /// Bytes free for an unprivileged writer (`f_bavail * f_frsize`).
+    pub free_bytes: Option<u64>,
+    /// Size of the file system.
+    pub total_bytes: Option<u64>,
+    /// Bytes free needed by the checked mode: 2 x shard size.
+    pub needed_bytes: u64,
+    /// Whether a file could be created and removed there.
+    pub writable: bool,
+    /// `direct` (shards bypass the page cache), `buffered` (O_DIRECT refused; shards fall
+    /// back to ordinary writes) or `unknown` (not writable).
+    pub o_direct: String,
+    /// The soft file-size limit (`ulimit -f`) in bytes, when there is one.
+    pub file_size_limit_bytes: Option<u64>,
+}
+
+/// Which mode, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeChoice {
+    /// What [`suggest_mode`] gives for this machine.
+    pub suggested: String,
+    /// The mode checked: --mode if given, else the suggestion.
+    pub checked: String,
+    /// The mode `build-shards` uses without --mode here (MSMS_MODE if set, else local).
+    pub build_shards_default: String,
+    /// The rule, in words.
+    pub rule: String,
+}
+
+/// A resolved profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileReport {
+    /// Worker threads.
+    pub num_workers: usize,
+    /// Shard writer threads.
+    pub writers: usize,
+    /// Largest shard, as written in configs (`1GB`).
+    pub shard_size: String,
+    /// Largest shard in bytes.
+    pub shard_size_bytes: u64,
+    /// Spectra per read unit and row group.
+    pub batch_size: usize,
+    /// Spectra between checkpoint updates.
+    pub checkpoint_interval: usize,
+    /// MSMS_* variables that changed the mode's defaults.
+    pub env_overrides: Vec<String>,
+}
+
+/// The mode suggested for a machine: `production` with at least [`PRODUCTION_MIN_CORES`]
+/// usable cores and [`PRODUCTION_MIN_MEMORY`] of memory, else `local`. Unknown memory counts
+/// as too little.
+pub fn suggest_mode(cores: usize, total_memory: Option<u64>) -> Mode {
+    if cores >= PRODUCTION_MIN_CORES && total_memory.is_some_and(|m| m >= PRODUCTION_MIN_MEMORY) {
+        Mode::Production
+    } else {
+        Mode::Local
+    }
+}
+
+/// Estimated memory a run with `profile` needs: [`BASE_MEMORY`] + workers x batch size x
+/// [`MEMORY_PER_BATCH_SPECTRUM`].
+pub fn memory_needed(profile: &Profile) -> u64 {
+    BASE_MEMORY.saturating_add(
+        (profile.num_workers as u64)
+            .saturating_mul(profile.batch_size as u64)
+            .saturating_mul(MEMORY_PER_BATCH_SPECTRUM),
+    )
+}
+
+/// Runs every check. `env` are the environment variables (`std::env::vars()`).
+pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+
+    let simd = Simd {
+        compiled: msms_kernels::simd_level().to_string(),
+        cpu_supports: cpu_simd_level().to_string(),
+    };
+    if simd.compiled != simd.cpu_supports
+        && simd_rank(&simd.cpu_supports) > simd_rank(&simd.compiled)
+    {
+        warnings.push(format!(
+            "the kernels were compiled for {} but this CPU has {}: build with RUSTFLAGS=\"-C target-cpu=native\" to use it",
+            simd.compiled, simd.cpu_supports
+        ));
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let topo = Topology::detect();
+    let cpu = Cpu {
+        available_parallelism: cores,
+        numa_nodes: topo.nodes.clone(),
+    };
+
+    let (mem_total, mem_available) = read_meminfo();
+    let cgroup = cgroup_memory();
+    let cgroup_limit = cgroup.map(|(limit, _)| limit);
+    let total = match (mem_total, cgroup_limit) {
+        (Some(t), Some(l)) => Some(t.min(l)),
+        (t, l) => t.or(l),
+    };
+    let available = match (mem_available, cgroup) {
+        (Some(a), Some((limit, used))) => Some(a.min(limit.saturating_sub(used))),
+        (a, c) => a.or(c.map(|(limit, used)| limit.saturating_sub(used))),
+    };
+
+    // Mode and profile.
+    let suggested = suggest_mode(cores, total);
+    let checked = args.mode.unwrap_or(suggested);
+    let env_layer = Layer::from_env(env.iter().cloned());
+    let env_mode = env_layer.as_ref().ok().and_then(|l| l.mode);
+    let defaults = Profile::for_mode(checked, cores);
+    let profile = match &env_layer {
+        Ok(env_layer) => {
+            let cli = Layer {
+                mode: Some(checked),
+                ..Layer::default()
+            };
+            match Settings::resolve(&cli, None, env_layer, cores) {
+                Ok(s) => s.profile,
+                Err(e) => {
+                    problems.push(format!("environment: {}", crate::verify::error_chain(&e)));
+                    defaults
+                }
+            }
+        }
+        Err(e) => {
+            problems.push(format!("environment: {}", crate::verify::error_chain(e)));
+            defaults
+        }
+    };
+    let mut env_overrides = Vec::new();
+    for (name, changed) in [
+        (
+            "MSMS_NUM_WORKERS",
+            profile.num_workers != defaults.num_workers,
+        ),
+        ("MSMS_WRITERS", profile.writers != defaults.writers),
+        ("MSMS_SHARD_SIZE", profile.shard_size != defaults.shard_size),
+        ("MSMS_BATCH_SIZE", profile.batch_size != defaults.batch_size),
+        (
+            "MSMS_CHECKPOINT_INTERVAL",
+            profile.checkpoint_interval != defaults.checkpoint_interval,
+        ),
+    ] {
+        if changed {
+            env_overrides.push(name.to_string());
+        }
+    }
+
+    let needed_memory = memory_needed(&profile);
+    if let Some(a) = available {
+        if a < needed_memory {
+            problems.push(format!(
+                "memory: only {} available; a {} run with {} workers and batches of {} needs about {} (256 MiB + workers x batch x 8 KiB): use --mode local, fewer --num-workers or a smaller --batch-size",
+                gib(a),
+                checked.as_str(),
+                profile.num_workers,
+                profile.batch_size,
+                gib(needed_memory)
+            ));
+        }
+    } else {
+        warnings.push("memory: /proc/meminfo could not be read; available memory unknown".into());
+    }
+
+    // Output root.
+    let (root, source) = match &args.output_root {
+        Some(p) => (p.clone(), "--output-root"),
+        None => match env
+            .iter()
+            .find(|(k, v)| k == "MSMS_OUTPUT_ROOT" && !v.trim().is_empty())
+        {
+            Some((_, v)) => (PathBuf::from(v.trim()), "MSMS_OUTPUT_ROOT"),
+            None => (PathBuf::from("."), "current directory"),
+        },
+    };
+    let output_root = check_root(
+        &root,
+        source,
+        checked,
+        &profile,
+        &mut problems,
+        &mut warnings,
+    );
+
+    let mode = ModeChoice {
+        suggested: suggested.as_str().into(),
+        checked: checked.as_str().into(),
+        build_shards_default: env_mode.unwrap_or_default().as_str().into(),
+        rule: format!(
+            "production when at least {PRODUCTION_MIN_CORES} usable cores and {} GiB of memory, else local",
+            PRODUCTION_MIN_MEMORY >> 30
+        ),
+    };
+
+    Report {
+        ok: problems.is_empty(),
+        msms_version: env!("CARGO_PKG_VERSION").into(),
+        hdf5_version: crate::h5::library_version(),
+        simd,
+        cpu,
+        memory: Memory {
+            total_bytes: total,
+            available_bytes: available,
+            cgroup_limit_bytes: cgroup_limit,
+            needed_bytes: needed_memory,
+        },
+        output_root,
+        mode,
+        profile: ProfileReport {
+            num_workers: profile.num_workers,
+            writers: profile.writers,
+            shard_size: profile.shard_size.to_string(),
+            shard_size_bytes: profile.shard_size.bytes(),
+            batch_size: profile.batch_size,
+            checkpoint_interval: profile.checkpoint_interval,
+            env_overrides,
+        },
+        problems,
+        warnings,
+    }
+}
+
+/// `msms doctor`: print the report; exit 0, or 1 when something blocks a run.
+pub fn run(args: &DoctorArgs) -> i32 {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let report = diagnose(args, &env);
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report).expect("the report serialises");
+        s.push('\n');
+        s
+    } else {
+        render(&report)
+    };
+    let _ = io::stdout().write_all(text.as_bytes());
+    let _ = io::stdout().flush();
+    for p in &report.problems {
+        eprintln!("msms doctor: {p}");
+    }
+    if report.ok {
+        0
+    } else {
+        1
+    }
+}
+
+/// The human-readable report.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let nodes = &r.cpu.numa_nodes;
+    let node_text = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, cpus)| format!("node {i}: cpus {}", format_cpulist(cpus)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let _ = writeln!(o, "msms doctor");
+    let _ = writeln!(o, "  msms          {}", r.msms_version);
+    let _ = writeln!(
+        o,
+        "  HDF5          libhdf5 {} (bundled, static)",
+        r.hdf5_version
+    );
+    let _ = writeln!(
+        o,
+        "  SIMD          {} compiled in; this CPU has {}",
+        r.simd.compiled, r.simd.cpu_supports
+    );
+    let _ = writeln!(
+        o,
+        "  cores         {} usable; {} NUMA node{} ({node_text})",
+        r.cpu.available_parallelism,
+        nodes.len(),
+        if nodes.len() == 1 { "" } else { "s" }
+    );
+    let opt = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), gib);
+    let _ = writeln!(
+        o,
+        "  memory        {} total, {} available{}; a run needs about {}",
+        opt(r.memory.total_bytes),
+        opt(r.memory.available_bytes),
+        r.memory
+            .cgroup_limit_bytes
+            .map(|l| format!(" (cgroup limit {})", gib(l)))
+            .unwrap_or_default(),
+        gib(r.memory.needed_bytes)
+    );
+    let root = &r.output_root;
+    let _ = writeln!(
+        o,
+        "  output root   {} ({}{})",
+        root.path.display(),
+        root.source,
+        if let Some(f) = &root.not_a_directory {
+            format!("; {} is a file, not a directory", f.display())
+        } else if root.exists {
+            if root.checkpoint {
+                "; exists, holds an interrupted run's checkpoint".to_string()
+            } else if root.manifest {
+                "; exists, holds a finished run".to_string()
+            } else if root.not_empty {
+                "; exists, not empty".to_string()
+            } else {
+                "; exists, empty".to_string()
+            }
+        } else {
+            format!(
+                "; does not exist: checked {}, where it would be created",
+                root.checked_path.display()
+            )
+        }
+    );
+    if root.not_a_directory.is_none() {
+        render_root_checks(&mut o, root);
+    }
+    let _ = writeln!(
+        o,
+        "  mode          {}: {} (rule: {})",
+        r.mode.checked,
+        if r.mode.checked == r.mode.suggested {
+            "suggested for this machine".to_string()
+        } else {
+            format!("from --mode; suggested here: {}", r.mode.suggested)
+        },
+        r.mode.rule
+    );
+    let _ = writeln!(
+        o,
+        "                msms build-shards uses {} unless --mode is given; doctor suggests {}",
+        r.mode.build_shards_default, r.mode.suggested
+    );
+    let p = &r.profile;
+    let _ = writeln!(
+        o,
+        "  profile       {}: {} workers, {} writer{}, shard size {}, batch {}, checkpoint every {} spectra{}",
+        r.mode.checked,
+        p.num_workers,
+        p.writers,
+        if p.writers == 1 { "" } else { "s" },
+        p.shard_size,
+        p.batch_size,
+        p.checkpoint_interval,
+        if p.env_overrides.is_empty() {
+            String::new()
+        } else {
+            format!(" (set by {})", p.env_overrides.join(", "))
+        }
+    );
+    for w in &r.warnings {
+        let _ = writeln!(o, "  warning: {w}");
+    }
+    if r.ok {
+        let _ = writeln!(
+            o,
+            "OK: nothing blocks a run (msms build-shards --mode {} ...)",
+            r.mode.checked
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "BLOCKED: {} problem{} (listed on stderr)",
+            r.problems.len(),
+            if r.problems.len() == 1 { "" } else { "s" }
+        );
+    }
+    o
+}
+
+fn render_root_checks(o: &mut String, root: &OutputRoot) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        o,
+        "    file system {}",
+        root.filesystem.as_deref().unwrap_or("unknown")
+    );
+    let _ = writeln!(
+        o,
+        "    free space  {} of {}; {} needed (2 x shard size)",
+        root.free_bytes.map_or_else(|| "unknown".into(), decimal),
+        root.total_bytes.map_or_else(|| "unknown".into(), decimal),
+        decimal(root.needed_bytes)
+    );
+    let _ = writeln!(
+        o,
+        "    writable    {}",
+        if root.writable { "yes" } else { "no" }
+    );
+    let _ = writeln!(
+        o,
+        "    O_DIRECT    {}",
+        match root.o_direct.as_str() {
+            "direct" => "yes: shards are written direct (bypassing the page cache)",
+            "buffered" => "no: refused here, shards are written through the page cache",
+            _ => "unknown (no file could be created)",
+        }
+    );
+    if let Some(l) = root.file_size_limit_bytes {
+        let _ = writeln!(o, "    ulimit -f   {}", decimal(l));
+    }
+}
+
+/// The output root's checks; blocking findings go to `problems`.
+fn check_root(
+    root: &Path,
+    source: &'static str,
+    mode: Mode,
+    profile: &Profile,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> OutputRoot {
+    let shard = profile.shard_size.bytes();
+    let needed = shard.saturating_mul(FREE_SPACE_SHARDS);
+    let (checked, meta) = nearest_existing(root);
+    let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
+    let exists = is_dir && checked == root;
+    let mut out = OutputRoot {
+        path: root.to_path_buf(),
+        source,
+        exists,
+        not_a_directory: None,
+        checked_path: checked.clone(),
+        not_empty: false,
+        checkpoint: false,
+        manifest: false,
+        filesystem: None,
+        free_bytes: None,
+        total_bytes: None,
+        needed_bytes: needed,
+        writable: false,
+        o_direct: "unknown".into(),
+        file_size_limit_bytes: file_size_limit(),
+    };
+    if let Some(limit) = out.file_size_limit_bytes {
+        if limit < shard {
+            problems.push(format!(
+                "file-size limit (ulimit -f) is {}, below the shard size {}: raise it or use a smaller --shard-size",
+                decimal(limit),
+                profile.shard_size
+            ));
+        }
+    }
+    if meta.is_some() && !is_dir {
+        out.not_a_directory = Some(checked.clone());
+        problems.push(if checked == root {
+            format!("output root {}: is a file, not a directory", root.display())
+        } else {
+            format!(
+                "output root {}: {} is a file, not a directory, so the root cannot be created",
+                root.display(),
+                checked.display()
+            )
+        });
+        return out;
+    }
+    if meta.is_none() {
+        problems.push(format!(
+            "output root {}: no part of the path can be read",
+            root.display()
+        ));
+        return out;
+    }
+    if exists {
+        out.not_empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
+        out.checkpoint = crate::checkpoint::path(root).is_file();
+        out.manifest = root.join("manifest.json").is_file();
+        if out.checkpoint {
+            warnings.push(format!(
+                "output root {} holds an interrupted run: continue it with --resume, or start over with --overwrite",
+                root.display()
+            ));
+        } else if out.not_empty {
+            warnings.push(format!(
+                "output root {} is not empty: build-shards needs --overwrite there (an earlier run's output is replaced, other files stay)",
+                root.display()
+            ));
+        }
+    }
+    if let Some((fs_type, free, total)) = statfs(&checked) {
+        out.filesystem = Some(fs_name(fs_type));
+        out.free_bytes = Some(free);
+        out.total_bytes = Some(total);
+        if free < needed {
+            problems.push(format!(
+                "output root {}: only {} free at {}; a {} run needs at least {} (2 x its shard size {}): free space, choose another root or a smaller --shard-size",
+                root.display(),
+                decimal(free),
+                checked.display(),
+                mode.as_str(),
+                decimal(needed),
+                profile.shard_size
+            ));
+        }
+    }
+    match probe_writable(&checked) {
+        Ok(direct) => {
+            out.writable = true;
+            out.o_direct = if direct { "direct" } else { "buffered" }.into();
+            if !direct {
+                warnings.push(format!(
+                    "O_DIRECT is refused at {}: shards are written through the page cache (same bytes, more CPU and cache pressure)",
+                    checked.display()
+                ));
+            }
+        }
+        Err(e) => problems.push(format!(
+            "output root {}: cannot create a file in {}: {e}",
+            root.display(),
+            checked.display()
+        )),
+    }
+    out
+}
+
+/// `root` if it exists, else its nearest existing ancestor (`.` for a relative path with
+/// none), with its metadata; `None` metadata when not even that can be read.
+fn nearest_existing(root: &Path) -> (PathBuf, Option<std::fs::Metadata>) {
+    let mut p = root.to_path_buf();
+    loop {
+        let probe = if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.clone()
+        };
+        if let Ok(m) = std::fs::metadata(&probe) {
+            return (probe, Some(m));
+        }
+        match p.parent() {
+            Some(parent) => p = parent.to_path_buf(),
+            None => return (probe, None),
+        }
+    }
+}
+
+/// Creates and removes a probe file in `dir`; `Ok(true)` when an `O_DIRECT` write of one
+/// aligned block also worked there (as [`crate::direct::ShardFile`] would write).
+fn probe_writable(dir: &Path) -> io::Result<bool> {
+    let name = |what: &str| {
+        dir.join(format!(
+            ".msms-doctor-{what}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        ))
+    };
+    let plain = name("probe");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&plain)?;
+        let written = f.write_all(b"msms doctor probe\n");
+        let _ = std::fs::remove_file(&plain);
+        written?;
+    }
+    let direct = name("direct");
+    let result = probe_direct(&direct);
+    let _ = std::fs::remove_file(&direct);
+    Ok(result)
+}
+
+/// One block, aligned as `O_DIRECT` needs.
+#[repr(C, align(4096))]
+struct Block([u8; 4096]);
+
+fn probe_direct(path: &Path) -> bool {
+    let file: File = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(_) => return false,
+    };
+    let block = Box::new(Block([0x5a; 4096]));
+    file.write_all_at(&block.0, 0).is_ok()
+}
+
+/// (f_type, bytes free to unprivileged users, total bytes) of the file system holding `path`.
+fn statfs(path: &Path) -> Option<(i64, u64, u64)> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `statvfs`/`statfs` are plain C structs for which all-zero is a valid value.
+    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `vfs` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut vfs) } != 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `fs` a valid out-pointer.
+    let fs_type = if unsafe { libc::statfs(c.as_ptr(), &mut fs) } == 0 {
+        fs.f_type as i64
+    } else {
+        0
+    };
+    let frsize = vfs.f_frsize as u64;
+    Some((
+        fs_type,
+        (vfs.f_bavail as u64).saturating_mul(frsize),
+        (vfs.f_blocks as u64).saturating_mul(frsize),
+    ))
+}
+
+/// A file system's name from its `statfs` magic number.
+fn fs_name(magic: i64) -> String {
+    let name = match magic as u32 {
+        0xEF53 => "ext2/3/4",
+        0x5846_5342 => "xfs",
+        0x9123_683E => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x794C_7630 => "overlayfs",
+        0x6969 => "nfs",
+        0x6573_5546 => "fuse",
+        0x2FC1_2FC1 => "zfs",
+        0xFF53_4D42 => "cifs",
+        0xFE53_4D42 => "smb2",
+        0x00C3_6400 => "ceph",
+        0x0BD0_0BD0 => "lustre",
+        0x4750_4653 => "gpfs",
+        0xF2F5_2010 => "f2fs",
+        0x0102_1997 => "9p",
+        0x4D44 => "vfat",
+        0x2011_BAB0 => "exfat",
+        0x5346_544E => "ntfs",
+        _ => return format!("type 0x{:x}", magic as u32),
+    };
+    name.into()
+}
+
+/// The soft `RLIMIT_FSIZE` in bytes, or `None` when unlimited.
+fn file_size_limit() -> Option<u64> {
+    // SAFETY: all-zero is a valid `rlimit`.
+    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `r` is a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut r) } != 0
+        || r.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    Some(r.rlim_cur as u64)
+}
+
+/// (`MemTotal`, `MemAvailable`) of /proc/meminfo in bytes.
+fn read_meminfo() -> (Option<u64>, Option<u64>) {
+    let Ok(text) = std::fs::read_to_string("/proc/meminfo") else {
+        return (None, None);
+    };
+    parse_meminfo(&text)
+}
+
+/// (`MemTotal`, `MemAvailable`) in bytes from /proc/meminfo text.
+pub fn parse_meminfo(text: &str) -> (Option<u64>, Option<u64>) {
+    let field = |key: &str| {
+        text.lines().find_map(|line| {
+            let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+            Some(kb.saturating_mul(1024))
+        })
+    };
+    (field("MemTotal"), field("MemAvailable"))
+}
+
+/// This process's cgroup v2 memory limit and use, when it has a limit.
+fn cgroup_memory() -> Option<(u64, u64)> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+    let limit: u64 = std::fs::read_to_string(dir.join("memory.max"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let used = std::fs::read_to_string(dir.join("memory.current"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    Some((limit, used))
+}
+
+/// The widest SIMD level this CPU reports, in the names of [`msms_kernels::simd_level`].
+fn cpu_simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            "avx512f"
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            "avx2"
+        } else if std::arch::is_x86_feature_detected!("avx") {
+            "avx"
+        } else if std::arch::is_x86_feature_detected!("sse4.1") {
+            "sse4.1"
+        } else {
+            "sse2"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "neon"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        msms_kernels::simd_level()
+    }
+}
+
+/// Order of SIMD levels, widest highest.
+fn simd_rank(level: &str) -> u8 {
+    match level {
+        "avx512f" => 6,
+        "avx2" => 5,
+        "avx" => 4,
+        "sse4.1" => 3,
+        "sse2" | "neon" | "simd128" => 2,
+        _ => 1,
+    }
+}
+
+/// `12.3 GiB` (binary units, for memory).
+fn gib(b: u64) -> String {
+    let g = b as f64 / (1u64 << 30) as f64;
+    if g >= 1.0 {
+        format!("{g:.1} GiB")
+    } else {
+        format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
+/// `14.9 GB` (decimal units, as shard sizes are written).
+fn decimal(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_production_only_with_enough_cores_and_memory() {
+        assert_eq!(suggest_mode(2, Some(24 << 30)), Mode::Local);
+        assert_eq!(suggest_mode(64, Some(16 << 30)), Mode::Local);
+        assert_eq!(suggest_mode(8, Some(256 << 30)), Mode::Local);
+        assert_eq!(suggest_mode(16, Some(32 << 30)), Mode::Production);
+        assert_eq!(suggest_mode(64, None), Mode::Local);
+    }
+
+    #[test]
+    fn parses_meminfo() {
+        let text = "MemTotal:       24684084 kB\nMemFree:        12403964 kB\nMemAvailable:   23413144 kB\n";
+        assert_eq!(
+            parse_meminfo(text),
+            (Some(24_684_084 * 1024), Some(23_413_144 * 1024))
+        );
+        assert_eq!(parse_meminfo("garbage"), (None, None));
+    }
+
+    #[test]
+    fn memory_estimate_grows_with_workers_and_batch() {
+        let local = memory_needed(&Profile::for_mode(Mode::Local, 2));
+        assert_eq!(local, BASE_MEMORY + 2 * 1000 * MEMORY_PER_BATCH_SPECTRUM);
+        let big = memory_needed(&Profile::for_mode(Mode::Production, 64));
+        assert!(big > local);
+    }
+
+    #[test]
+    fn nearest_existing_walks_up_to_a_directory_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        let (p, m) = nearest_existing(&deep);
+        assert_eq!(p, dir.path());
+        assert!(m.unwrap().is_dir());
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let (p, m) = nearest_existing(&file.join("sub/root"));
+        assert_eq!(p, file);
+        assert!(m.unwrap().is_file());
+        let (p, _) = nearest_existing(Path::new("no-such-dir-for-doctor/x"));
+        assert_eq!(p, Path::new("."));
+    }
+}
