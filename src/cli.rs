@@ -47,6 +47,13 @@ pub enum Command {
     /// Exit 1 with one line per problem that would stop a run.
     #[command(after_help = crate::doctor::AFTER_HELP)]
     Doctor(crate::doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
+    #[command(after_help = crate::interactive::COMPLETIONS_AFTER_HELP)]
+    Completions(crate::interactive::CompletionsArgs),
+    /// Print the msms(1) man page to stdout, or with --output DIR write it and one page per
+    /// subcommand (msms-build-shards.1, ...) there.
+    #[command(after_help = crate::interactive::MAN_AFTER_HELP)]
+    Man(crate::interactive::ManArgs),
     /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
     /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
     /// estimated conversion time. Exit 2 when it cannot be converted.
@@ -83,6 +90,11 @@ pub struct BuildArgs {
     /// YAML config file (see configs/); flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Ask for the mode, inputs, output root, config file and main options on the terminal,
+    /// show the equivalent command line and run it when confirmed (also what bare `msms`
+    /// does on a terminal). Takes no other flags; refused (exit 2) without a terminal.
+    #[arg(long)]
+    pub interactive: bool,
     /// Profile: local (laptop), production or cloud (many-core server).
     #[arg(long, value_name = "MODE")]
     pub mode: Option<Mode>,
@@ -212,6 +224,10 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<T> = args.into_iter().collect();
+    if args.len() == 1 && crate::interactive::on_terminal() {
+        return crate::interactive::bare();
+    }
     let command = Cli::command().long_version(long_version());
     let cli = match command
         .try_get_matches_from(args)
@@ -224,11 +240,14 @@ where
         }
     };
     match cli.command {
+        Command::BuildShards(a) if a.interactive => crate::interactive::build(&a),
         Command::BuildShards(a) => build(*a),
         Command::Synth(a) => synth_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
         Command::Doctor(a) => crate::doctor::run(&a),
+        Command::Completions(a) => crate::interactive::completions(&a),
+        Command::Man(a) => crate::interactive::man(&a),
         Command::Inspect(a) => crate::inspect::run(a),
         Command::QualityReport(a) => crate::report::run(a),
     }

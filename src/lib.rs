@@ -21,6 +21,7 @@ pub mod direct;
 pub mod doctor;
 pub mod h5;
 pub mod inspect;
+pub mod interactive;
 pub mod manifest;
 pub mod mapped;
 pub mod pipeline;
