@@ -45,7 +45,10 @@ fn check_layout(layout: &str, spectra: u64, min_peaks: usize) {
     // too_few_peaks) are only rejected with --min-peaks 2.
     let rejected = &m["counts"]["rejected"];
     // Every validation reason, then `duplicate` (--dedup exact).
-    assert_eq!(rejected.as_object().unwrap().len(), RejectReason::ALL.len() + 1);
+    assert_eq!(
+        rejected.as_object().unwrap().len(),
+        RejectReason::ALL.len() + 1
+    );
     assert_eq!(rejected["duplicate"], 0);
     assert_eq!(
         rejected["quality_format"], 0,
