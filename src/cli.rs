@@ -30,11 +30,14 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Convert HDF5 inputs into Parquet shards under OUTPUT_ROOT/train/ plus OUTPUT_ROOT/manifest.json.
+    /// Convert HDF5 inputs into Parquet shards under OUTPUT_ROOT/<split>/ (train unless
+    /// --splits) plus OUTPUT_ROOT/manifest.json; --resume continues an interrupted run.
     #[command(after_help = AFTER_BUILD)]
     BuildShards(Box<BuildArgs>),
-    /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
-    Synth(SynthArgs),
+    /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
+    /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
+    /// estimated conversion time. Exit 2 when it cannot be converted.
+    Inspect(crate::inspect::InspectArgs),
     /// Check an output root against its manifest: re-hash every shard, compare rows, schema
     /// and digests; with --full also check every spectrum. Exit 1 naming each mismatch.
     #[command(after_help = AFTER_VERIFY)]
@@ -42,11 +45,18 @@ pub enum Command {
     /// Same as `msms verify ROOT`, with the root given as --output ROOT.
     #[command(after_help = AFTER_VERIFY)]
     ValidateShards(ValidateShardsArgs),
+    /// Write a quality report of an output root: one self-contained HTML page with charts
+    /// (peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
+    /// and shard sizes) and quality_report.json with the same numbers.
+    #[command(after_help = crate::report::AFTER_HELP)]
+    QualityReport(crate::report::ReportArgs),
     /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
     /// writability and O_DIRECT at an output root; suggest a mode and show its profile.
     /// Exit 1 with one line per problem that would stop a run.
     #[command(after_help = crate::doctor::AFTER_HELP)]
     Doctor(crate::doctor::DoctorArgs),
+    /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
+    Synth(SynthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
     #[command(after_help = crate::interactive::COMPLETIONS_AFTER_HELP)]
     Completions(crate::interactive::CompletionsArgs),
@@ -54,15 +64,6 @@ pub enum Command {
     /// subcommand (msms-build-shards.1, ...) there.
     #[command(after_help = crate::interactive::MAN_AFTER_HELP)]
     Man(crate::interactive::ManArgs),
-    /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
-    /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
-    /// estimated conversion time. Exit 2 when it cannot be converted.
-    Inspect(crate::inspect::InspectArgs),
-    /// Write a quality report of an output root: one self-contained HTML page with charts
-    /// (peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
-    /// and shard sizes) and quality_report.json with the same numbers.
-    #[command(after_help = crate::report::AFTER_HELP)]
-    QualityReport(crate::report::ReportArgs),
 }
 
 const AFTER_BUILD: &str = "\
