@@ -69,6 +69,7 @@ fn convert(input: &Path, out: Option<&Path>, workers: usize, decode: Decode, exp
         decode,
         resume: false,
         stop: None,
+        units: None,
     };
     let summary = build_shards(&opts, &mappings).expect("build");
     assert_eq!(summary.counts.read, expect);

@@ -55,6 +55,14 @@ pub enum Command {
     /// Exit 1 with one line per problem that would stop a run.
     #[command(after_help = crate::doctor::AFTER_HELP)]
     Doctor(crate::doctor::DoctorArgs),
+    /// Cut a conversion into N parts for a cluster (Dask, Slurm): chunk-aligned runs of the
+    /// input balanced by stored bytes, written to plan.json; each part is then converted by
+    /// `msms build-shards --plan plan.json --part K --output-root ROOT`.
+    #[command(after_help = AFTER_PLAN)]
+    Plan(Box<PlanArgs>),
+    /// Join the parts of a planned conversion: check every part's manifest and shard digests,
+    /// then write ROOT/manifest.json listing all shards (no data is copied).
+    Merge(MergeArgs),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
     Synth(SynthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
@@ -64,6 +72,35 @@ pub enum Command {
     /// subcommand (msms-build-shards.1, ...) there.
     #[command(after_help = crate::interactive::MAN_AFTER_HELP)]
     Man(crate::interactive::ManArgs),
+}
+
+const AFTER_PLAN: &str = "\
+Example (3 parts; any engine runs the part commands, on a file system they all see):
+  msms plan --input-hdf5 GeMS_C1_*.hdf5 --parts 3 --output shards/plan.json --splits train=0.98,val=0.01,test=0.01
+  msms build-shards --plan shards/plan.json --part 0 --output-root shards   # … --part 1, --part 2
+  msms merge shards
+--dedup exact cannot be planned (it needs every earlier spectrum).";
+
+/// Flags of `msms plan`: `--parts`, `--output`, and the processing flags of build-shards.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Number of parts.
+    #[arg(long, value_name = "N")]
+    pub parts: usize,
+    /// Where to write the plan (JSON).
+    #[arg(long, value_name = "PLAN.json")]
+    pub output: PathBuf,
+    /// The same inputs and processing options as `msms build-shards`.
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// Flags of `msms merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The output root given to every part (holds plan.json and parts/K/).
+    #[arg(value_name = "ROOT")]
+    pub root: PathBuf,
 }
 
 const AFTER_BUILD: &str = "\
@@ -125,6 +162,20 @@ pub struct BuildArgs {
     /// result is byte-identical to an uninterrupted run. Needs the same inputs and settings.
     #[arg(long, conflicts_with_all = ["overwrite", "dry_run"])]
     pub resume: bool,
+    /// Convert one part of a plan made by `msms plan` (with --part K): inputs and settings
+    /// come from the plan; the part goes to OUTPUT_ROOT/parts/K/. Running a part again resumes
+    /// it, or says it is done.
+    #[arg(long, value_name = "PLAN.json", requires = "part")]
+    pub plan: Option<PathBuf>,
+    /// The part of --plan to convert (0-based).
+    #[arg(long, value_name = "K", requires = "plan")]
+    pub part: Option<usize>,
+    /// Internal (set by --plan): convert only read units A..B.
+    #[arg(long, value_name = "A:B", hide = true)]
+    pub part_units: Option<String>,
+    /// Internal (set by --plan): the config hash the settings must resolve to.
+    #[arg(long, value_name = "HASH", hide = true)]
+    pub plan_config_hash: Option<String>,
     /// Shard writer threads (each writes a different shard; the output does not depend on
     /// the number). Default: 1 in local mode, 2 in production.
     #[arg(long, value_name = "N")]
@@ -244,6 +295,8 @@ where
         Command::BuildShards(a) if a.interactive => crate::interactive::build(&a),
         Command::BuildShards(a) => build(*a),
         Command::Synth(a) => synth_cmd(a),
+        Command::Plan(a) => plan_cmd(*a),
+        Command::Merge(a) => merge_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
         Command::Doctor(a) => crate::doctor::run(&a),
@@ -335,12 +388,11 @@ impl Log {
     }
 }
 
-fn build(a: BuildArgs) -> i32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let resolved = (|| {
-        let file = a.config.as_deref().map(Layer::from_yaml_file).transpose()?;
-        let env = Layer::from_env(std::env::vars())?;
-        let cli = Layer {
+impl BuildArgs {
+    /// The command-line layer of the configuration these flags give.
+    pub fn layer(&self) -> Layer {
+        let a = self;
+        Layer {
             mode: a.mode,
             inputs: (!a.input_hdf5.is_empty()).then(|| a.input_hdf5.clone()),
             output_root: a.output_root.clone(),
@@ -371,13 +423,45 @@ fn build(a: BuildArgs) -> i32 {
                 None
             },
             ..Layer::default()
-        };
+        }
+    }
+}
+
+fn build(a: BuildArgs) -> i32 {
+    if let Some(plan) = &a.plan {
+        return build_part(plan, &a);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let resolved = (|| {
+        let file = a.config.as_deref().map(Layer::from_yaml_file).transpose()?;
+        let env = Layer::from_env(std::env::vars())?;
+        let cli = a.layer();
         Settings::resolve(&cli, file.as_ref(), &env, cores)
     })();
     let settings = match resolved {
         Ok(s) => s,
         Err(e) => {
             eprintln!("msms build-shards: {}", error_chain(&e));
+            return 2;
+        }
+    };
+    if let Some(want) = &a.plan_config_hash {
+        if settings.config_hash() != *want {
+            eprintln!(
+                "msms build-shards: the plan's settings resolve to config hash {} here, not the plan's {want}; check the MSMS_* variables and the msms version on this machine",
+                settings.config_hash()
+            );
+            return 2;
+        }
+    }
+    let units = match a.part_units.as_deref().map(|t| {
+        t.split_once(':')
+            .and_then(|(x, y)| Some(x.parse::<u64>().ok()?..y.parse::<u64>().ok()?))
+    }) {
+        None => None,
+        Some(Some(r)) => Some(r),
+        Some(None) => {
+            eprintln!("msms build-shards: --part-units wants A:B");
             return 2;
         }
     };
@@ -457,6 +541,7 @@ fn build(a: BuildArgs) -> i32 {
         decode: a.decode,
         resume: a.resume,
         stop: Some(install_stop_handlers()),
+        units,
     };
     match pipeline::build_shards(&opts, &mappings) {
         Ok(summary) => {
@@ -834,4 +919,181 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `build-shards --plan P --part K --output-root ROOT`: the part's own `build-shards`.
+fn build_part(plan_path: &std::path::Path, a: &BuildArgs) -> i32 {
+    use crate::distributed::{part_root, Plan};
+    let fail = |msg: String| {
+        eprintln!("msms build-shards: {msg}");
+        2
+    };
+    let given: Vec<&str> = [
+        (!a.input_hdf5.is_empty(), "--input-hdf5"),
+        (a.config.is_some(), "--config"),
+        (a.mode.is_some(), "--mode"),
+        (a.shard_size.is_some(), "--shard-size"),
+        (a.batch_size.is_some(), "--batch-size"),
+        (a.max_spectra.is_some(), "--max-spectra"),
+        (a.normalize.is_some(), "--normalize"),
+        (a.max_peaks.is_some(), "--max-peaks"),
+        (a.bin_width.is_some(), "--bin-width"),
+        (a.quality_format.is_some(), "--quality-format"),
+        (a.min_peaks.is_some(), "--min-peaks"),
+        (a.max_precursor_mz.is_some(), "--max-precursor-mz"),
+        (a.splits.is_some(), "--splits"),
+        (a.dedup.is_some(), "--dedup"),
+        (a.overwrite, "--overwrite"),
+        (a.resume, "--resume"),
+        (a.dry_run, "--dry-run"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| *f)
+    .collect();
+    if !given.is_empty() {
+        return fail(format!(
+            "--plan takes the inputs and settings from the plan; remove {}",
+            given.join(", ")
+        ));
+    }
+    let Some(root) = &a.output_root else {
+        return fail("--plan needs --output-root ROOT (the same for every part)".into());
+    };
+    let k = a.part.expect("clap requires --part with --plan");
+    let plan = match Plan::load(plan_path) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let mut argv = match plan.part_argv(k, root) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    // The plan travels with the output: `msms merge ROOT` reads it there.
+    let copy = root.join("plan.json");
+    if !copy.exists() {
+        let made = std::fs::create_dir_all(root)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                crate::sink::write_atomic(&copy, plan.to_json().as_bytes())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = made {
+            return fail(format!("cannot write {}: {e}", copy.display()));
+        }
+    } else if Plan::load(&copy).ok().as_ref() != Some(&plan) {
+        return fail(format!(
+            "{} holds another plan; give each plan its own output root",
+            copy.display()
+        ));
+    }
+    // A part that ran before resumes (or says it is finished).
+    let proot = part_root(root, k);
+    if std::fs::read_dir(&proot).is_ok_and(|mut d| d.next().is_some()) {
+        argv.push("--resume".into());
+    }
+    if let Some(n) = a.num_workers {
+        argv.extend(["--num-workers".into(), n.to_string().into()]);
+    }
+    if let Some(n) = a.writers {
+        argv.extend(["--writers".into(), n.to_string().into()]);
+    }
+    if a.quiet {
+        argv.push("--quiet".into());
+    }
+    if a.verbose {
+        argv.push("--verbose".into());
+    }
+    argv.extend(["--decode".into(), a.decode.as_str().into()]);
+    run(argv)
+}
+
+fn plan_cmd(a: PlanArgs) -> i32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let resolved = (|| {
+        let file = a
+            .build
+            .config
+            .as_deref()
+            .map(Layer::from_yaml_file)
+            .transpose()?;
+        let env = Layer::from_env(std::env::vars())?;
+        Settings::resolve(&a.build.layer(), file.as_ref(), &env, cores)
+    })();
+    let settings = match resolved {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("msms plan: {}", error_chain(&e));
+            return 2;
+        }
+    };
+    if settings.inputs.is_empty() {
+        eprintln!("msms plan: no inputs: give --input-hdf5 FILE...");
+        return 2;
+    }
+    let mappings = match pipeline::detect_inputs(&settings.inputs) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("msms plan: refusing input: {e}");
+            return 2;
+        }
+    };
+    let plan = match crate::distributed::make_plan(&settings, &mappings, a.parts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("msms plan: {e}");
+            return 2;
+        }
+    };
+    if let Err(e) = crate::sink::write_atomic(&a.output, plan.to_json().as_bytes()) {
+        eprintln!("msms plan: {}", error_chain(&e));
+        return 1;
+    }
+    println!(
+        "msms plan: {} parts of {} read units ({} spectra) in {}",
+        plan.parts.len(),
+        plan.units,
+        plan.parts.iter().map(|p| p.rows).sum::<u64>(),
+        a.output.display()
+    );
+    for p in &plan.parts {
+        println!(
+            "  part {:>3}: units {}..{}, {} spectra from spectrum_id {}, ~{}",
+            p.part,
+            p.units[0],
+            p.units[1],
+            p.rows,
+            p.first_spectrum_id,
+            human_bytes(p.stored_bytes)
+        );
+    }
+    println!(
+        "run each part:  msms build-shards --plan {} --part K --output-root ROOT\nthen:           msms merge ROOT",
+        a.output.display()
+    );
+    0
+}
+
+fn merge_cmd(a: MergeArgs) -> i32 {
+    match crate::distributed::merge(&a.root) {
+        Ok(m) => {
+            println!(
+                "msms merge: {} parts, {} shards, {} spectra written ({} read); {}",
+                m.run.threads.split_whitespace().nth(2).unwrap_or("?"),
+                m.shards.len(),
+                m.counts.written,
+                m.counts.read,
+                a.root.join("manifest.json").display()
+            );
+            println!("  dataset digest   {}", m.dataset_digest);
+            0
+        }
+        Err(e) => {
+            eprintln!("msms merge: {}", error_chain(&e));
+            match e {
+                crate::distributed::MergeError::Write(_) => 1,
+                _ => 2,
+            }
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod direct;
+pub mod distributed;
 pub mod doctor;
 pub mod h5;
 pub mod inspect;

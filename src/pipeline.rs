@@ -117,6 +117,8 @@ pub struct BuildOptions {
     pub resume: bool,
     /// Set (by a SIGINT/SIGTERM handler) to stop at the next clean point.
     pub stop: Option<&'static AtomicBool>,
+    /// Convert only these read units (one part of a `msms plan`); all when `None`.
+    pub units: Option<std::ops::Range<u64>>,
 }
 
 /// What a run did.
@@ -238,6 +240,59 @@ enum Start {
     Resume(Vec<ShardEntry>),
     /// `--resume` on a root whose run already finished: nothing to do.
     Finished(Box<Manifest>),
+}
+
+/// The read units of a run over `mappings` with `s` (and the rows per unit cap): the same
+/// list for `build-shards` and `plan`, so a plan's parts are whole units.
+fn read_units(
+    s: &Settings,
+    mappings: &[FileMapping],
+    processing: &Processing,
+) -> (usize, Vec<UnitPlan>) {
+    // Rows per read unit: the batch size, unless rows are so wide that a unit would exceed
+    // the memory budget. Uniform over the run, so boundaries stay deterministic.
+    let dense_bins = processing
+        .binning
+        .filter(|b| !b.sparse)
+        .map_or(0, |b| 4 * b.spec.bins as u64);
+    let row_bytes = dense_bins
+        + mappings
+            .iter()
+            .map(FileMapping::row_bytes)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+    let max_rows = (UNIT_BYTES_BUDGET / row_bytes).max(1) as usize;
+    let units = plan_units(mappings, s.profile.batch_size, max_rows, s.max_spectra);
+    (max_rows, units)
+}
+
+/// One unit as a plan sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnitSpan {
+    /// Input file (index into the inputs).
+    pub source: usize,
+    /// First row in that file.
+    pub start: u64,
+    /// Rows.
+    pub rows: u64,
+    /// `spectrum_id` of the first row.
+    pub first_id: u64,
+}
+
+/// The read units `build-shards` would process, in order (for `msms plan`).
+pub fn unit_spans(s: &Settings, mappings: &[FileMapping]) -> Result<Vec<UnitSpan>, RunError> {
+    let processing = processing(s)?;
+    let (_, units) = read_units(s, mappings, &processing);
+    Ok(units
+        .iter()
+        .map(|u| UnitSpan {
+            source: u.source,
+            start: u.start,
+            rows: u.rows as u64,
+            first_id: u.first_id,
+        })
+        .collect())
 }
 
 /// Check the output root and make it ready: with `overwrite`, remove an earlier run's output;
@@ -547,21 +602,23 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     .map_err(RunError::Settings)?;
     let schema = batch::output_schema(mappings, processing.binning.as_ref())?;
     let max_slots = mappings.iter().map(|m| m.spectrum.slots).max().unwrap_or(1);
-    // Rows per read unit: the batch size, unless rows are so wide that a unit would exceed
-    // the memory budget. Uniform over the run, so boundaries stay deterministic.
-    let dense_bins = processing
-        .binning
-        .filter(|b| !b.sparse)
-        .map_or(0, |b| 4 * b.spec.bins as u64);
-    let row_bytes = dense_bins
-        + mappings
-            .iter()
-            .map(FileMapping::row_bytes)
-            .max()
-            .unwrap_or(1)
-            .max(1);
-    let max_rows = (UNIT_BYTES_BUDGET / row_bytes).max(1) as usize;
-    let units = plan_units(mappings, s.profile.batch_size, max_rows, s.max_spectra);
+    let (max_rows, mut units) = read_units(s, mappings, &processing);
+    if let Some(range) = &opts.units {
+        // One part of a plan: its units, renumbered from 0 (positions and checkpoints are
+        // the part's own; spectrum ids stay those of the whole input).
+        if range.end > units.len() as u64 || range.start >= range.end {
+            return Err(RunError::Settings(format!(
+                "the plan's part covers read units {}..{}, but these inputs and settings give {}",
+                range.start,
+                range.end,
+                units.len()
+            )));
+        }
+        units = units[range.start as usize..range.end as usize].to_vec();
+        for (i, u) in units.iter_mut().enumerate() {
+            u.seq = i as u64;
+        }
+    }
     let largest_unit = units.iter().map(|u| u.rows).max().unwrap_or(1);
     if (largest_unit as u64).saturating_mul(max_slots as u64) > i32::MAX as u64 {
         return Err(RunError::Settings(format!(

@@ -968,9 +968,12 @@ pub fn write_replacing(
     crate::checkpoint::stall_point(stall);
     fs::rename(&tmp, path).map_err(io_err("renaming into place", path))?;
     if durable {
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-        }
+        // A bare file name's parent is "": the working directory.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        sync_dir(dir)?;
     }
     Ok(())
 }

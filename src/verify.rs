@@ -1219,13 +1219,13 @@ impl ShardContext<'_> {
                 }
             }
         }
-        if !rec.path.starts_with(&format!("{}/", rec.split)) {
-            out.problems.push(Problem::mismatch(
-                file,
-                Recorded::Split,
-                &rec.split,
-                rec.path.split('/').next().unwrap_or_default(),
-            ));
+        // `<split>/shard-…`, or `parts/K/<split>/shard-…` in a merged root (`msms merge`).
+        let dir = rec.path.rsplit('/').nth(1).unwrap_or_default();
+        let parts_ok = rec.path.matches('/').count() == 1
+            || (rec.path.starts_with("parts/") && rec.path.matches('/').count() == 3);
+        if dir != rec.split || !parts_ok {
+            out.problems
+                .push(Problem::mismatch(file, Recorded::Split, &rec.split, dir));
         }
         report_progress(u64::MAX);
         out

@@ -444,6 +444,7 @@ fn dry_run_summary_matches_real_run_exactly_through_the_library() {
             decode: Default::default(),
             resume: false,
             stop: None,
+            units: None,
         },
         &mappings,
     )

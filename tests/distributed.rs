@@ -1,0 +1,222 @@
+//! `msms plan`, `build-shards --plan --part`, `msms merge`: parts that any engine can run,
+//! merged into one manifest holding exactly the rows of a single-machine run.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const SETTINGS: [&str; 4] = [
+    "--splits",
+    "train=0.8,val=0.1,test=0.1",
+    "--shard-size",
+    "1MB",
+];
+
+/// (spectrum_id, split, precursor m/z bits, m/z bits, intensity bits) of every row, sorted by
+/// spectrum_id: the content of a dataset whatever its shard boundaries.
+fn content(root: &Path) -> Vec<(u64, String, u64, Vec<u64>, Vec<u32>)> {
+    let (m, shards) = read_all(root);
+    let mut rows = Vec::new();
+    for (s, shard) in m["shards"].as_array().unwrap().iter().zip(shards) {
+        let split = s["split"].as_str().unwrap().to_string();
+        for r in shard.rows {
+            rows.push((
+                r.spectrum_id,
+                split.clone(),
+                r.precursor_mz.to_bits(),
+                r.mz.iter().map(|v| v.to_bits()).collect(),
+                r.intensity.iter().map(|v| v.to_bits()).collect(),
+            ));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+fn inputs(dir: &Path) -> (Input, Input) {
+    (
+        synth_input(&dir.join("a.hdf5"), "gems", 6000, 0.02, 1),
+        synth_input(&dir.join("b.hdf5"), "gems", 5000, 0.02, 2),
+    )
+}
+
+fn plan(dir: &Path, a: &Input, b: &Input, parts: &str, extra: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "plan".into(),
+        "--input-hdf5".into(),
+        a.path.clone().into(),
+        b.path.clone().into(),
+        "--parts".into(),
+        parts.into(),
+        "--output".into(),
+        dir.join("plan.json").into(),
+    ];
+    args.extend(SETTINGS.iter().map(|s| s.into()));
+    args.extend(extra.iter().map(|s| s.into()));
+    msms(args)
+}
+
+fn part(dir: &Path, root: &Path, k: usize) -> Run {
+    msms([
+        "build-shards".as_ref(),
+        "--plan".as_ref(),
+        dir.join("plan.json").as_os_str(),
+        "--part".as_ref(),
+        k.to_string().as_ref(),
+        "--output-root".as_ref(),
+        root.as_os_str(),
+    ])
+}
+
+#[test]
+fn parts_merge_to_the_rows_of_a_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = inputs(dir.path());
+    let p = plan(dir.path(), &a, &b, "3", &[]);
+    p.expect_code(0);
+    assert!(
+        p.stdout.contains("3 parts of 11 read units"),
+        "{}",
+        p.stdout
+    );
+    let plan_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    // Disjoint, covering, chunk-aligned (1024-row units) parts.
+    let parts = plan_json["parts"].as_array().unwrap();
+    let mut next = 0;
+    for p in parts {
+        assert_eq!(p["units"][0], next);
+        next = p["units"][1].as_u64().unwrap();
+        assert!(p["rows"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(next, plan_json["units"].as_u64().unwrap());
+    assert_eq!(
+        parts
+            .iter()
+            .map(|p| p["rows"].as_u64().unwrap())
+            .sum::<u64>(),
+        11_000
+    );
+
+    let root = dir.path().join("out");
+    for k in [2, 0, 1] {
+        part(dir.path(), &root, k).expect_code(0);
+        assert!(root.join(format!("parts/{k}/manifest.json")).is_file());
+    }
+    // Running a part again is harmless: it says it is done, nothing changes.
+    let before = sha256_file(&root.join("parts/1/manifest.json"));
+    let again = part(dir.path(), &root, 1);
+    again.expect_code(0);
+    assert!(
+        again.stderr.contains("nothing to resume"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(sha256_file(&root.join("parts/1/manifest.json")), before);
+
+    let merged = msms(["merge".as_ref(), root.as_os_str()]);
+    merged.expect_code(0);
+    assert!(merged.stdout.contains("3 parts"), "{}", merged.stdout);
+    let m = read_manifest(&root);
+    for s in m["shards"].as_array().unwrap() {
+        let path = s["path"].as_str().unwrap();
+        assert!(path.starts_with("parts/"), "{path}");
+        assert_eq!(
+            sha256_file(&root.join(path)),
+            s["sha256"].as_str().unwrap(),
+            "{path}"
+        );
+    }
+    msms(["verify".as_ref(), root.as_os_str(), "--full".as_ref()]).expect_code(0);
+
+    let single = dir.path().join("single");
+    let mut args = SETTINGS.to_vec();
+    args.extend(["--num-workers", "1"]);
+    build(&[&a.path, &b.path], &single, &args).expect_code(0);
+    let s = read_manifest(&single);
+    assert_eq!(m["counts"], s["counts"]);
+    assert_eq!(m["splits"].as_object().unwrap().len(), 3);
+    for split in ["train", "val", "test"] {
+        assert_eq!(
+            m["splits"][split]["rows"], s["splits"][split]["rows"],
+            "{split}"
+        );
+    }
+    assert_eq!(content(&root), content(&single));
+}
+
+#[test]
+fn merge_names_missing_and_mismatched_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = inputs(dir.path());
+    plan(dir.path(), &a, &b, "3", &[]).expect_code(0);
+    let root = dir.path().join("out");
+    part(dir.path(), &root, 0).expect_code(0);
+    part(dir.path(), &root, 2).expect_code(0);
+    let r = msms(["merge".as_ref(), root.as_os_str()]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("part 1: missing") && r.stderr.contains("--part 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(!root.join("manifest.json").exists());
+    // A damaged shard in a part is named too.
+    part(dir.path(), &root, 1).expect_code(0);
+    let victim = root.join("parts/2/train/shard-00000.parquet");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+    let r = msms(["merge".as_ref(), root.as_os_str()]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("part 2: 1 problem(s)"), "{}", r.stderr);
+}
+
+#[test]
+fn plans_and_parts_refuse_what_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = inputs(dir.path());
+    let r = plan(dir.path(), &a, &b, "3", &["--dedup", "exact"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("--dedup exact"), "{}", r.stderr);
+    let r = plan(dir.path(), &a, &b, "50", &[]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("11 read units"), "{}", r.stderr);
+    plan(dir.path(), &a, &b, "2", &[]).expect_code(0);
+    let root = dir.path().join("out");
+    let r = part(dir.path(), &root, 5);
+    r.expect_code(2);
+    assert!(r.stderr.contains("--part 5"), "{}", r.stderr);
+    let r = msms([
+        "build-shards".as_ref(),
+        "--plan".as_ref(),
+        dir.path().join("plan.json").as_os_str(),
+        "--part".as_ref(),
+        "0".as_ref(),
+        "--output-root".as_ref(),
+        root.as_os_str(),
+        "--normalize".as_ref(),
+        "sum".as_ref(),
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("remove --normalize"), "{}", r.stderr);
+    // Settings that resolve differently on a worker (here an environment variable the plan
+    // did not pin) are caught by the config hash.
+    let mut cmd = msms_command();
+    cmd.args([
+        "build-shards".as_ref(),
+        "--plan".as_ref(),
+        dir.path().join("plan.json").as_os_str(),
+        "--part".as_ref(),
+        "0".as_ref(),
+        "--output-root".as_ref(),
+        root.as_os_str(),
+    ])
+    .env("MSMS_QUALITY_FORMAT", "A");
+    let r = run_command(cmd);
+    r.expect_code(2);
+    assert!(r.stderr.contains("config hash"), "{}", r.stderr);
+}
