@@ -14,9 +14,11 @@ const SETTINGS: [&str; 4] = [
     "1MB",
 ];
 
-/// (spectrum_id, split, precursor m/z bits, m/z bits, intensity bits) of every row, sorted by
-/// spectrum_id: the content of a dataset whatever its shard boundaries.
-fn content(root: &Path) -> Vec<(u64, String, u64, Vec<u64>, Vec<u32>)> {
+/// (spectrum_id, split, precursor m/z bits, m/z bits, intensity bits) of one row.
+type RowContent = (u64, String, u64, Vec<u64>, Vec<u32>);
+
+/// Every row, sorted by spectrum_id: the content of a dataset whatever its shard boundaries.
+fn content(root: &Path) -> Vec<RowContent> {
     let (m, shards) = read_all(root);
     let mut rows = Vec::new();
     for (s, shard) in m["shards"].as_array().unwrap().iter().zip(shards) {
