@@ -1,6 +1,7 @@
 //! The `msms` command line: flags, their mapping onto the configuration layers, and the
 //! messages a user sees. `main.rs` only calls [`run`].
 
+use crate::text::{human_bytes, shell_quote, thousands};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -638,32 +639,6 @@ fn resume_command() -> String {
         .join(" ")
 }
 
-fn shell_quote(a: &str) -> String {
-    let plain = !a.is_empty()
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c));
-    if plain {
-        a.to_string()
-    } else {
-        format!("'{}'", a.replace('\'', "'\\''"))
-    }
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// The end-of-run summary printed on stdout.
 pub fn summary_text(s: &Summary, dry_run: bool) -> String {
     let c = &s.counts;
@@ -906,19 +881,6 @@ pub fn verify_summary(r: &crate::verify::Report) -> String {
             n => format!("{} problems", thousands(n)),
         }
     )
-}
-
-/// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `build-shards --plan P --part K --output-root ROOT`: the part's own `build-shards`.

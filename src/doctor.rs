@@ -9,6 +9,7 @@
 //! Problems that would stop a run ([`Report::problems`]) make the exit code 1, each on its
 //! own line; everything else is information or a warning.
 
+use crate::text::human_bytes as decimal;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::ffi::OsStrExt;
@@ -884,22 +885,6 @@ fn gib(b: u64) -> String {
         format!("{g:.1} GiB")
     } else {
         format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
-    }
-}
-
-/// `14.9 GB` (decimal units, as shard sizes are written).
-fn decimal(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

@@ -23,6 +23,7 @@
 //! converted (the listing is still printed, or the JSON with `convertible: false` and
 //! `refusal`, and the refusal goes to stderr).
 
+use crate::text::{human_bytes, thousands};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -791,34 +792,6 @@ pub fn filters_text(f: &[FilterReport]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// `0.042 s`, `4.6 s`, `512 s (8.5 min)`.

@@ -7,6 +7,7 @@
 //! equivalent `msms build-shards …` command line and asks before running it. Confirmed, that
 //! command line is run through [`crate::cli::run`], exactly as if it had been typed.
 
+pub use crate::text::shell_quote;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -574,19 +575,6 @@ pub fn command_line(argv: &[String]) -> String {
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// One word for a POSIX shell: as is when it holds only safe characters, else in single
-/// quotes.
-pub fn shell_quote(a: &str) -> String {
-    let plain = !a.is_empty()
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c));
-    if plain {
-        a.to_string()
-    } else {
-        format!("'{}'", a.replace('\'', "'\\''"))
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -31,4 +31,5 @@ pub mod sink;
 pub mod source;
 pub mod split;
 pub mod synth;
+pub mod text;
 pub mod verify;

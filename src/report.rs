@@ -65,6 +65,7 @@
 //! `lo`/`hi` are `null` for an open end. `min`, `max`, `mean` and quantiles are `null` when
 //! `count` is 0. Keys are never removed within a `report_version`.
 
+use crate::text::{human_bytes, thousands as group};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -1265,35 +1266,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// `1234567` → `1,234,567`.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Decimal units: `1.9 MB`.
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 fn percent(part: u64, whole: u64) -> String {
