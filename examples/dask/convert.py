@@ -71,16 +71,25 @@ from pathlib import Path
 STDERR_TAIL = 40  # lines of a failed part's stderr kept in its error
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to send SIGTERM to msms when the worker thread that started it dies."""
+def _pdeathsig_preexec():
+    """A preexec_fn that asks Linux to send msms SIGTERM when the worker thread that started
+    it dies (PR_SET_PDEATHSIG), or None off Linux. libc's prctl is looked up here, in the
+    parent, so the child only makes one foreign call between fork and exec (no import, no
+    dlopen: the worker has other threads)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except Exception:
-        pass
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    PR_SET_PDEATHSIG, sig = 1, int(signal.SIGTERM)
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+    return preexec
 
 
 def run_part(msms: str, plan: str, part: int, root: str, part_args: list[str]) -> dict:
@@ -91,7 +100,7 @@ def run_part(msms: str, plan: str, part: int, root: str, part_args: list[str]) -
     """
     cmd = [msms, "build-shards", "--plan", plan, "--part", str(part), "--output-root", root, *part_args]
     start = time.time()
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    preexec = _pdeathsig_preexec()
     r = subprocess.run(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, errors="replace", preexec_fn=preexec,
