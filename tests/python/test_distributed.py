@@ -199,7 +199,7 @@ def dask_run(ref, tmp_path_factory) -> DaskRun:
     seconds = time.time() - start
     summary = json.loads((tmp / "summary.json").read_text())
     print(f"\nconvert.py, {PARTS} parts, LocalCluster: {seconds:.2f} s wall; {summary['timing_s']}; "
-          f"digest {summary['dataset_digest']}")
+          f"dataset digest {summary['dataset_digest']}; reference content digest {ref.digest}")
     return DaskRun(root, summary, r.stdout, seconds)
 
 
