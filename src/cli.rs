@@ -165,7 +165,7 @@ pub struct BuildArgs {
     pub resume: bool,
     /// Convert one part of a plan made by `msms plan` (with --part K): inputs and settings
     /// come from the plan; the part goes to OUTPUT_ROOT/parts/K/. Running a part again resumes
-    /// it, or says it is done.
+    /// it (with or without --resume), or says it is done.
     #[arg(long, value_name = "PLAN.json", requires = "part")]
     pub plan: Option<PathBuf>,
     /// The part of --plan to convert (0-based).
@@ -906,7 +906,6 @@ fn build_part(plan_path: &std::path::Path, a: &BuildArgs) -> i32 {
         (a.splits.is_some(), "--splits"),
         (a.dedup.is_some(), "--dedup"),
         (a.overwrite, "--overwrite"),
-        (a.resume, "--resume"),
         (a.dry_run, "--dry-run"),
     ]
     .iter()
