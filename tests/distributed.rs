@@ -118,6 +118,25 @@ fn parts_merge_to_the_rows_of_a_single_run() {
         again.stderr
     );
     assert_eq!(sha256_file(&root.join("parts/1/manifest.json")), before);
+    // `--resume` is accepted too (a part resumes by itself).
+    let mut cmd = msms_command();
+    cmd.args([
+        "build-shards".as_ref(),
+        "--plan".as_ref(),
+        dir.path().join("plan.json").as_os_str(),
+        "--part".as_ref(),
+        "1".as_ref(),
+        "--output-root".as_ref(),
+        root.as_os_str(),
+        "--resume".as_ref(),
+    ]);
+    let again = run_command(cmd);
+    again.expect_code(0);
+    assert!(
+        again.stderr.contains("nothing to resume"),
+        "{}",
+        again.stderr
+    );
 
     let merged = msms(["merge".as_ref(), root.as_os_str()]);
     merged.expect_code(0);
