@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test: the Rust workspace (unit, property and integration tests), then the Python
-# interoperability tests (h5py-written inputs, pyarrow-read shards) in the project's own venv.
+# Every test: the Rust workspace (unit, property, integration and fuzz-corpus tests), then
+# the Python tests in the project's own venv: h5py-written inputs; shards read by pyarrow,
+# DuckDB, polars and Hugging Face datasets; the quality report in headless Chromium; the
+# Dask and Slurm examples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-cmake.sh
