@@ -63,6 +63,10 @@ pub enum Command {
     Plan(Box<PlanArgs>),
     /// Join the parts of a planned conversion: check every part's manifest and shard digests,
     /// then write ROOT/manifest.json listing all shards (no data is copied).
+    #[command(
+        after_help = "Exit codes: 0 merged; 2 a part is missing, interrupted, written with other settings or damaged \
+(one line each, with the command that redoes it), or ROOT holds no plan.json; 1 the manifest cannot be written."
+    )]
     Merge(MergeArgs),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
     Synth(SynthArgs),
@@ -990,6 +994,29 @@ fn plan_cmd(a: PlanArgs) -> i32 {
     };
     if settings.inputs.is_empty() {
         eprintln!("msms plan: no inputs: give --input-hdf5 FILE...");
+        return 2;
+    }
+    let b = &a.build;
+    let pointless: Vec<&str> = [
+        (
+            b.output_root.is_some(),
+            "--output-root (give it to each part)",
+        ),
+        (b.resume, "--resume"),
+        (b.overwrite, "--overwrite"),
+        (b.dry_run, "--dry-run"),
+        (b.plan.is_some(), "--plan"),
+        (b.interactive, "--interactive"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| *f)
+    .collect();
+    if !pointless.is_empty() {
+        eprintln!(
+            "msms plan: {} has no meaning for a plan; remove it",
+            pointless.join(", ")
+        );
         return 2;
     }
     let mappings = match pipeline::detect_inputs(&settings.inputs) {

@@ -203,6 +203,13 @@ fn plans_and_parts_refuse_what_cannot_work() {
     let r = plan(dir.path(), &a, &b, "3", &["--dedup", "exact"]);
     r.expect_code(2);
     assert!(r.stderr.contains("--dedup exact"), "{}", r.stderr);
+    let r = plan(dir.path(), &a, &b, "3", &["--output-root", "somewhere"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("--output-root (give it to each part)"),
+        "{}",
+        r.stderr
+    );
     let r = plan(dir.path(), &a, &b, "50", &[]);
     r.expect_code(2);
     assert!(r.stderr.contains("11 read units"), "{}", r.stderr);
