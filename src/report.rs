@@ -702,18 +702,8 @@ impl Report {
                 splits.push(name.clone());
             }
         }
-        let threads = opts
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("msms-report-{i}"))
-            .build()
-            .map_err(|e| ReportError::Threads {
-                threads,
-                message: e.to_string(),
-            })?;
+        let pool = crate::verify::shard_pool(opts.threads, "msms-report")
+            .map_err(|(threads, message)| ReportError::Threads { threads, message })?;
         // Counts, minima and maxima are merged as shards finish (order does not matter);
         // the float sums are kept per shard and added in manifest order below.
         let merged: Vec<Mutex<Acc>> = splits.iter().map(|_| Mutex::new(Acc::new())).collect();

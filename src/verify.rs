@@ -922,18 +922,8 @@ impl Verifier {
             })
             .collect();
 
-        let threads = opts
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("msms-verify-{i}"))
-            .build()
-            .map_err(|e| VerifyError::Threads {
-                threads,
-                message: e.to_string(),
-            })?;
+        let pool = shard_pool(opts.threads, "msms-verify")
+            .map_err(|(threads, message)| VerifyError::Threads { threads, message })?;
         let ctx = ShardContext {
             root: &self.root,
             manifest: m,
@@ -1052,6 +1042,22 @@ impl Verifier {
 /// Read the manifest under `root` and verify everything, without progress reports.
 pub fn verify(root: &Path, opts: &Options) -> Result<Report, VerifyError> {
     Verifier::open(root)?.run(opts, &|_| {})
+}
+
+/// A pool of `threads` (default: one per core) named `name-N`, for commands that work on
+/// several shards at a time; the error is (threads asked for, why).
+pub(crate) fn shard_pool(
+    threads: Option<usize>,
+    name: &'static str,
+) -> Result<rayon::ThreadPool, (usize, String)> {
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| (threads, e.to_string()))
 }
 
 /// `a/b.parquet`: relative, no `..`, `.` or empty components.

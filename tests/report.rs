@@ -30,17 +30,7 @@ const CHART_TITLES: [&str; 7] = [
 
 /// A converted output root with several shards, built in `dir`.
 fn fresh_root(dir: &Path, spectra: u64) -> PathBuf {
-    let input = synth_input(&dir.join("in.hdf5"), "gems", spectra, 0.05, 11);
-    let root = dir.join("out");
-    build(
-        &[&input.path],
-        &root,
-        &["--batch-size", "100", "--shard-size", "100kB", "-q"],
-    )
-    .expect_code(0);
-    let shards = read_manifest(&root)["shards"].as_array().unwrap().len();
-    assert!(shards >= 3, "want several shards, got {shards}");
-    root
+    sharded_root(dir, spectra, 100, 11)
 }
 
 fn report(root: &Path, extra: &[&str]) -> Run {

@@ -20,17 +20,7 @@ use parquet::arrow::ArrowWriter;
 
 /// A converted output root with several shards, built in `dir`; returns the root.
 fn fresh_root(dir: &Path) -> PathBuf {
-    let input = synth_input(&dir.join("in.hdf5"), "gems", 400, 0.05, 7);
-    let root = dir.join("out");
-    build(
-        &[&input.path],
-        &root,
-        &["--batch-size", "50", "--shard-size", "100kB", "-q"],
-    )
-    .expect_code(0);
-    let shards = read_manifest(&root)["shards"].as_array().unwrap().len();
-    assert!(shards >= 3, "want several shards, got {shards}");
-    root
+    sharded_root(dir, 400, 50, 7)
 }
 
 fn verify(root: &Path, extra: &[&str]) -> Run {

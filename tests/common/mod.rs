@@ -800,3 +800,20 @@ pub fn embedding_columns() -> Vec<(&'static str, DataType)> {
         ("scan_number", DataType::Int32),
     ]
 }
+
+/// A converted output root `dir/out` with several shards (100 kB each at most): `spectra`
+/// synthetic gems spectra (5 % planted faults, `seed`) in row groups of `batch_size`.
+pub fn sharded_root(dir: &Path, spectra: u64, batch_size: u32, seed: u64) -> PathBuf {
+    let input = synth_input(&dir.join("in.hdf5"), "gems", spectra, 0.05, seed);
+    let root = dir.join("out");
+    let batch = batch_size.to_string();
+    build(
+        &[&input.path],
+        &root,
+        &["--batch-size", &batch, "--shard-size", "100kB", "-q"],
+    )
+    .expect_code(0);
+    let shards = read_manifest(&root)["shards"].as_array().unwrap().len();
+    assert!(shards >= 3, "want several shards, got {shards}");
+    root
+}
