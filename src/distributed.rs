@@ -349,18 +349,7 @@ pub fn merge(root: &Path) -> Result<Manifest, MergeError> {
             *counts.rejected.entry(k.clone()).or_insert(0) += v;
         }
     }
-    let splits = split_names
-        .iter()
-        .map(|name| {
-            let of = || shards.iter().filter(|s| &s.split == name);
-            let r = SplitRecord {
-                rows: of().map(|s| s.rows).sum(),
-                shards: of().count() as u64,
-                bytes: of().map(|s| s.bytes).sum(),
-            };
-            (name.clone(), r)
-        })
-        .collect();
+    let splits = SplitRecord::tally(&split_names, &shards);
     let merged = Manifest {
         dataset_digest: dataset_digest(&shards),
         splits,

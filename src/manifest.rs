@@ -87,6 +87,24 @@ pub struct SplitRecord {
     pub bytes: u64,
 }
 
+impl SplitRecord {
+    /// Each split in `names` (in that order) with the rows, shards and bytes of `shards`.
+    pub fn tally(names: &[String], shards: &[ShardRecord]) -> indexmap::IndexMap<String, Self> {
+        names
+            .iter()
+            .map(|name| {
+                let of = || shards.iter().filter(|s| &s.split == name);
+                let record = SplitRecord {
+                    rows: of().map(|s| s.rows).sum(),
+                    shards: of().count() as u64,
+                    bytes: of().map(|s| s.bytes).sum(),
+                };
+                (name.clone(), record)
+            })
+            .collect()
+    }
+}
+
 /// Facts about this execution that do not affect the output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -197,18 +215,7 @@ impl Manifest {
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
             },
-            splits: splits
-                .iter()
-                .map(|name| {
-                    let of = || shards.iter().filter(|s| &s.split == name);
-                    let record = SplitRecord {
-                        rows: of().map(|s| s.rows).sum(),
-                        shards: of().count() as u64,
-                        bytes: of().map(|s| s.bytes).sum(),
-                    };
-                    (name.clone(), record)
-                })
-                .collect(),
+            splits: SplitRecord::tally(splits, shards),
             shards: shards.to_vec(),
             dataset_digest: dataset_digest(shards),
             run,

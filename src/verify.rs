@@ -296,6 +296,16 @@ impl Problem {
         }
     }
 
+    /// Rows of `file` that could not be read (or not checked), and why.
+    fn rows(file: &str, error: impl Into<String>) -> Self {
+        Problem::new(
+            file,
+            ProblemKind::Rows {
+                error: error.into(),
+            },
+        )
+    }
+
     fn mismatch(
         file: &str,
         field: Recorded,
@@ -1060,8 +1070,9 @@ pub(crate) fn shard_pool(
         .map_err(|e| (threads, e.to_string()))
 }
 
-/// `a/b.parquet`: relative, no `..`, `.` or empty components.
-fn is_plain_relative(path: &str) -> bool {
+/// `a/b.parquet`: relative, no `..`, `.` or empty components (a manifest's shard path that
+/// cannot leave the output root).
+pub(crate) fn is_plain_relative(path: &str) -> bool {
     !path.is_empty()
         && !path.contains('\\')
         && Path::new(path)
@@ -1215,12 +1226,8 @@ impl ShardContext<'_> {
                         self.check_contents(rec, &path, &mut out, &mut report_progress)
                     }));
                     if read.is_err() {
-                        out.problems.push(Problem::new(
-                            file,
-                            ProblemKind::Rows {
-                                error: "the Parquet reader panicked".into(),
-                            },
-                        ));
+                        out.problems
+                            .push(Problem::rows(file, "the Parquet reader panicked"));
                     }
                 }
             }
@@ -1324,23 +1331,19 @@ impl ShardContext<'_> {
                     roots.push(i)
                 }
                 Ok(i) => {
-                    out.problems.push(Problem::new(
+                    out.problems.push(Problem::rows(
                         file,
-                        ProblemKind::Rows {
-                            error: format!(
-                                "column {name} is {}, not {t}: rows not checked",
-                                schema.field(i).data_type()
-                            ),
-                        },
+                        format!(
+                            "column {name} is {}, not {t}: rows not checked",
+                            schema.field(i).data_type()
+                        ),
                     ));
                     return;
                 }
                 Err(_) => {
-                    out.problems.push(Problem::new(
+                    out.problems.push(Problem::rows(
                         file,
-                        ProblemKind::Rows {
-                            error: format!("no column {name}: rows not checked"),
-                        },
+                        format!("no column {name}: rows not checked"),
                     ));
                     return;
                 }
@@ -1354,12 +1357,7 @@ impl ShardContext<'_> {
         {
             Ok(r) => r,
             Err(e) => {
-                out.problems.push(Problem::new(
-                    file,
-                    ProblemKind::Rows {
-                        error: e.to_string(),
-                    },
-                ));
+                out.problems.push(Problem::rows(file, e.to_string()));
                 return;
             }
         };
@@ -1371,12 +1369,8 @@ impl ShardContext<'_> {
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
-                    out.problems.push(Problem::new(
-                        file,
-                        ProblemKind::Rows {
-                            error: format!("after row {row}: {e}"),
-                        },
-                    ));
+                    out.problems
+                        .push(Problem::rows(file, format!("after row {row}: {e}")));
                     break;
                 }
             };

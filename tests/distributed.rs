@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -61,15 +62,20 @@ fn plan(dir: &Path, a: &Input, b: &Input, parts: &str, extra: &[&str]) -> Run {
 }
 
 fn part(dir: &Path, root: &Path, k: usize) -> Run {
-    msms([
-        "build-shards".as_ref(),
-        "--plan".as_ref(),
-        dir.join("plan.json").as_os_str(),
-        "--part".as_ref(),
-        k.to_string().as_ref(),
-        "--output-root".as_ref(),
-        root.as_os_str(),
-    ])
+    run_command(part_command(dir, root, k))
+}
+
+/// `msms build-shards --plan DIR/plan.json --part K --output-root ROOT`, not yet run.
+fn part_command(dir: &Path, root: &Path, k: usize) -> Command {
+    let mut cmd = msms_command();
+    cmd.arg("build-shards")
+        .arg("--plan")
+        .arg(dir.join("plan.json"))
+        .arg("--part")
+        .arg(k.to_string())
+        .arg("--output-root")
+        .arg(root);
+    cmd
 }
 
 #[test]
@@ -218,32 +224,15 @@ fn plans_and_parts_refuse_what_cannot_work() {
     let r = part(dir.path(), &root, 5);
     r.expect_code(2);
     assert!(r.stderr.contains("--part 5"), "{}", r.stderr);
-    let r = msms([
-        "build-shards".as_ref(),
-        "--plan".as_ref(),
-        dir.path().join("plan.json").as_os_str(),
-        "--part".as_ref(),
-        "0".as_ref(),
-        "--output-root".as_ref(),
-        root.as_os_str(),
-        "--normalize".as_ref(),
-        "sum".as_ref(),
-    ]);
+    let mut cmd = part_command(dir.path(), &root, 0);
+    cmd.args(["--normalize", "sum"]);
+    let r = run_command(cmd);
     r.expect_code(2);
     assert!(r.stderr.contains("remove --normalize"), "{}", r.stderr);
     // Settings that resolve differently on a worker (here an environment variable the plan
     // did not pin) are caught by the config hash.
-    let mut cmd = msms_command();
-    cmd.args([
-        "build-shards".as_ref(),
-        "--plan".as_ref(),
-        dir.path().join("plan.json").as_os_str(),
-        "--part".as_ref(),
-        "0".as_ref(),
-        "--output-root".as_ref(),
-        root.as_os_str(),
-    ])
-    .env("MSMS_QUALITY_FORMAT", "A");
+    let mut cmd = part_command(dir.path(), &root, 0);
+    cmd.env("MSMS_QUALITY_FORMAT", "A");
     let r = run_command(cmd);
     r.expect_code(2);
     assert!(r.stderr.contains("config hash"), "{}", r.stderr);

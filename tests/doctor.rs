@@ -459,13 +459,14 @@ impl PtyChild {
     }
 }
 
-/// Answer the option prompts with Enter (defaults), including a splits prompt when
-/// build-shards has that flag; stop at the confirmation.
-fn keep_default_options(s: &mut PtyChild) {
+/// Answer the option prompts with Enter (defaults), except the largest shard: `shard_size`
+/// ("" keeps the default). Includes a splits prompt when build-shards has that flag; stops
+/// at the confirmation.
+fn answer_options(s: &mut PtyChild, shard_size: &str) {
     s.expect("Config file");
     s.send("");
     s.expect("Largest shard");
-    s.send("");
+    s.send(shard_size);
     s.expect("Worker threads");
     s.send("");
     s.expect("Normalize intensities");
@@ -512,20 +513,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     s.send("");
     s.expect("Output root: ");
     s.send(root_s);
-    s.expect("Config file");
-    s.send("");
-    s.expect("Largest shard");
-    s.send("200kB");
-    s.expect("Worker threads");
-    s.send("");
-    s.expect("Normalize intensities");
-    s.send("");
-    s.expect("Keep at most this many peaks");
-    s.send("");
-    if s.expect_any(&["Splits (empty for none)", "Run it now? [y/N]"]) == 0 {
-        s.send("");
-        s.expect("Run it now? [y/N]");
-    }
+    answer_options(&mut s, "200kB");
     s.send("n");
     let (code, transcript) = s.finish();
     assert_eq!(code, 0, "{transcript}");
@@ -552,20 +540,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     s.send("");
     s.expect("Output root: ");
     s.send(root_s);
-    s.expect("Config file");
-    s.send("");
-    s.expect("Largest shard");
-    s.send("200kB");
-    s.expect("Worker threads");
-    s.send("");
-    s.expect("Normalize intensities");
-    s.send("");
-    s.expect("Keep at most this many peaks");
-    s.send("");
-    if s.expect_any(&["Splits (empty for none)", "Run it now? [y/N]"]) == 0 {
-        s.send("");
-        s.expect("Run it now? [y/N]");
-    }
+    answer_options(&mut s, "200kB");
     s.send("y");
     s.expect(&format!("Running: {want}"));
     s.expect("msms build-shards: done");
@@ -588,7 +563,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     s.expect("is not empty (it holds a finished run: manifest.json)");
     s.expect("[c]hoose another root [c]: ");
     s.send("o");
-    keep_default_options(&mut s);
+    answer_options(&mut s, "");
     s.send("");
     let (code, transcript) = s.finish();
     assert_eq!(code, 0, "{transcript}");

@@ -457,49 +457,34 @@ fn declared_row_width_is_bounded() {
 #[test]
 fn zero_rows_and_zero_peak_slots_are_refused() {
     let c = Case::new();
-    // Contiguous, as h5py writes an empty array.
-    let contiguous = c.path("zero-contiguous.hdf5");
-    {
+    // Contiguous datasets of the given shapes, no data written.
+    let contiguous_file = |path: &Path, spectrum: &[u64], rows: u64| {
         let _g = fork_guard();
-        let f = File::create(&contiguous).unwrap();
+        let f = File::create(path).unwrap();
         f.create_dataset(
             "spectrum",
             &WriteType::of::<f64>(),
-            &[0, 2, 128],
+            spectrum,
             &Storage::Contiguous,
         )
         .unwrap();
         f.create_dataset(
             "precursor_mz",
             &WriteType::of::<f32>(),
-            &[0],
+            &[rows],
             &Storage::Contiguous,
         )
         .unwrap();
-    }
+    };
+    // Contiguous, as h5py writes an empty array.
+    let contiguous = c.path("zero-contiguous.hdf5");
+    contiguous_file(&contiguous, &[0, 2, 128], 0);
     // Chunked and resizable, never extended (a writer that stopped before its first row).
     let resizable = c.path("zero-resizable.hdf5");
     write_raw_gems(&resizable, 0, UNLIMITED, 1024, 0, None);
     // Rows, but no peak slots: (N, 2, 0).
     let no_slots = c.path("zero-slots.hdf5");
-    {
-        let _g = fork_guard();
-        let f = File::create(&no_slots).unwrap();
-        f.create_dataset(
-            "spectrum",
-            &WriteType::of::<f64>(),
-            &[50, 2, 0],
-            &Storage::Contiguous,
-        )
-        .unwrap();
-        f.create_dataset(
-            "precursor_mz",
-            &WriteType::of::<f32>(),
-            &[50],
-            &Storage::Contiguous,
-        )
-        .unwrap();
-    }
+    contiguous_file(&no_slots, &[50, 2, 0], 50);
     let no_rows = [
         "dataset `spectrum`",
         "shape [0, 2, 128]: no spectra (0 rows)",

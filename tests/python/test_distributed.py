@@ -42,8 +42,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from msms_cli import REPO, clean_env, msms_bin, run
+from msms_cli import run_msms as msms
 
-REPO = Path(__file__).resolve().parents[2]
 CONVERT = REPO / "examples" / "dask" / "convert.py"
 SLURM = REPO / "examples" / "slurm"
 N_PER_FILE = 3000
@@ -54,33 +55,6 @@ STALL_AT = "shard-renamed:3"  # part 1 killed after its 4th shard's rename, befo
 
 # --------------------------------------------------------------------------------------
 # The binary, the inputs and the single-machine reference
-
-
-def msms_bin() -> Path:
-    p = Path(os.environ.get("MSMS_BIN") or REPO / "target" / "debug" / "msms").resolve()
-    if not p.is_file():
-        pytest.fail(f"msms binary not found at {p}: run `cargo build` or set MSMS_BIN")
-    return p
-
-
-def clean_env(**extra) -> dict:
-    """This environment without MSMS_* (which would change the settings), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MSMS_")}
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def run(cmd, *, code=0, env=None, timeout=120) -> subprocess.CompletedProcess:
-    cmd = [str(c) for c in cmd]
-    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                       env=env or clean_env(), timeout=timeout)
-    if code is not None:
-        assert r.returncode == code, f"{' '.join(cmd)} exited {r.returncode}, not {code}\n{r.stdout}\n{r.stderr}"
-    return r
-
-
-def msms(*args, code=0) -> subprocess.CompletedProcess:
-    return run([msms_bin(), *args], code=code)
 
 
 def sha256_file(p: Path) -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +22,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from msms_cli import run_msms
 
-REPO = Path(__file__).resolve().parents[2]
 SLOTS = 128
 N_SPECTRA = 2000
 REASONS = (
@@ -68,32 +66,6 @@ STORAGE = {
 
 # --------------------------------------------------------------------------------------
 # The binary
-
-
-def msms_bin() -> Path:
-    env = os.environ.get("MSMS_BIN")
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            pytest.skip(f"MSMS_BIN={env} does not exist")
-        return p
-    p = REPO / "target" / "debug" / "msms"
-    if not p.is_file():
-        pytest.skip(f"msms binary not found at {p}: run `cargo build` first or set MSMS_BIN")
-    return p
-
-
-def run_msms(*args: str | Path) -> subprocess.CompletedProcess:
-    cmd = [str(msms_bin()), *map(str, args)]
-    # MSMS_* settings in the caller's environment would change the output: run without them.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MSMS_")}
-    r = subprocess.run(
-        cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=600
-    )
-    assert r.returncode == 0, (
-        f"{' '.join(cmd)} exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    )
-    return r
 
 
 def build_shards(h5: Path, out: Path, *extra: str) -> dict:

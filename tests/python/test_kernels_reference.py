@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,39 +39,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+from msms_cli import run_msms
 
-REPO = Path(__file__).resolve().parents[2]
 SLOTS = 128
 N_SPECTRA = 360
 TOP_K = 10
 F32 = np.float32
 
 # --------------------------------------------------------------------------------------
-# The binary (same conventions as test_interop.py)
-
-
-def msms_bin() -> Path:
-    env = os.environ.get("MSMS_BIN")
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            pytest.skip(f"MSMS_BIN={env} does not exist")
-        return p
-    p = REPO / "target" / "debug" / "msms"
-    if not p.is_file():
-        pytest.skip(f"msms binary not found at {p}: run `cargo build` first or set MSMS_BIN")
-    return p
+# The binary (run through msms_cli)
 
 
 def build_shards(h5: Path, out: Path, *extra: str) -> tuple[pa.Table, dict]:
-    cmd = [str(msms_bin()), "build-shards", "--input-hdf5", str(h5), "--output-root", str(out),
-           "-q", "--overwrite", *map(str, extra)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MSMS_")}
-    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-                       timeout=600)
-    assert r.returncode == 0, (
-        f"{' '.join(cmd)} exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    )
+    run_msms("build-shards", "--input-hdf5", h5, "--output-root", out, "-q", "--overwrite", *extra)
     manifest = json.loads((out / "manifest.json").read_text())
     t = ds.dataset(out / "train", format="parquet").to_table().sort_by("spectrum_id")
     return t, manifest

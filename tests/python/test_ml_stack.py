@@ -40,8 +40,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from msms_cli import REPO, run_msms
 
-REPO = Path(__file__).resolve().parents[2]
 N_SPECTRA = 4000
 SYNTH_SEED = 6
 SPLIT_SEED = 11
@@ -73,21 +73,6 @@ COLUMNS = {
 
 # --------------------------------------------------------------------------------------
 # The binary and the output root
-
-
-def msms_bin() -> Path:
-    p = Path(os.environ.get("MSMS_BIN") or REPO / "target" / "debug" / "msms")
-    if not p.is_file():
-        pytest.fail(f"msms binary not found at {p}: run `cargo build` or set MSMS_BIN")
-    return p
-
-
-def run_msms(*args) -> subprocess.CompletedProcess:
-    cmd = [str(msms_bin()), *map(str, args)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MSMS_")}
-    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=300)
-    assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
 
 
 @dataclass

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -32,8 +31,8 @@ from pathlib import Path
 
 import pytest
 import websocket
+from msms_cli import run_msms
 
-REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = Path("/tmp/msms-report.png")
 CHART_TITLES = [
     "Peaks per spectrum",
@@ -46,35 +45,6 @@ CHART_TITLES = [
 ]
 # A laptop screen.
 VIEWPORT = (1366, 768)
-
-
-# --------------------------------------------------------------------------------------
-# The binary
-
-
-def msms_bin() -> Path:
-    env = os.environ.get("MSMS_BIN")
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            pytest.skip(f"MSMS_BIN={env} does not exist")
-        return p
-    p = REPO / "target" / "debug" / "msms"
-    if not p.is_file():
-        pytest.skip(f"msms binary not found at {p}: run `cargo build` first or set MSMS_BIN")
-    return p
-
-
-def run_msms(*args: str | Path) -> subprocess.CompletedProcess:
-    cmd = [str(msms_bin()), *map(str, args)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MSMS_")}
-    r = subprocess.run(
-        cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=600
-    )
-    assert r.returncode == 0, (
-        f"{' '.join(cmd)} exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    )
-    return r
 
 
 # --------------------------------------------------------------------------------------
