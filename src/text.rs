@@ -56,3 +56,18 @@ mod tests {
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 }
+
+/// `error: cause: cause`, each link once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        src = cause.source();
+    }
+    s
+}

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use msms_shards::h5::{File, Storage, WriteType};
+use msms_shards::read::h5::{File, Storage, WriteType};
 
 /// A dataset to create: name, type, shape.
 struct Ds {

@@ -421,7 +421,7 @@ fn dry_run_writes_nothing_and_projects_the_real_run() {
 #[test]
 fn dry_run_summary_matches_real_run_exactly_through_the_library() {
     use msms_shards::config::{ByteSize, Layer, Settings};
-    use msms_shards::pipeline::{build_shards, detect_inputs, BuildOptions, Progress};
+    use msms_shards::run::pipeline::{build_shards, detect_inputs, BuildOptions, Progress};
 
     let dir = tempfile::tempdir().unwrap();
     let input = synth_input(&dir.path().join("in.hdf5"), "high-form", 2000, FAULTS, 22);
@@ -459,7 +459,7 @@ fn dry_run_summary_matches_real_run_exactly_through_the_library() {
     )
     .expect_code(0);
     let m = read_manifest(&root);
-    let real: Vec<msms_shards::sink::ShardRecord> =
+    let real: Vec<msms_shards::format::manifest::ShardRecord> =
         serde_json::from_value(m["shards"].clone()).unwrap();
     assert!(real.len() >= 2);
     assert_eq!(

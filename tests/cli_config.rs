@@ -438,7 +438,7 @@ fn binning_and_top_k_change_the_schema_and_the_peaks() {
     let rows = all_rows(&shards);
     assert_eq!(rows.len(), 300);
     for r in &rows {
-        let s = msms_shards::synth::spectrum_at(2, r.source_row, 0.0, false);
+        let s = msms_shards::commands::synth::spectrum_at(2, r.source_row, 0.0, false);
         let n =
             s.mz.iter()
                 .zip(&s.intensity)

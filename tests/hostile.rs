@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use msms_shards::h5::{self, File, Storage, WriteType};
+use msms_shards::read::h5::{self, File, Storage, WriteType};
 
 // ---------------------------------------------------------------------------------------
 // Helpers.

@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use common::*;
-use msms_shards::h5::{self, Storage, WriteType};
+use msms_shards::read::h5::{self, Storage, WriteType};
 use serde_json::Value;
 
 /// `msms inspect FILE EXTRA...`.

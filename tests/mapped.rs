@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use msms_shards::h5::{self, ChunkRecord, Storage, WriteType};
+use msms_shards::read::h5::{self, ChunkRecord, Storage, WriteType};
 
 const SEED: u64 = 20_241_129;
 /// Several (1024-row) chunks, the last one partial.

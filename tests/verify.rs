@@ -14,7 +14,8 @@ use arrow::array::{Array, AsArray, Float32Array, Float64Array, ListArray, Record
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, UInt64Type};
 use common::*;
-use msms_shards::sink::{dataset_digest, writer_properties, ShardRecord};
+use msms_shards::format::manifest::{dataset_digest, ShardRecord};
+use msms_shards::write::sink::writer_properties;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 

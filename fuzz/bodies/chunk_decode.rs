@@ -1,4 +1,4 @@
-//! Fuzz the HDF5 chunk filter pipeline (`msms_shards::mapped::decode_chunk`), the shuffle
+//! Fuzz the HDF5 chunk filter pipeline (`msms_shards::read::mapped::decode_chunk`), the shuffle
 //! kernels and `gather_chunk`.
 //!
 //! The first byte picks one of three modes:
@@ -28,7 +28,7 @@
 
 use arbitrary::{Result, Unstructured};
 use libdeflater::{CompressionLvl, Compressor, DecompressionError, Decompressor};
-use msms_shards::mapped::{decode_chunk, fletcher32, Buffer, ChunkFilter, DecodeScratch};
+use msms_shards::read::mapped::{decode_chunk, fletcher32, Buffer, ChunkFilter, DecodeScratch};
 
 /// Largest `n_bytes` asked of `decode_chunk`.
 const MAX_N_BYTES: usize = 1 << 20;

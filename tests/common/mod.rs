@@ -15,7 +15,9 @@ use arrow::datatypes::{
     UInt64Type,
 };
 use msms_kernels::RejectReason;
-use msms_shards::synth::{self, SynthLayout, SynthOptions, SynthReport, SynthSpectrum, SLOTS};
+use msms_shards::commands::synth::{
+    self, SynthLayout, SynthOptions, SynthReport, SynthSpectrum, SLOTS,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use sha2::{Digest, Sha256};

@@ -18,13 +18,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::affinity::{format_cpulist, Topology};
+use crate::config::machine::{
+    parse_meminfo, suggest_mode, PRODUCTION_MIN_CORES, PRODUCTION_MIN_MEMORY,
+};
 use crate::config::{Layer, Mode, Profile, Settings};
+use crate::run::affinity::{format_cpulist, Topology};
 
-/// Fewest usable cores for which [`suggest_mode`] suggests `production`.
-pub const PRODUCTION_MIN_CORES: usize = 16;
-/// Least total memory (bytes) for which [`suggest_mode`] suggests `production`.
-pub const PRODUCTION_MIN_MEMORY: u64 = 32 << 30;
 /// Memory a run needs besides its batches (bytes): libraries, the writer's row group, the
 /// chunk index.
 pub const BASE_MEMORY: u64 = 256 << 20;
@@ -206,17 +205,6 @@ pub struct ProfileReport {
     pub env_overrides: Vec<String>,
 }
 
-/// The mode suggested for a machine: `production` with at least [`PRODUCTION_MIN_CORES`]
-/// usable cores and [`PRODUCTION_MIN_MEMORY`] of memory, else `local`. Unknown memory counts
-/// as too little.
-pub fn suggest_mode(cores: usize, total_memory: Option<u64>) -> Mode {
-    if cores >= PRODUCTION_MIN_CORES && total_memory.is_some_and(|m| m >= PRODUCTION_MIN_MEMORY) {
-        Mode::Production
-    } else {
-        Mode::Local
-    }
-}
-
 /// Estimated memory a run with `profile` needs: [`BASE_MEMORY`] + workers x batch size x
 /// [`MEMORY_PER_BATCH_SPECTRUM`].
 pub fn memory_needed(profile: &Profile) -> u64 {
@@ -279,13 +267,13 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
             match Settings::resolve(&cli, None, env_layer, cores) {
                 Ok(s) => s.profile,
                 Err(e) => {
-                    problems.push(format!("environment: {}", crate::verify::error_chain(&e)));
+                    problems.push(format!("environment: {}", crate::text::error_chain(&e)));
                     defaults
                 }
             }
         }
         Err(e) => {
-            problems.push(format!("environment: {}", crate::verify::error_chain(e)));
+            problems.push(format!("environment: {}", crate::text::error_chain(e)));
             defaults
         }
     };
@@ -357,7 +345,7 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
     Report {
         ok: problems.is_empty(),
         msms_version: env!("CARGO_PKG_VERSION").into(),
-        hdf5_version: crate::h5::library_version(),
+        hdf5_version: crate::read::h5::library_version(),
         simd,
         cpu,
         memory: Memory {
@@ -623,7 +611,7 @@ fn check_root(
     }
     if exists {
         out.not_empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
-        out.checkpoint = crate::checkpoint::path(root).is_file();
+        out.checkpoint = crate::format::checkpoint::path(root).is_file();
         out.manifest = root.join("manifest.json").is_file();
         if out.checkpoint {
             warnings.push(format!(
@@ -694,7 +682,7 @@ fn nearest_existing(root: &Path) -> (PathBuf, Option<std::fs::Metadata>) {
 }
 
 /// Creates and removes a probe file in `dir`; `Ok(true)` when an `O_DIRECT` write of one
-/// aligned block also worked there (as [`crate::direct::ShardFile`] would write).
+/// aligned block also worked there (as [`crate::write::direct::ShardFile`] would write).
 fn probe_writable(dir: &Path) -> io::Result<bool> {
     let name = |what: &str| {
         dir.join(format!(
@@ -809,18 +797,6 @@ fn read_meminfo() -> (Option<u64>, Option<u64>) {
         return (None, None);
     };
     parse_meminfo(&text)
-}
-
-/// (`MemTotal`, `MemAvailable`) in bytes from /proc/meminfo text.
-pub fn parse_meminfo(text: &str) -> (Option<u64>, Option<u64>) {
-    let field = |key: &str| {
-        text.lines().find_map(|line| {
-            let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-            Some(kb.saturating_mul(1024))
-        })
-    };
-    (field("MemTotal"), field("MemAvailable"))
 }
 
 /// This process's cgroup v2 memory limit and use, when it has a limit.

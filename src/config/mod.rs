@@ -1686,8 +1686,8 @@ fn resolve_binning(layers: &[Option<&Layer>; 3]) -> Result<Option<Binning>, Conf
 mod tests {
     use super::*;
 
-    const LOCAL_YAML: &str = include_str!("../configs/gems_local.yaml");
-    const PRODUCTION_YAML: &str = include_str!("../configs/gems_production_48core.yaml");
+    const LOCAL_YAML: &str = include_str!("../../configs/gems_local.yaml");
+    const PRODUCTION_YAML: &str = include_str!("../../configs/gems_production_48core.yaml");
 
     fn env(pairs: &[(&str, &str)]) -> Result<Layer, ConfigError> {
         Layer::from_env(
@@ -3212,3 +3212,4 @@ mod tests {
         }
     }
 }
+pub mod machine;

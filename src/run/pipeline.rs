@@ -1,11 +1,11 @@
 //! Scheduling: the input is cut into units of rows aligned to the spectrum dataset's chunk
 //! grid. One reader thread (libhdf5 is single-threaded) walks the units in order, reads what
 //! only libhdf5 can read (strings, unsupported filters) and hands each unit to a `rayon` pool
-//! of `num_workers` threads, which decode the mapped chunks ([`crate::mapped`]), validate,
+//! of `num_workers` threads, which decode the mapped chunks ([`crate::read::mapped`]), validate,
 //! transform and encode it; the calling thread hands the encoded batches to the shard writer
 //! in unit order. A fixed number of tokens bounds the units in flight, so memory does not
 //! grow with the input. In production mode the workers are pinned to cores, grouped by NUMA
-//! node ([`crate::affinity`]); local mode never pins.
+//! node ([`crate::run::affinity`]); local mode never pins.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -18,15 +18,21 @@ use arrow::datatypes::SchemaRef;
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use msms_kernels::ValidationRules;
 
-use crate::affinity;
-use crate::batch::{self, Binner, Counts, Processing, Scratch};
-use crate::checkpoint::{self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry};
 use crate::config::{Dedup, Mode, Normalize, Settings};
-use crate::manifest::{InputRecord, Manifest, RunRecord};
-use crate::mapped::DecodeScratch;
-use crate::sink::{self, EncodedBatch, Encoder, ShardPlanner, ShardRecord, SinkError, UnitOutput};
-use crate::source::{Decode, FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET};
-use crate::split::{self, SplitPlan};
+use crate::format::checkpoint::{
+    self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry,
+};
+use crate::format::manifest::ShardRecord;
+use crate::format::manifest::{InputRecord, Manifest, RunRecord};
+use crate::process::batch::{self, Binner, Counts, Processing, Scratch};
+use crate::process::split::{self, SplitPlan};
+use crate::read::mapped::DecodeScratch;
+use crate::read::source::{
+    Decode, FileMapping, FileReader, InputError, RawUnit, UNIT_BYTES_BUDGET,
+};
+use crate::run::affinity;
+use crate::write::error::SinkError;
+use crate::write::sink::{EncodedBatch, Encoder, ShardPlanner, UnitOutput};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -404,7 +410,7 @@ fn prepare_output_root(
         .shards
         .par_iter()
         .map(|e| {
-            crate::verify::hash_file(&root.join(&e.record.path), &mut |_| {})
+            crate::write::hashing::hash_file(&root.join(&e.record.path), &mut |_| {})
                 .map(|(sha, bytes)| (bytes, sha))
                 .map_err(|e| e.to_string())
         })
@@ -511,7 +517,7 @@ fn save_checkpoint(root: &Path, cp: &Checkpoint, durable: bool) -> Result<(), Si
         source,
     })?;
     let n = cp.shards.len();
-    sink::write_replacing(
+    crate::write::atomic::write_replacing(
         &checkpoint::path(root),
         cp.to_json().as_bytes(),
         durable,
@@ -626,7 +632,7 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
         )));
     }
     let config_hash = s.config_hash();
-    let props = sink::writer_properties(&schema, &config_hash);
+    let props = crate::write::sink::writer_properties(&schema, &config_hash);
     let workers = s.profile.num_workers.max(1);
     // Per-worker state, indexed by the pool's thread index (each lock is only ever taken
     // by its own thread). Made before the output root is touched: a failure here leaves
@@ -719,7 +725,12 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let dedup = if s.dedup == Dedup::Exact {
         let mut seen = split::Seen::default();
         if let (Some(r), Some(first)) = (&root, todo.first()) {
-            seen = split::seen_in_shards(r, &cp.shards, first.first_id).map_err(bad_checkpoint)?;
+            let before = first.first_id;
+            let paths: Vec<PathBuf> = (cp.shards.iter())
+                .filter(|e| e.record.first_spectrum_id < before)
+                .map(|e| r.join(&e.record.path))
+                .collect();
+            seen = split::seen_in_shards(&paths, before).map_err(bad_checkpoint)?;
         }
         Some(split::DedupGate::new(
             todo.first().map_or(0, |u| u.seq),
@@ -993,10 +1004,13 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
     let manifest_path = match &root {
         Some(r) => {
             let p = r.join("manifest.json");
-            sink::write_replacing(&p, manifest.to_json().as_bytes(), true, &|| {
-                "manifest-rename".into()
-            })?;
-            checkpoint::stall_point(&|| "manifest-renamed".into());
+            crate::write::atomic::write_replacing(
+                &p,
+                manifest.to_json().as_bytes(),
+                true,
+                &|| "manifest-rename".into(),
+            )?;
+            crate::write::stall::stall_point(&|| "manifest-renamed".into());
             // The run is complete: the checkpoint has served its purpose.
             remove_checkpoint(r)?;
             Some(p)
@@ -1024,7 +1038,7 @@ fn remove_checkpoint(root: &Path) -> Result<(), SinkError> {
         source,
     })?;
     let _ = std::fs::remove_dir(root.join(checkpoint::DIR));
-    sink::sync_dir(root)
+    crate::write::atomic::sync_dir(root)
 }
 
 /// A finished unit (sequence number, row groups and counts) or why it failed.
@@ -1313,11 +1327,11 @@ mod tests {
     fn units_align_to_the_spectrum_chunk_grid_within_the_memory_cap() {
         let chunked = |rows: u64| {
             let mut m = FileMapping::for_tests(10_000, 128);
-            m.datasets.push(crate::h5::DatasetInfo {
+            m.datasets.push(crate::read::h5::DatasetInfo {
                 name: m.spectrum.dataset.clone(),
-                dtype: crate::h5::DType::Float { size: 8 },
+                dtype: crate::read::h5::DType::Float { size: 8 },
                 shape: vec![10_000, 2, 128],
-                layout: crate::h5::Layout::Chunked(vec![rows, 2, 128]),
+                layout: crate::read::h5::Layout::Chunked(vec![rows, 2, 128]),
                 filters: vec![],
             });
             m

@@ -14,7 +14,7 @@
 //! - progress: spectra read so far, updated every `checkpoint_interval` spectra (these updates
 //!   are renamed into place but not fsynced: they carry no resume state).
 //!
-//! Shard boundaries depend only on the data and the settings ([`crate::sink`]), so a resume
+//! Shard boundaries depend only on the data and the settings ([`crate::write::sink`]), so a resume
 //! that re-plans the same units from a recorded position writes the same bytes as the run
 //! that was interrupted. A resume re-hashes the recorded shards and continues after the last
 //! one that still matches; unfinished `.tmp` files and shards written after the last
@@ -47,10 +47,10 @@ use std::path::{Path, PathBuf};
 use msms_kernels::RejectReason;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Counts;
 use crate::config::Settings;
-use crate::sink::{ShardRecord, FORMAT_VERSION};
-use crate::source::FileMapping;
+use crate::format::manifest::{ShardRecord, FORMAT_VERSION};
+use crate::process::batch::Counts;
+use crate::read::source::FileMapping;
 
 /// Directory under the output root that holds the checkpoint.
 pub const DIR: &str = ".msms";
@@ -351,66 +351,9 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Test hook for the crash-safety tests: when the environment variable `MSMS_TEST_STALL_AT`
-/// equals `point`, print `msms: stalled at <point>` to stderr and sleep until killed. The
-/// points are the moments a crash is most harmful: `shard-rename:K` (shard K written and
-/// fsynced, not yet renamed), `shard-renamed:K` (renamed, not yet in the checkpoint),
-/// `checkpoint-rename:N` (checkpoint with N shards written, not renamed), `manifest-rename`
-/// and `manifest-renamed` (before and after the manifest's rename). `NAME:>=K` stalls at
-/// the first `NAME:N` with `N >= K`: checkpoints are saved per batch of finalised shards, so
-/// with several writers a given count may be skipped.
-pub fn stall_point(point: &dyn Fn() -> String) {
-    static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let Some(want) = WANT.get_or_init(|| std::env::var("MSMS_TEST_STALL_AT").ok()) else {
-        return;
-    };
-    let here = point();
-    if stall_matches(want, &here) {
-        eprintln!("msms: stalled at {want}");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
-    }
-}
-
-/// Whether the stall point `here` matches the wanted `want` (see [`stall_point`]).
-fn stall_matches(want: &str, here: &str) -> bool {
-    if want == here {
-        return true;
-    }
-    let (Some((wname, wmin)), Some((hname, hn))) = (want.split_once(":>="), here.split_once(':'))
-    else {
-        return false;
-    };
-    match (wmin.parse::<u64>(), hn.parse::<u64>()) {
-        (Ok(min), Ok(n)) => wname == hname && n >= min,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stall_points_match_exactly_or_from_a_count_on() {
-        assert!(stall_matches("checkpoint-rename:7", "checkpoint-rename:7"));
-        assert!(!stall_matches("checkpoint-rename:7", "checkpoint-rename:8"));
-        assert!(stall_matches(
-            "checkpoint-rename:>=7",
-            "checkpoint-rename:8"
-        ));
-        assert!(stall_matches(
-            "checkpoint-rename:>=7",
-            "checkpoint-rename:7"
-        ));
-        assert!(!stall_matches(
-            "checkpoint-rename:>=7",
-            "checkpoint-rename:6"
-        ));
-        assert!(!stall_matches("checkpoint-rename:>=7", "shard-rename:9"));
-        assert!(!stall_matches("manifest-rename", "manifest-renamed"));
-    }
 
     #[test]
     fn counts_round_trip_by_reason_name() {

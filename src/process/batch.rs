@@ -19,7 +19,9 @@ use msms_kernels::{
     Normalize, PeakBlock, PeakValue, RejectReason, ValidationRules,
 };
 
-use crate::source::{FileMapping, InputError, LshData, PassColumn, PeakData, RawUnit, ValueKind};
+use crate::read::source::{
+    FileMapping, InputError, LshData, PassColumn, PeakData, RawUnit, ValueKind,
+};
 
 /// Spectra read, written and rejected (by reason).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

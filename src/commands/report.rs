@@ -82,9 +82,12 @@ use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::commands::verify::{Verifier, VerifyError};
 use crate::config::ByteSize;
-use crate::manifest::{InputRecord, Manifest};
-use crate::verify::{error_chain, is_plain_relative, Verifier, VerifyError, MANIFEST};
+use crate::format::manifest::MANIFEST;
+use crate::format::manifest::{InputRecord, Manifest};
+use crate::format::paths::is_plain_relative;
+use crate::text::error_chain;
 
 /// Default file name of the HTML report in the output root.
 pub const HTML_NAME: &str = "quality_report.html";
@@ -692,7 +695,7 @@ impl Report {
                 splits.push(name.clone());
             }
         }
-        let pool = crate::verify::shard_pool(opts.threads, "msms-report")
+        let pool = crate::commands::shard_pool(opts.threads, "msms-report")
             .map_err(|(threads, message)| ReportError::Threads { threads, message })?;
         // Counts, minima and maxima are merged as shards finish (order does not matter);
         // the float sums are kept per shard and added in manifest order below.

@@ -8,7 +8,7 @@
 //!
 //! Reading has two paths, chosen per dataset when a file is opened ([`Decode`]):
 //!
-//! - **mapped** ([`crate::mapped`]): numeric datasets whose chunks use only deflate, shuffle
+//! - **mapped** ([`crate::read::mapped`]): numeric datasets whose chunks use only deflate, shuffle
 //!   and fletcher32 (or contiguous storage) are decoded by the workers straight from a memory
 //!   map of the file, in parallel; the reader thread only marks them pending in the
 //!   [`RawUnit`], and [`RawUnit::decode_pending`] fills them in on a worker;
@@ -28,8 +28,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field};
 use msms_kernels::Orientation;
 
-use crate::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
-use crate::mapped::{DecodeScratch, MappedDataset, MappedFile};
+pub use crate::read::error::InputError;
+use crate::read::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
+use crate::read::mapped::{DecodeScratch, MappedDataset, MappedFile};
 
 /// Which decoder reads row data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -69,32 +70,6 @@ pub const MAX_EXPANSION: u64 = 1032;
 /// Decoded bytes a file may declare beyond `MAX_EXPANSION` times its size (small files with
 /// a few datasets never written, which read as fill values).
 pub const DECLARED_SLACK: u64 = 16 << 20;
-
-/// A file that cannot be converted, or a failure reading it.
-#[derive(Debug, thiserror::Error)]
-#[error("{}{}: {message}", path.display(), dataset.as_deref().map(|d| format!(": dataset `{d}`")).unwrap_or_default())]
-pub struct InputError {
-    /// The input file.
-    pub path: PathBuf,
-    /// The dataset concerned, when there is one.
-    pub dataset: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl InputError {
-    pub(crate) fn new(path: &Path, dataset: Option<&str>, message: impl Into<String>) -> Self {
-        InputError {
-            path: path.to_path_buf(),
-            dataset: dataset.map(str::to_string),
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn h5(path: &Path, dataset: Option<&str>, e: h5::H5Error) -> Self {
-        InputError::new(path, dataset, e.to_string())
-    }
-}
 
 /// Element type of the stored spectrum tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use msms_kernels::RejectReason;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::h5::{self, H5Error, Storage, WriteType};
+use crate::read::h5::{self, H5Error, Storage, WriteType};
 
 /// Peak slots per spectrum, as in GeMS.
 pub const SLOTS: usize = 128;

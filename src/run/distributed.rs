@@ -3,7 +3,7 @@
 //! parts' manifests into one, without copying data.
 //!
 //! A part is a contiguous run of the read units `build-shards` itself would process (whole
-//! chunks of the spectrum dataset, see [`crate::pipeline::unit_spans`]), so parts are
+//! chunks of the spectrum dataset, see [`crate::run::pipeline::unit_spans`]), so parts are
 //! disjoint, chunk-aligned and cover every input; they are balanced by stored bytes (each
 //! unit weighs its rows × its file's bytes per spectrum). Part `K` is written to
 //! `ROOT/parts/K/` as an ordinary output root (own manifest, own checkpoint: `--resume`
@@ -29,11 +29,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Fingerprint, InputPrint};
 use crate::config::{BinOutput, Dedup, Settings};
-use crate::manifest::{Manifest, RunRecord, SplitRecord};
-use crate::sink::{dataset_digest, ShardRecord};
-use crate::source::FileMapping;
+use crate::format::checkpoint::{Fingerprint, InputPrint};
+use crate::format::manifest::{dataset_digest, ShardRecord};
+use crate::format::manifest::{Manifest, RunRecord, SplitRecord};
+use crate::read::source::FileMapping;
 
 /// The plan format's version.
 pub const PLAN_VERSION: u32 = 1;
@@ -132,14 +132,14 @@ pub fn make_plan(s: &Settings, mappings: &[FileMapping], parts: usize) -> Result
     if s.dedup == Dedup::Exact {
         return Err("--dedup exact needs every spectrum before the current one, so it cannot be split into parts; convert on one machine, or drop --dedup".into());
     }
-    let units = crate::pipeline::unit_spans(s, mappings).map_err(|e| e.to_string())?;
+    let units = crate::run::pipeline::unit_spans(s, mappings).map_err(|e| e.to_string())?;
     if units.len() < parts {
         return Err(format!(
             "the inputs make {} read units; use at most that many parts (or a smaller --batch-size)",
             units.len()
         ));
     }
-    let weight = |u: &crate::pipeline::UnitSpan| {
+    let weight = |u: &crate::run::pipeline::UnitSpan| {
         let m = &mappings[u.source];
         (u.rows as u128 * m.file_bytes as u128 / m.rows.max(1) as u128) as u64
     };
@@ -256,7 +256,7 @@ pub enum MergeError {
     },
     /// Writing the manifest failed.
     #[error(transparent)]
-    Write(#[from] crate::sink::SinkError),
+    Write(#[from] crate::write::error::SinkError),
 }
 
 /// Check every part of the plan in `root/plan.json` (manifest, settings, rows, shard digests)
@@ -281,7 +281,7 @@ pub fn merge(root: &Path) -> Result<Manifest, MergeError> {
                 }
             },
             Err(_) => {
-                let why = if crate::checkpoint::path(&proot).exists() {
+                let why = if crate::format::checkpoint::path(&proot).exists() {
                     "interrupted (a checkpoint, no manifest): run it again to resume"
                 } else {
                     "missing (no manifest): not run, or not finished"
@@ -308,7 +308,8 @@ pub fn merge(root: &Path) -> Result<Manifest, MergeError> {
             ));
             continue;
         }
-        match crate::verify::verify(&proot, &crate::verify::Options::default()) {
+        match crate::commands::verify::verify(&proot, &crate::commands::verify::Options::default())
+        {
             Ok(r) if r.problems.is_empty() => manifests.push(m),
             Ok(r) => problems.push(format!(
                 "part {k}: {} problem(s) with its shards (run `msms verify {}`)",
@@ -356,7 +357,7 @@ pub fn merge(root: &Path) -> Result<Manifest, MergeError> {
         shards,
         counts,
         run: RunRecord {
-            created_at: crate::checkpoint::now(),
+            created_at: crate::format::checkpoint::now(),
             num_workers: 0,
             writers: 0,
             decode: String::new(),
@@ -364,7 +365,7 @@ pub fn merge(root: &Path) -> Result<Manifest, MergeError> {
         },
         ..first
     };
-    crate::sink::write_atomic(&root.join("manifest.json"), merged.to_json().as_bytes())?;
+    crate::write::atomic::write_atomic(&root.join("manifest.json"), merged.to_json().as_bytes())?;
     Ok(merged)
 }
 

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::synth::{self, SynthLayout, SynthOptions};
 use crate::config::{
     BinAggregation, BinOutput, BinRange, ByteSize, Dedup, Layer, Mode, Normalize, QualityFormat,
     Settings, SplitKey, Splits,
 };
-use crate::pipeline::{self, BuildOptions, Progress, Summary};
-use crate::source::Decode;
-use crate::synth::{self, SynthLayout, SynthOptions};
-use crate::verify::error_chain;
+use crate::read::source::Decode;
+use crate::run::pipeline::{self, BuildOptions, Progress, Summary};
+use crate::text::error_chain;
 
 /// msms-shards: turn GeMS-style MS/MS HDF5 datasets into validated, normalised,
 /// checksummed Parquet shards for ML training.
@@ -38,7 +38,7 @@ pub enum Command {
     /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
     /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
     /// estimated conversion time. Exit 2 when it cannot be converted.
-    Inspect(crate::inspect::InspectArgs),
+    Inspect(crate::commands::inspect::InspectArgs),
     /// Check an output root against its manifest: re-hash every shard, compare rows, schema
     /// and digests; with --full also check every spectrum. Exit 1 naming each mismatch.
     #[command(after_help = AFTER_VERIFY)]
@@ -49,13 +49,13 @@ pub enum Command {
     /// Write a quality report of an output root: one self-contained HTML page with charts
     /// (peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
     /// and shard sizes) and quality_report.json with the same numbers.
-    #[command(after_help = crate::report::AFTER_HELP)]
-    QualityReport(crate::report::ReportArgs),
+    #[command(after_help = crate::commands::report::AFTER_HELP)]
+    QualityReport(crate::commands::report::ReportArgs),
     /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
     /// writability and O_DIRECT at an output root; suggest a mode and show its profile.
     /// Exit 1 with one line per problem that would stop a run.
-    #[command(after_help = crate::doctor::AFTER_HELP)]
-    Doctor(crate::doctor::DoctorArgs),
+    #[command(after_help = crate::commands::doctor::AFTER_HELP)]
+    Doctor(crate::commands::doctor::DoctorArgs),
     /// Cut a conversion into N parts for a cluster (Dask, Slurm): chunk-aligned runs of the
     /// input balanced by stored bytes, written to plan.json; each part is then converted by
     /// `msms build-shards --plan plan.json --part K --output-root ROOT`.
@@ -71,12 +71,12 @@ pub enum Command {
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
     Synth(SynthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
-    #[command(after_help = crate::interactive::COMPLETIONS_AFTER_HELP)]
-    Completions(crate::interactive::CompletionsArgs),
+    #[command(after_help = crate::cli::interactive::COMPLETIONS_AFTER_HELP)]
+    Completions(crate::cli::interactive::CompletionsArgs),
     /// Print the msms(1) man page to stdout, or with --output DIR write it and one page per
     /// subcommand (msms-build-shards.1, ...) there.
-    #[command(after_help = crate::interactive::MAN_AFTER_HELP)]
-    Man(crate::interactive::ManArgs),
+    #[command(after_help = crate::cli::interactive::MAN_AFTER_HELP)]
+    Man(crate::cli::interactive::ManArgs),
 }
 
 const AFTER_PLAN: &str = "\
@@ -282,8 +282,8 @@ where
 {
     use clap::{CommandFactory, FromArgMatches};
     let args: Vec<T> = args.into_iter().collect();
-    if args.len() == 1 && crate::interactive::on_terminal() {
-        return crate::interactive::bare();
+    if args.len() == 1 && crate::cli::interactive::on_terminal() {
+        return crate::cli::interactive::bare();
     }
     let command = Cli::command().long_version(long_version());
     let cli = match command
@@ -297,18 +297,18 @@ where
         }
     };
     match cli.command {
-        Command::BuildShards(a) if a.interactive => crate::interactive::build(&a),
+        Command::BuildShards(a) if a.interactive => crate::cli::interactive::build(&a),
         Command::BuildShards(a) => build(*a),
         Command::Synth(a) => synth_cmd(a),
         Command::Plan(a) => plan_cmd(*a),
         Command::Merge(a) => merge_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
-        Command::Doctor(a) => crate::doctor::run(&a),
-        Command::Completions(a) => crate::interactive::completions(&a),
-        Command::Man(a) => crate::interactive::man(&a),
-        Command::Inspect(a) => crate::inspect::run(a),
-        Command::QualityReport(a) => crate::report::run(a),
+        Command::Doctor(a) => crate::commands::doctor::run(&a),
+        Command::Completions(a) => crate::cli::interactive::completions(&a),
+        Command::Man(a) => crate::cli::interactive::man(&a),
+        Command::Inspect(a) => crate::commands::inspect::run(a),
+        Command::QualityReport(a) => crate::commands::report::run(a),
     }
 }
 
@@ -361,7 +361,7 @@ fn long_version() -> &'static str {
         "{}\nSIMD: {} (chosen at compile time by `wide`; build with RUSTFLAGS=\"-C target-cpu=native\" for this CPU's widest)\nHDF5: bundled static {}",
         env!("CARGO_PKG_VERSION"),
         msms_kernels::simd_level(),
-        crate::h5::library_version()
+        crate::read::h5::library_version()
     );
     Box::leak(text.into_boxed_str())
 }
@@ -579,7 +579,7 @@ fn build(a: BuildArgs) -> i32 {
                 && opts
                     .output_root
                     .as_deref()
-                    .is_some_and(|r| crate::checkpoint::path(r).is_file());
+                    .is_some_and(|r| crate::format::checkpoint::path(r).is_file());
             if resumable {
                 let when = if e.exit_code() == 130 {
                     "to continue"
@@ -773,7 +773,7 @@ pub struct VerifyFlags {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
     /// With --full: problems with single spectra listed before the rest are only counted.
-    #[arg(long, value_name = "N", default_value_t = crate::verify::DEFAULT_MAX_LISTED)]
+    #[arg(long, value_name = "N", default_value_t = crate::commands::verify::DEFAULT_MAX_LISTED)]
     pub max_listed: usize,
 }
 
@@ -801,7 +801,7 @@ pub struct ValidateShardsArgs {
 
 /// `msms verify ROOT`: print each problem, then the summary; exit 0, 1 or 2.
 fn verify_cmd(root: &std::path::Path, f: &VerifyFlags) -> i32 {
-    use crate::verify::{Options, Verifier};
+    use crate::commands::verify::{Options, Verifier};
     let fail = |e: &dyn std::error::Error| {
         eprintln!("msms verify: {}", error_chain(e));
         2
@@ -866,7 +866,7 @@ fn verify_cmd(root: &std::path::Path, f: &VerifyFlags) -> i32 {
 }
 
 /// `msms verify: verified 12 shards, 1,234,567 rows, 8.1 GB: OK` (or `: 3 problems`).
-pub fn verify_summary(r: &crate::verify::Report) -> String {
+pub fn verify_summary(r: &crate::commands::verify::Report) -> String {
     let n = r.problem_count();
     format!(
         "msms verify: verified {} shard{}, {} rows{}, {}: {}\n",
@@ -889,7 +889,7 @@ pub fn verify_summary(r: &crate::verify::Report) -> String {
 
 /// `build-shards --plan P --part K --output-root ROOT`: the part's own `build-shards`.
 fn build_part(plan_path: &std::path::Path, a: &BuildArgs) -> i32 {
-    use crate::distributed::{part_root, Plan};
+    use crate::run::distributed::{part_root, Plan};
     let fail = |msg: String| {
         eprintln!("msms build-shards: {msg}");
         2
@@ -940,7 +940,7 @@ fn build_part(plan_path: &std::path::Path, a: &BuildArgs) -> i32 {
         let made = std::fs::create_dir_all(root)
             .map_err(|e| e.to_string())
             .and_then(|()| {
-                crate::sink::write_atomic(&copy, plan.to_json().as_bytes())
+                crate::write::atomic::write_atomic(&copy, plan.to_json().as_bytes())
                     .map_err(|e| e.to_string())
             });
         if let Err(e) = made {
@@ -1026,14 +1026,14 @@ fn plan_cmd(a: PlanArgs) -> i32 {
             return 2;
         }
     };
-    let plan = match crate::distributed::make_plan(&settings, &mappings, a.parts) {
+    let plan = match crate::run::distributed::make_plan(&settings, &mappings, a.parts) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("msms plan: {e}");
             return 2;
         }
     };
-    if let Err(e) = crate::sink::write_atomic(&a.output, plan.to_json().as_bytes()) {
+    if let Err(e) = crate::write::atomic::write_atomic(&a.output, plan.to_json().as_bytes()) {
         eprintln!("msms plan: {}", error_chain(&e));
         return 1;
     }
@@ -1063,7 +1063,7 @@ fn plan_cmd(a: PlanArgs) -> i32 {
 }
 
 fn merge_cmd(a: MergeArgs) -> i32 {
-    match crate::distributed::merge(&a.root) {
+    match crate::run::distributed::merge(&a.root) {
         Ok(m) => {
             println!(
                 "msms merge: {} parts, {} shards, {} spectra written ({} read); {}",
@@ -1079,9 +1079,10 @@ fn merge_cmd(a: MergeArgs) -> i32 {
         Err(e) => {
             eprintln!("msms merge: {}", error_chain(&e));
             match e {
-                crate::distributed::MergeError::Write(_) => 1,
+                crate::run::distributed::MergeError::Write(_) => 1,
                 _ => 2,
             }
         }
     }
 }
+pub mod interactive;

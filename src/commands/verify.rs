@@ -35,8 +35,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -45,13 +45,12 @@ use msms_kernels::{GemsFormat, Normalize};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
-use crate::manifest::{ColumnRecord, Manifest};
-use crate::sink::{dataset_digest, ShardRecord, FORMAT_VERSION};
-
-/// Name of the manifest file in an output root.
-pub const MANIFEST: &str = "manifest.json";
+use crate::commands::shard_pool;
+use crate::format::manifest::{dataset_digest, ShardRecord, FORMAT_VERSION, MANIFEST};
+use crate::format::manifest::{ColumnRecord, Manifest};
+use crate::format::paths::is_plain_relative;
+use crate::write::hashing::hash_file;
 
 /// Default of [`Options::max_listed`].
 pub const DEFAULT_MAX_LISTED: usize = 20;
@@ -64,9 +63,6 @@ pub const NORM_TOLERANCE: f64 = 1e-6;
 
 /// Rows per batch when reading shards back.
 const BATCH_ROWS: usize = 8192;
-
-/// Bytes per read while hashing.
-const HASH_BUFFER: usize = 1 << 20;
 
 /// Why a root could not be verified at all (the CLI exits 2).
 #[derive(Debug, thiserror::Error)]
@@ -839,7 +835,7 @@ impl Verifier {
             if source.kind() == io::ErrorKind::NotFound {
                 VerifyError::NoManifest {
                     path: path.clone(),
-                    interrupted: crate::checkpoint::path(root).is_file(),
+                    interrupted: crate::format::checkpoint::path(root).is_file(),
                 }
             } else {
                 VerifyError::ReadManifest {
@@ -1052,33 +1048,6 @@ impl Verifier {
 /// Read the manifest under `root` and verify everything, without progress reports.
 pub fn verify(root: &Path, opts: &Options) -> Result<Report, VerifyError> {
     Verifier::open(root)?.run(opts, &|_| {})
-}
-
-/// A pool of `threads` (default: one per core) named `name-N`, for commands that work on
-/// several shards at a time; the error is (threads asked for, why).
-pub(crate) fn shard_pool(
-    threads: Option<usize>,
-    name: &'static str,
-) -> Result<rayon::ThreadPool, (usize, String)> {
-    let threads = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(move |i| format!("{name}-{i}"))
-        .build()
-        .map_err(|e| (threads, e.to_string()))
-}
-
-/// `a/b.parquet`: relative, no `..`, `.` or empty components (a manifest's shard path that
-/// cannot leave the output root).
-pub(crate) fn is_plain_relative(path: &str) -> bool {
-    !path.is_empty()
-        && !path.contains('\\')
-        && Path::new(path)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)))
-        && !path.split('/').any(str::is_empty)
 }
 
 /// Files under the root the manifest does not account for: `<dir>/shard-*.parquet` not in
@@ -1500,43 +1469,6 @@ fn schema_difference(manifest: &[ColumnRecord], schema: &SchemaRef) -> Option<St
         return Some(format!("manifest {a} columns, file {b} columns ({extra})"));
     }
     None
-}
-
-/// Stream `path` through SHA-256; lowercase hex digest and byte count. `progress` is told
-/// the bytes of each block read. (Also used by `build-shards --resume` to check finished
-/// shards.)
-pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; HASH_BUFFER];
-    let mut bytes = 0u64;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-        progress(n as u64);
-    }
-    Ok((hex::encode(hasher.finalize()), bytes))
-}
-
-/// `error: cause: cause`, each link once.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        src = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -262,8 +262,8 @@ pub fn session<R: BufRead, W: Write>(
     let env_layer = Layer::from_env(env.iter().cloned()).unwrap_or_default();
     let total_memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| crate::doctor::parse_meminfo(&t).0);
-    let suggested = crate::doctor::suggest_mode(cores, total_memory);
+        .and_then(|t| crate::config::machine::parse_meminfo(&t).0);
+    let suggested = crate::config::machine::suggest_mode(cores, total_memory);
     let describe = |m: Mode| {
         let pr = Profile::for_mode(m, cores);
         format!(
@@ -320,7 +320,7 @@ pub fn session<R: BufRead, W: Write>(
             if meta.is_dir() {
                 return Err(format!("{path}: is a directory; give an HDF5 file"));
             }
-            let m = crate::source::FileMapping::detect(Path::new(&path))
+            let m = crate::read::source::FileMapping::detect(Path::new(&path))
                 .map_err(|e| format!("not usable: {e}"))?;
             p.say(&format!(
                 "  ok: {} spectra, peaks in `{}`",
@@ -369,7 +369,7 @@ pub fn session<R: BufRead, W: Write>(
         if !not_empty {
             break (root, None);
         }
-        if crate::checkpoint::path(dir).is_file() {
+        if crate::format::checkpoint::path(dir).is_file() {
             p.say(&format!(
                 "  {root} holds an interrupted run (.msms/checkpoint.json)."
             ));
@@ -417,7 +417,7 @@ pub fn session<R: BufRead, W: Write>(
             }
             let path = typed_path(a, env);
             let layer = Layer::from_yaml_file(Path::new(&path))
-                .map_err(|e| crate::verify::error_chain(&e))?;
+                .map_err(|e| crate::text::error_chain(&e))?;
             Ok(Some((path, layer)))
         },
     )?;
@@ -730,9 +730,9 @@ mod tests {
     fn a_whole_session_with_reprompts() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.h5");
-        crate::synth::write(
+        crate::commands::synth::write(
             &input,
-            &crate::synth::SynthOptions {
+            &crate::commands::synth::SynthOptions {
                 spectra: 20,
                 layout: "gems".parse().unwrap(),
                 faults: 0.0,

@@ -29,8 +29,8 @@ use bytemuck::Pod;
 use libdeflater::Decompressor;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 
-use crate::h5::{self, ChunkRecord, DatasetInfo, Layout, MAX_CHUNK_RANK};
-use crate::source::InputError;
+use crate::read::error::InputError;
+use crate::read::h5::{self, ChunkRecord, DatasetInfo, Layout, MAX_CHUNK_RANK};
 
 /// Rows per tile when a band of several chunks is copied into a unit ([`MappedDataset::read_band`]).
 const TILE_ROWS: u64 = 64;

@@ -1,6 +1,6 @@
 //! `manifest.json`: the record of a run, written last and atomically.
 //!
-//! Format (version [`FORMAT_VERSION`](crate::sink::FORMAT_VERSION)); every field is always
+//! Format (version [`FORMAT_VERSION`](crate::write::sink::FORMAT_VERSION)); every field is always
 //! present:
 //!
 //! ```text
@@ -34,9 +34,9 @@ use std::collections::BTreeMap;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Counts;
 use crate::config::Settings;
-use crate::sink::{dataset_digest, ShardRecord, FORMAT_VERSION};
+use crate::process::batch::Counts;
+use sha2::{Digest, Sha256};
 
 /// One input file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,5 +227,71 @@ impl Manifest {
         let mut s = serde_json::to_string_pretty(self).expect("manifest serialises");
         s.push('\n');
         s
+    }
+}
+
+/// Version of the on-disk layout (shard files, columns, manifest). Bumped on any change
+/// readers must know about.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A finalised shard, as recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShardRecord {
+    /// Split (`train`).
+    pub split: String,
+    /// Path relative to the output root, `/`-separated.
+    pub path: String,
+    /// Spectra in the shard.
+    pub rows: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    /// `spectrum_id` of the first row.
+    pub first_spectrum_id: u64,
+    /// `spectrum_id` of the last row.
+    pub last_spectrum_id: u64,
+}
+
+/// SHA-256 over the shard list in order: one line `<path> <sha256>\n` per shard. Identifies
+/// the dataset's content as a whole.
+pub fn dataset_digest(shards: &[ShardRecord]) -> String {
+    let mut h = Sha256::new();
+    for s in shards {
+        h.update(s.path.as_bytes());
+        h.update(b" ");
+        h.update(s.sha256.as_bytes());
+        h.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// Name of the manifest file in an output root.
+pub const MANIFEST: &str = "manifest.json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_digest_is_over_path_and_digest_lines() {
+        let rec = |path: &str, sha: &str| ShardRecord {
+            split: "train".into(),
+            path: path.into(),
+            rows: 1,
+            bytes: 1,
+            sha256: sha.into(),
+            first_spectrum_id: 0,
+            last_spectrum_id: 0,
+        };
+        let shards = [
+            rec("train/shard-00000.parquet", "aa"),
+            rec("train/shard-00001.parquet", "bb"),
+        ];
+        let want = hex::encode(Sha256::digest(
+            b"train/shard-00000.parquet aa\ntrain/shard-00001.parquet bb\n",
+        ));
+        assert_eq!(dataset_digest(&shards), format!("sha256:{want}"));
+        assert_ne!(dataset_digest(&shards[..1]), dataset_digest(&shards));
     }
 }

@@ -9,7 +9,7 @@
 //! page counts, and a batch too large for an empty shard is split in halves.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, File};
+use std::fs::{self};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,58 +24,16 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
-use sha2::{Digest, Sha256};
 
-use crate::batch::Counts;
-use crate::checkpoint::{Position, ShardEntry};
-use crate::direct::ShardFile;
-
-/// Version of the on-disk layout (shard files, columns, manifest). Bumped on any change
-/// readers must know about.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// Failures while encoding or writing shards.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// A filesystem operation failed.
-    #[error("{op} {}", path.display())]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file concerned.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// Parquet encoding failed.
-    #[error("encoding Parquet")]
-    Parquet(#[from] parquet::errors::ParquetError),
-    /// Arrow failed while slicing a batch.
-    #[error("preparing a batch")]
-    Arrow(#[from] arrow::error::ArrowError),
-    /// The maximum shard size cannot hold even one spectrum.
-    #[error("--shard-size {max} bytes cannot hold a single spectrum ({need} bytes needed for spectrum_id {spectrum_id}); raise it")]
-    ShardTooSmall {
-        /// Configured maximum.
-        max: u64,
-        /// Bytes one row group of that spectrum needs.
-        need: u64,
-        /// The spectrum.
-        spectrum_id: u64,
-    },
-    /// A checkpoint's position does not fit the data it is resumed on.
-    #[error("{0}")]
-    Resume(String),
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
-    move |source| SinkError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::format::checkpoint::{Position, ShardEntry};
+use crate::format::manifest::{ShardRecord, FORMAT_VERSION};
+use crate::format::paths::shard_name;
+use crate::process::batch::Counts;
+use crate::write::atomic::sync_dir;
+use crate::write::direct::ShardFile;
+use crate::write::error::{io_err, SinkError};
+use crate::write::hashing::HashingWriter;
+use crate::write::stall::stall_point;
 
 /// Writer properties for every shard of a run: zstd, page statistics (truncated) and page
 /// indexes, dictionary encoding only for `name`, BYTE_STREAM_SPLIT for the m/z values, and the footer key-value metadata that makes a shard
@@ -226,47 +184,6 @@ fn schema_bytes(descr: &SchemaDescriptor) -> u64 {
     walk(descr.root_schema())
 }
 
-/// `Write` adapter that hashes and counts every byte on its way to the file.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wrap `inner`.
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// The inner writer, the lowercase hex SHA-256 and the byte count.
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Where shard bytes go: a real file, or nowhere (dry run: sizes and digests only).
 enum Target {
     File(ShardFile),
@@ -289,25 +206,6 @@ impl Write for Target {
     }
 }
 
-/// A finalised shard, as recorded in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ShardRecord {
-    /// Split (`train`).
-    pub split: String,
-    /// Path relative to the output root, `/`-separated.
-    pub path: String,
-    /// Spectra in the shard.
-    pub rows: u64,
-    /// File size.
-    pub bytes: u64,
-    /// Lowercase hex SHA-256 of the file.
-    pub sha256: String,
-    /// `spectrum_id` of the first row.
-    pub first_spectrum_id: u64,
-    /// `spectrum_id` of the last row.
-    pub last_spectrum_id: u64,
-}
-
 /// The rows of one read unit, ready for the shard planner.
 pub struct UnitOutput {
     /// Sequence number of the unit.
@@ -316,11 +214,6 @@ pub struct UnitOutput {
     pub batch: RecordBatch,
     /// Those rows encoded as row groups, in order, covering `batch`.
     pub groups: Vec<EncodedBatch>,
-}
-
-/// Path of shard `index` of `split`, relative to the output root.
-pub fn shard_name(split: &str, index: usize) -> String {
-    format!("{split}/shard-{index:05}.parquet")
 }
 
 /// What the planner tells a writer thread.
@@ -458,10 +351,10 @@ impl WriterContext {
             let file = file.finish().map_err(io_err("writing", tmp))?;
             file.sync_all().map_err(io_err("fsync", tmp))?;
             drop(file);
-            crate::checkpoint::stall_point(&|| format!("shard-rename:{}", s.index));
+            stall_point(&|| format!("shard-rename:{}", s.index));
             fs::rename(tmp, final_path).map_err(io_err("renaming into place", final_path))?;
             sync_dir(final_path.parent().expect("has parent"))?;
-            crate::checkpoint::stall_point(&|| format!("shard-renamed:{}", s.index));
+            stall_point(&|| format!("shard-renamed:{}", s.index));
         }
         Ok((sha256, bytes))
     }
@@ -928,110 +821,12 @@ fn split_front(queue: &mut VecDeque<Piece>, p: Piece) {
     });
 }
 
-/// fsync a directory so that a rename inside it is durable.
-pub fn sync_dir(dir: &Path) -> Result<(), SinkError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync", dir))
-}
-
-/// Write `bytes` to `path` atomically: `path.tmp`, fsync, rename, fsync the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
-    write_replacing(path, bytes, true, &|| String::new())
-}
-
-/// Write `bytes` to `path` through `<path>.tmp` and a rename, so a reader sees the old or the
-/// new content, never a mix. With `durable`, the file and then the directory are fsynced (the
-/// rename survives a power loss). `stall` names the moment before the rename for the
-/// crash-safety tests ([`crate::checkpoint::stall_point`]).
-pub fn write_replacing(
-    path: &Path,
-    bytes: &[u8],
-    durable: bool,
-    stall: &dyn Fn() -> String,
-) -> Result<(), SinkError> {
-    let tmp = path.with_extension("json.tmp");
-    let mut f = File::create(&tmp).map_err(io_err("creating", &tmp))?;
-    let written = f.write_all(bytes).map_err(io_err("writing", &tmp));
-    let synced = written.and_then(|()| {
-        if durable {
-            f.sync_all().map_err(io_err("fsync", &tmp))
-        } else {
-            Ok(())
-        }
-    });
-    drop(f);
-    if let Err(e) = synced {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    crate::checkpoint::stall_point(stall);
-    fs::rename(&tmp, path).map_err(io_err("renaming into place", path))?;
-    if durable {
-        // A bare file name's parent is "": the working directory.
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-/// SHA-256 over the shard list in order: one line `<path> <sha256>\n` per shard. Identifies
-/// the dataset's content as a whole.
-pub fn dataset_digest(shards: &[ShardRecord]) -> String {
-    let mut h = Sha256::new();
-    for s in shards {
-        h.update(s.path.as_bytes());
-        h.update(b" ");
-        h.update(s.sha256.as_bytes());
-        h.update(b"\n");
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, UInt64Array};
     use arrow::datatypes::{DataType, Field, Schema};
-
-    #[test]
-    fn hashing_writer_sees_every_byte_once() {
-        let mut w = HashingWriter::new(Vec::new());
-        w.write_all(b"hello ").unwrap();
-        w.write_all(b"world").unwrap();
-        let (inner, sha, n) = w.finish();
-        assert_eq!(inner, b"hello world");
-        assert_eq!(n, 11);
-        assert_eq!(
-            sha,
-            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
-        );
-    }
-
-    #[test]
-    fn dataset_digest_is_over_path_and_digest_lines() {
-        let rec = |path: &str, sha: &str| ShardRecord {
-            split: "train".into(),
-            path: path.into(),
-            rows: 1,
-            bytes: 1,
-            sha256: sha.into(),
-            first_spectrum_id: 0,
-            last_spectrum_id: 0,
-        };
-        let shards = [
-            rec("train/shard-00000.parquet", "aa"),
-            rec("train/shard-00001.parquet", "bb"),
-        ];
-        let want = hex::encode(Sha256::digest(
-            b"train/shard-00000.parquet aa\ntrain/shard-00001.parquet bb\n",
-        ));
-        assert_eq!(dataset_digest(&shards), format!("sha256:{want}"));
-        assert_ne!(dataset_digest(&shards[..1]), dataset_digest(&shards));
-    }
+    use sha2::{Digest, Sha256};
 
     fn batch(schema: &SchemaRef, ids: std::ops::Range<u64>) -> RecordBatch {
         let v: Vec<f64> = ids.clone().map(|i| (i as f64).sin() * 1e6).collect();

@@ -206,21 +206,13 @@ pub fn row_hashes(batch: &RecordBatch) -> Vec<u128> {
         .collect()
 }
 
-/// The hashes of every row with `spectrum_id < before` in the shards of `entries` (under
-/// `root`): the dedup state a resumed run starts from.
-pub fn seen_in_shards(
-    root: &std::path::Path,
-    entries: &[crate::checkpoint::ShardEntry],
-    before: u64,
-) -> Result<Seen, String> {
+/// The hashes of every row with `spectrum_id < before` in the shard files `paths`: the dedup
+/// state a resumed run starts from.
+pub fn seen_in_shards(paths: &[std::path::PathBuf], before: u64) -> Result<Seen, String> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
     let mut seen = Seen::default();
-    for e in entries
-        .iter()
-        .filter(|e| e.record.first_spectrum_id < before)
-    {
-        let path = root.join(&e.record.path);
+    for path in paths {
         let fail = |what: String| format!("reading {} for --dedup: {what}", path.display());
         let file = std::fs::File::open(&path).map_err(|err| fail(err.to_string()))?;
         let builder =

@@ -1,0 +1,21 @@
+pub mod doctor;
+pub mod inspect;
+pub mod report;
+pub mod synth;
+pub mod verify;
+
+/// A pool of `threads` (default: one per core) named `name-N`, for commands that work on
+/// several shards at a time; the error is (threads asked for, why).
+pub(crate) fn shard_pool(
+    threads: Option<usize>,
+    name: &'static str,
+) -> Result<rayon::ThreadPool, (usize, String)> {
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| (threads, e.to_string()))
+}

@@ -1,0 +1,3 @@
+pub mod checkpoint;
+pub mod manifest;
+pub mod paths;

@@ -1,0 +1,4 @@
+pub mod error;
+pub mod h5;
+pub mod mapped;
+pub mod source;

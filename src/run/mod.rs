@@ -1,0 +1,3 @@
+pub mod affinity;
+pub mod distributed;
+pub mod pipeline;

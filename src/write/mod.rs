@@ -1,0 +1,6 @@
+pub mod atomic;
+pub mod direct;
+pub mod error;
+pub mod hashing;
+pub mod sink;
+pub mod stall;
