@@ -42,21 +42,6 @@ pub fn shell_quote(a: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1_900_000), "1.9 MB");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        assert_eq!(shell_quote("a/b.h5"), "a/b.h5");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-    }
-}
-
 /// `error: cause: cause`, each link once.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -70,4 +55,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         src = cause.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1_900_000), "1.9 MB");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(shell_quote("a/b.h5"), "a/b.h5");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
 }
