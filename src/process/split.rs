@@ -239,7 +239,7 @@ pub(crate) fn seen_in_shards(paths: &[PathBuf], before: u64) -> Result<Seen, Ded
             path: path.clone(),
             message,
         };
-        let file = std::fs::File::open(&path).map_err(|err| fail(err.to_string()))?;
+        let file = std::fs::File::open(path).map_err(|err| fail(err.to_string()))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|err| fail(err.to_string()))?;
         let wanted = ["spectrum_id", "precursor_mz", "mz", "intensity"];

@@ -132,3 +132,23 @@ impl<'a> ProgressReporter<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_drops_notices_and_keeps_warnings() {
+        let got = parking_lot::Mutex::new(Vec::new());
+        let report = |e: Event| got.lock().push(e.to_string());
+        for mode in [Progress::Quiet, Progress::Auto] {
+            let events = Events::new(&report, mode);
+            events.notice("notice: n".into());
+            events.warning("msms: warning: w".into());
+        }
+        assert_eq!(
+            *got.lock(),
+            ["msms: warning: w", "notice: n", "msms: warning: w"]
+        );
+    }
+}

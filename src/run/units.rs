@@ -147,13 +147,13 @@ pub(crate) fn reader_rows(source: usize, units: &[UnitPlan]) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct UnitSpan {
     /// Input file (index into the inputs).
-    pub source: usize,
+    pub(crate) source: usize,
     /// First row in that file.
-    pub start: u64,
+    pub(crate) start: u64,
     /// Rows.
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// `spectrum_id` of the first row.
-    pub first_id: u64,
+    pub(crate) first_id: u64,
 }
 
 /// The read units `build-shards` would process, in order (for `msms plan`).

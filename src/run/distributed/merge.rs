@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::plan::{part_root, PartPlan, Plan, PlanError};
 use crate::format::manifest::{dataset_digest, Manifest, RunRecord, ShardRecord, SplitRecord};
-use crate::run::distributed::plan::{part_root, PartPlan, Plan, PlanError};
 
 /// Why `msms merge` refused.
 #[derive(Debug, thiserror::Error)]

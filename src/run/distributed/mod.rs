@@ -3,7 +3,7 @@
 //! parts' manifests into one, without copying data.
 //!
 //! A part is a contiguous run of the read units `build-shards` itself would process (whole
-//! chunks of the spectrum dataset, see [`crate::run::pipeline::unit_spans`]), so parts are
+//! chunks of the spectrum dataset, see `crate::run::units::unit_spans`), so parts are
 //! disjoint, chunk-aligned and cover every input; they are balanced by stored bytes (each
 //! unit weighs its rows × its file's bytes per spectrum). Part `K` is written to
 //! `ROOT/parts/K/` as an ordinary output root (own manifest, own checkpoint: `--resume`
