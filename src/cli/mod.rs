@@ -548,7 +548,7 @@ fn build(a: BuildArgs) -> i32 {
         stop: Some(install_stop_handlers()),
         units,
     };
-    match pipeline::build_shards(&opts, &mappings) {
+    match pipeline::build_shards_with(&opts, &mappings, &|event| eprintln!("{event}")) {
         Ok(summary) => {
             if log.level >= 3 {
                 for line in &summary.decode_notes {
@@ -928,11 +928,11 @@ fn build_part(plan_path: &std::path::Path, a: &BuildArgs) -> i32 {
     let k = a.part.expect("clap requires --part with --plan");
     let plan = match Plan::load(plan_path) {
         Ok(p) => p,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let mut argv = match plan.part_argv(k, root) {
         Ok(v) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     // The plan travels with the output: `msms merge ROOT` reads it there.
     let copy = root.join("plan.json");

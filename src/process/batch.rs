@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array,
+    new_null_array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array,
     Int8Array, ListArray, RecordBatch, StringArray, StringDictionaryBuilder, UInt16Array,
     UInt32Array, UInt64Array,
 };
@@ -65,7 +65,7 @@ impl Counts {
 
 /// What to do to each spectrum.
 #[derive(Clone, Copy, Debug)]
-pub struct Processing {
+pub(crate) struct Processing {
     /// Precursor and peak-count rules.
     pub rules: ValidationRules,
     /// Keep only the K most intense peaks (ties: lower m/z), in m/z order.
@@ -80,7 +80,7 @@ pub struct Processing {
 
 /// Binning of the written peaks into an extra column.
 #[derive(Clone, Copy, Debug)]
-pub struct Binner {
+pub(crate) struct Binner {
     /// Grid, aggregation and power.
     pub spec: BinSpec,
     /// `binned` (dense fixed-size list) or `bin_index` + `bin_value` (sparse lists).
@@ -89,89 +89,18 @@ pub struct Binner {
 
 /// The run's output schema: fixed columns, then the pass-through columns of the inputs.
 /// All inputs must agree on the pass-through columns and on the type of `lsh`.
-pub fn output_schema(
+pub(crate) fn output_schema(
     mappings: &[FileMapping],
     binning: Option<&Binner>,
 ) -> Result<SchemaRef, InputError> {
     let first = mappings.first().expect("at least one input");
-    let lsh_kind = mappings
-        .iter()
-        .find_map(|m| m.lsh.as_ref().map(|(_, k)| *k));
-    for m in mappings {
-        let refuse = |dataset: Option<&str>, message: String| InputError {
-            path: m.path.clone(),
-            dataset: dataset.map(str::to_string),
-            message,
-        };
-        if let (Some((d, k)), Some(want)) = (&m.lsh, lsh_kind) {
-            if (*k == ValueKind::Str) != (want == ValueKind::Str) {
-                return Err(refuse(
-                    Some(d),
-                    format!(
-                        "lsh is {} here but {} in an earlier input: one schema per run",
-                        if *k == ValueKind::Str {
-                            "strings"
-                        } else {
-                            "integers"
-                        },
-                        if want == ValueKind::Str {
-                            "strings"
-                        } else {
-                            "integers"
-                        },
-                    ),
-                ));
-            }
-        }
-        if !same_columns(&m.passthrough, &first.passthrough) {
-            let names = |p: &[PassColumn]| {
-                p.iter()
-                    .map(|c| format!("{} {}", c.column, c.data_type()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(refuse(
-                None,
-                format!(
-                    "pass-through datasets [{}] differ from the first input's [{}]: one schema per run",
-                    names(&m.passthrough),
-                    names(&first.passthrough)
-                ),
-            ));
-        }
-    }
+    let lsh_kind = one_schema(mappings)?;
     let lsh_type = if lsh_kind == Some(ValueKind::Str) {
         DataType::Utf8
     } else {
         DataType::Int64
     };
-    let mut fields = vec![
-        Field::new("spectrum_id", DataType::UInt64, false),
-        Field::new("source_index", DataType::UInt16, false),
-        Field::new("source_row", DataType::UInt64, false),
-        Field::new(
-            "name",
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            true,
-        ),
-        Field::new("precursor_mz", DataType::Float64, false),
-        Field::new("rt", DataType::Float32, true),
-        Field::new("charge", DataType::Int8, true),
-        Field::new("instrument_accuracy_est", DataType::Float32, true),
-        Field::new("lsh", lsh_type, true),
-        Field::new("num_peaks", DataType::UInt16, false),
-        Field::new(
-            "mz",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
-            false,
-        ),
-        Field::new(
-            "intensity",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float32, false))),
-            false,
-        ),
-        Field::new("gems_format", DataType::Utf8, true),
-    ];
+    let mut fields = fixed_fields(lsh_type);
     match binning {
         Some(b) if b.sparse => {
             let list = |t| DataType::List(Arc::new(Field::new_list_field(t, false)));
@@ -206,6 +135,89 @@ pub fn output_schema(
     Ok(Arc::new(Schema::new(fields)))
 }
 
+/// Refuse inputs that would give different schemas: `lsh` of another kind, other
+/// pass-through columns than the first input's. The kind of `lsh`, if any input has one.
+fn one_schema(mappings: &[FileMapping]) -> Result<Option<ValueKind>, InputError> {
+    let first = mappings.first().expect("at least one input");
+    let lsh_kind = mappings
+        .iter()
+        .find_map(|m| m.lsh.as_ref().map(|(_, k)| *k));
+    let kind_name = |k: ValueKind| {
+        if k == ValueKind::Str {
+            "strings"
+        } else {
+            "integers"
+        }
+    };
+    for m in mappings {
+        let refuse = |dataset: Option<&str>, message: String| InputError {
+            path: m.path.clone(),
+            dataset: dataset.map(str::to_string),
+            message,
+        };
+        if let (Some((d, k)), Some(want)) = (&m.lsh, lsh_kind) {
+            if (*k == ValueKind::Str) != (want == ValueKind::Str) {
+                return Err(refuse(
+                    Some(d),
+                    format!(
+                        "lsh is {} here but {} in an earlier input: one schema per run",
+                        kind_name(*k),
+                        kind_name(want),
+                    ),
+                ));
+            }
+        }
+        if !same_columns(&m.passthrough, &first.passthrough) {
+            let names = |p: &[PassColumn]| {
+                p.iter()
+                    .map(|c| format!("{} {}", c.column, c.data_type()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(refuse(
+                None,
+                format!(
+                    "pass-through datasets [{}] differ from the first input's [{}]: one schema per run",
+                    names(&m.passthrough),
+                    names(&first.passthrough)
+                ),
+            ));
+        }
+    }
+    Ok(lsh_kind)
+}
+
+/// The columns every run writes, in order (`lsh` of `lsh_type`).
+fn fixed_fields(lsh_type: DataType) -> Vec<Field> {
+    vec![
+        Field::new("spectrum_id", DataType::UInt64, false),
+        Field::new("source_index", DataType::UInt16, false),
+        Field::new("source_row", DataType::UInt64, false),
+        Field::new(
+            "name",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
+        Field::new("precursor_mz", DataType::Float64, false),
+        Field::new("rt", DataType::Float32, true),
+        Field::new("charge", DataType::Int8, true),
+        Field::new("instrument_accuracy_est", DataType::Float32, true),
+        Field::new("lsh", lsh_type, true),
+        Field::new("num_peaks", DataType::UInt16, false),
+        Field::new(
+            "mz",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
+            false,
+        ),
+        Field::new(
+            "intensity",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float32, false))),
+            false,
+        ),
+        Field::new("gems_format", DataType::Utf8, true),
+    ]
+}
+
 fn same_columns(a: &[PassColumn], b: &[PassColumn]) -> bool {
     a.len() == b.len()
         && a.iter()
@@ -215,7 +227,7 @@ fn same_columns(a: &[PassColumn], b: &[PassColumn]) -> bool {
 
 /// Reused per-worker buffers for the peak columns.
 #[derive(Default)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     keep: Vec<u32>,
     /// Indices of the peaks kept by top-k.
     idx: Vec<u32>,
@@ -230,9 +242,27 @@ pub struct Scratch {
     num_peaks: Vec<u16>,
 }
 
+impl Scratch {
+    /// Empty every buffer (keeping its capacity) for the next unit.
+    fn clear(&mut self) {
+        self.keep.clear();
+        self.mz.clear();
+        self.intensity.clear();
+        self.offsets.clear();
+        self.offsets.push(0);
+        self.num_peaks.clear();
+        self.gems.clear();
+        self.binned.clear();
+        self.bin_index.clear();
+        self.bin_value.clear();
+        self.bin_offsets.clear();
+        self.bin_offsets.push(0);
+    }
+}
+
 /// Validate and transform every spectrum of `unit`; return the accepted rows as a batch of
 /// `schema`, and the unit's counts.
-pub fn build(
+pub(crate) fn build(
     unit: &RawUnit,
     schema: &SchemaRef,
     processing: &Processing,
@@ -242,18 +272,7 @@ pub fn build(
         read: unit.rows as u64,
         ..Counts::default()
     };
-    scratch.keep.clear();
-    scratch.mz.clear();
-    scratch.intensity.clear();
-    scratch.offsets.clear();
-    scratch.offsets.push(0);
-    scratch.num_peaks.clear();
-    scratch.gems.clear();
-    scratch.binned.clear();
-    scratch.bin_index.clear();
-    scratch.bin_value.clear();
-    scratch.bin_offsets.clear();
-    scratch.bin_offsets.push(0);
+    scratch.clear();
     match &unit.peaks {
         PeakData::F64(v) => peaks_into(v, unit, processing, scratch, &mut counts),
         PeakData::F32(v) => peaks_into(v, unit, processing, scratch, &mut counts),
@@ -261,7 +280,24 @@ pub fn build(
     counts.accepted = scratch.keep.len() as u64;
 
     let keep = UInt32Array::from(std::mem::take(&mut scratch.keep));
-    let pick = |a: &dyn Array| take(a, &keep, None);
+    let mut columns = row_columns(unit, schema, &keep)?;
+    peak_columns(scratch, &mut columns)?;
+    if let Some(b) = &processing.binning {
+        bin_columns(b, scratch, &mut columns)?;
+    }
+    for p in &unit.passthrough {
+        columns.push(take(p.as_ref(), &keep, None)?);
+    }
+    scratch.keep = keep.into_parts().1.into();
+    Ok((RecordBatch::try_new(Arc::clone(schema), columns)?, counts))
+}
+
+/// The per-spectrum columns of the rows `keep` of `unit`, `spectrum_id` to `lsh`.
+fn row_columns(
+    unit: &RawUnit,
+    schema: &SchemaRef,
+    keep: &UInt32Array,
+) -> Result<Vec<ArrayRef>, ArrowError> {
     let rows = keep.len();
     let null = |t: &DataType| new_null_array(t, rows);
     let ids: UInt64Array = keep
@@ -285,7 +321,7 @@ pub fn build(
         None => null(schema.field_with_name("name")?.data_type()),
     };
     let lsh: ArrayRef = match &unit.lsh {
-        Some(LshData::Int(v)) => pick(&Int64Array::from(v.clone()))?,
+        Some(LshData::Int(v)) => take(&Int64Array::from(v.clone()), keep, None)?,
         Some(LshData::Str(v)) => Arc::new(
             keep.values()
                 .iter()
@@ -294,15 +330,15 @@ pub fn build(
         ),
         None => null(schema.field_with_name("lsh")?.data_type()),
     };
-    let f32_col = |v: &Option<Vec<f32>>| -> Result<ArrayRef, ArrowError> {
+    let f32_col = |v: &Option<Vec<f32>>| -> ArrayRef {
         match v {
-            Some(v) => Ok(Arc::new(
+            Some(v) => Arc::new(
                 keep.values()
                     .iter()
                     .map(|&i| v[i as usize])
                     .collect::<Float32Array>(),
-            )),
-            None => Ok(null(&DataType::Float32)),
+            ),
+            None => null(&DataType::Float32),
         }
     };
     let charge: ArrayRef = match &unit.charge {
@@ -319,6 +355,21 @@ pub fn build(
         .iter()
         .map(|&i| unit.precursor_mz[i as usize])
         .collect();
+    Ok(vec![
+        Arc::new(ids),
+        Arc::new(UInt16Array::from(vec![unit.source_index; rows])),
+        Arc::new(src_rows),
+        name,
+        Arc::new(precursor),
+        f32_col(&unit.rt),
+        charge,
+        f32_col(&unit.accuracy),
+        lsh,
+    ])
+}
+
+/// The peak columns from `scratch`: `num_peaks`, `mz`, `intensity`, `gems_format`.
+fn peak_columns(scratch: &mut Scratch, columns: &mut Vec<ArrayRef>) -> Result<(), ArrowError> {
     let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut scratch.offsets)));
     let mz = ListArray::try_new(
         Arc::new(Field::new_list_field(DataType::Float64, false)),
@@ -333,51 +384,45 @@ pub fn build(
         None,
     )?;
     let gems: StringArray = scratch.gems.drain(..).collect();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(ids),
-        Arc::new(UInt16Array::from(vec![unit.source_index; rows])),
-        Arc::new(src_rows),
-        name,
-        Arc::new(precursor),
-        f32_col(&unit.rt)?,
-        charge,
-        f32_col(&unit.accuracy)?,
-        lsh,
-        Arc::new(UInt16Array::from(std::mem::take(&mut scratch.num_peaks))),
-        Arc::new(mz),
-        Arc::new(intensity),
-        Arc::new(gems),
-    ];
-    match &processing.binning {
-        Some(b) if b.sparse => {
-            let offsets =
-                OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut scratch.bin_offsets)));
-            columns.push(Arc::new(ListArray::try_new(
-                Arc::new(Field::new_list_field(DataType::UInt32, false)),
-                offsets.clone(),
-                Arc::new(UInt32Array::from(std::mem::take(&mut scratch.bin_index))),
-                None,
-            )?));
-            columns.push(Arc::new(ListArray::try_new(
-                Arc::new(Field::new_list_field(DataType::Float32, false)),
-                offsets,
-                Arc::new(Float32Array::from(std::mem::take(&mut scratch.bin_value))),
-                None,
-            )?));
-        }
-        Some(b) => columns.push(Arc::new(FixedSizeListArray::try_new(
+    columns.push(Arc::new(UInt16Array::from(std::mem::take(
+        &mut scratch.num_peaks,
+    ))));
+    columns.push(Arc::new(mz));
+    columns.push(Arc::new(intensity));
+    columns.push(Arc::new(gems));
+    Ok(())
+}
+
+/// The binned columns from `scratch`: `bin_index` + `bin_value` (sparse) or `binned`.
+fn bin_columns(
+    b: &Binner,
+    scratch: &mut Scratch,
+    columns: &mut Vec<ArrayRef>,
+) -> Result<(), ArrowError> {
+    if b.sparse {
+        let offsets =
+            OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut scratch.bin_offsets)));
+        columns.push(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::UInt32, false)),
+            offsets.clone(),
+            Arc::new(UInt32Array::from(std::mem::take(&mut scratch.bin_index))),
+            None,
+        )?));
+        columns.push(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Float32, false)),
+            offsets,
+            Arc::new(Float32Array::from(std::mem::take(&mut scratch.bin_value))),
+            None,
+        )?));
+    } else {
+        columns.push(Arc::new(FixedSizeListArray::try_new(
             Arc::new(Field::new_list_field(DataType::Float32, false)),
             b.spec.bins as i32,
             Arc::new(Float32Array::from(std::mem::take(&mut scratch.binned))),
             None,
-        )?)),
-        None => {}
+        )?));
     }
-    for p in &unit.passthrough {
-        columns.push(pick(p.as_ref())?);
-    }
-    scratch.keep = keep.into_parts().1.into();
-    Ok((RecordBatch::try_new(Arc::clone(schema), columns)?, counts))
+    Ok(())
 }
 
 fn peaks_into<T: PeakValue>(

@@ -1,2 +1,5 @@
+//! Processing: read units → validated, transformed Arrow batches ([`batch`]), and how rows
+//! are divided into splits and deduplicated (`split`).
+
 pub mod batch;
-pub mod split;
+pub(crate) mod split;

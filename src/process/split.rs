@@ -18,6 +18,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -31,21 +32,42 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use crate::config::{Settings, SplitKey};
 
+/// Why `--split-key` cannot be used with these inputs.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SplitKeyError {
+    /// `--split-key lsh` without an `lsh` dataset.
+    #[error("--split-key lsh: no input has an `lsh` dataset")]
+    NoLsh,
+    /// `--split-key name` without a `name` dataset.
+    #[error("--split-key name: no input has a `name` or `file_name` dataset")]
+    NoName,
+}
+
+/// A shard file that cannot be read for `--dedup exact` on `--resume`.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {} for --dedup: {message}", path.display())]
+pub(crate) struct DedupReadError {
+    /// The shard file.
+    path: PathBuf,
+    /// What failed.
+    message: String,
+}
+
 /// The splits of a run and how spectra are assigned to them.
 #[derive(Clone, Debug)]
-pub struct SplitPlan {
+pub(crate) struct SplitPlan {
     /// Split names, in order (directory names under the output root).
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// Upper bound (inclusive) of each split's share of the hash space; the last is `u64::MAX`.
     bounds: Vec<u64>,
     seed: u64,
     /// The resolved key (never `Auto`).
-    pub key: SplitKey,
+    pub(crate) key: SplitKey,
 }
 
 impl SplitPlan {
     /// Everything to `train`.
-    pub fn single() -> SplitPlan {
+    pub(crate) fn single() -> SplitPlan {
         SplitPlan {
             names: vec!["train".into()],
             bounds: vec![u64::MAX],
@@ -55,19 +77,19 @@ impl SplitPlan {
     }
 
     /// The plan of `settings`; `has_lsh` / `has_name`: whether any input has that column.
-    pub fn new(settings: &Settings, has_lsh: bool, has_name: bool) -> Result<SplitPlan, String> {
+    pub(crate) fn new(
+        settings: &Settings,
+        has_lsh: bool,
+        has_name: bool,
+    ) -> Result<SplitPlan, SplitKeyError> {
         let Some(splits) = &settings.splits else {
             return Ok(SplitPlan::single());
         };
         let key = match settings.split_key {
             SplitKey::Auto if has_lsh => SplitKey::Lsh,
             SplitKey::Auto => SplitKey::Spectrum,
-            SplitKey::Lsh if !has_lsh => {
-                return Err("--split-key lsh: no input has an `lsh` dataset".into())
-            }
-            SplitKey::Name if !has_name => {
-                return Err("--split-key name: no input has a `name` or `file_name` dataset".into())
-            }
+            SplitKey::Lsh if !has_lsh => return Err(SplitKeyError::NoLsh),
+            SplitKey::Name if !has_name => return Err(SplitKeyError::NoName),
             k => k,
         };
         let mut bounds = Vec::with_capacity(splits.0.len());
@@ -90,7 +112,7 @@ impl SplitPlan {
     }
 
     /// Whether there is more than one split (otherwise nothing is hashed).
-    pub fn is_split(&self) -> bool {
+    pub(crate) fn is_split(&self) -> bool {
         self.names.len() > 1
     }
 
@@ -99,7 +121,7 @@ impl SplitPlan {
     }
 
     /// The split index of every row of `batch` (a batch of the run's output schema).
-    pub fn assign(&self, batch: &RecordBatch, out: &mut Vec<u8>) {
+    pub(crate) fn assign(&self, batch: &RecordBatch, out: &mut Vec<u8>) {
         out.clear();
         if !self.is_split() {
             out.resize(batch.num_rows(), 0);
@@ -166,7 +188,7 @@ fn spectrum_ids(batch: &RecordBatch) -> &UInt64Array {
 }
 
 /// The 128-bit xxh3 of each row's precursor m/z, m/z list and intensity list.
-pub fn row_hashes(batch: &RecordBatch) -> Vec<u128> {
+pub(crate) fn row_hashes(batch: &RecordBatch) -> Vec<u128> {
     let pmz = batch
         .column_by_name("precursor_mz")
         .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
@@ -208,13 +230,16 @@ pub fn row_hashes(batch: &RecordBatch) -> Vec<u128> {
 
 /// The hashes of every row with `spectrum_id < before` in the shard files `paths`: the dedup
 /// state a resumed run starts from.
-pub fn seen_in_shards(paths: &[std::path::PathBuf], before: u64) -> Result<Seen, String> {
+pub(crate) fn seen_in_shards(paths: &[PathBuf], before: u64) -> Result<Seen, DedupReadError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
     let mut seen = Seen::default();
     for path in paths {
-        let fail = |what: String| format!("reading {} for --dedup: {what}", path.display());
-        let file = std::fs::File::open(&path).map_err(|err| fail(err.to_string()))?;
+        let fail = |message: String| DedupReadError {
+            path: path.clone(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|err| fail(err.to_string()))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|err| fail(err.to_string()))?;
         let wanted = ["spectrum_id", "precursor_mz", "mz", "intensity"];
@@ -242,7 +267,7 @@ pub fn seen_in_shards(paths: &[std::path::PathBuf], before: u64) -> Result<Seen,
 
 /// Hasher for keys that are already uniform hashes: their low 64 bits.
 #[derive(Default)]
-pub struct PreHashed(u64);
+pub(crate) struct PreHashed(u64);
 
 impl Hasher for PreHashed {
     fn finish(&self) -> u64 {
@@ -264,17 +289,17 @@ impl Hasher for PreHashed {
 }
 
 /// Set of row hashes.
-pub type Seen = HashSet<u128, BuildHasherDefault<PreHashed>>;
+pub(crate) type Seen = HashSet<u128, BuildHasherDefault<PreHashed>>;
 
 /// The set of spectra seen so far, consulted by units strictly in input order.
-pub struct DedupGate {
+pub(crate) struct DedupGate {
     state: Mutex<(u64, Seen)>,
     turn: Condvar,
 }
 
 impl DedupGate {
     /// A gate whose first unit is `first_seq`, with the hashes of the spectra before it.
-    pub fn new(first_seq: u64, seen: Seen) -> DedupGate {
+    pub(crate) fn new(first_seq: u64, seen: Seen) -> DedupGate {
         DedupGate {
             state: Mutex::new((first_seq, seen)),
             turn: Condvar::new(),
@@ -283,7 +308,12 @@ impl DedupGate {
 
     /// Wait for unit `seq`'s turn, then mark which of its rows are new (`true`: keep) and
     /// record them. `None` when the run is stopping (`abort`).
-    pub fn filter(&self, seq: u64, hashes: &[u128], abort: &AtomicBool) -> Option<Vec<bool>> {
+    pub(crate) fn filter(
+        &self,
+        seq: u64,
+        hashes: &[u128],
+        abort: &AtomicBool,
+    ) -> Option<Vec<bool>> {
         let mut state = self.state.lock();
         while state.0 != seq {
             if abort.load(Ordering::Relaxed) {
@@ -339,10 +369,14 @@ mod tests {
     #[test]
     fn keys_the_inputs_lack_are_refused_and_auto_prefers_lsh() {
         let s = settings("a=0.5,b=0.5", Some(SplitKey::Lsh), 0);
-        assert!(SplitPlan::new(&s, false, true).unwrap_err().contains("lsh"));
+        assert!(SplitPlan::new(&s, false, true)
+            .unwrap_err()
+            .to_string()
+            .contains("lsh"));
         let s = settings("a=0.5,b=0.5", Some(SplitKey::Name), 0);
         assert!(SplitPlan::new(&s, true, false)
             .unwrap_err()
+            .to_string()
             .contains("name"));
         let s = settings("a=0.5,b=0.5", None, 0);
         assert_eq!(SplitPlan::new(&s, true, true).unwrap().key, SplitKey::Lsh);

@@ -40,7 +40,7 @@ const SYSFS_NODE_DIR: &str = "/sys/devices/system/node";
 /// input: empty items (`"1,,2"`), non-decimal ids (`"a"`, `"+1"`), reversed ranges (`"3-1"`),
 /// ids that overflow `usize`, a range of more than 65,536 CPUs, or a list expanding to more than
 /// 65,536 CPUs in total, so hostile input cannot force an unbounded allocation.
-pub fn parse_cpulist(s: &str) -> Option<Vec<usize>> {
+pub(crate) fn parse_cpulist(s: &str) -> Option<Vec<usize>> {
     let s = s.trim();
     let mut cpus = Vec::new();
     if s.is_empty() {
@@ -69,7 +69,7 @@ pub fn parse_cpulist(s: &str) -> Option<Vec<usize>> {
 /// Formats CPU ids compactly in the Linux cpulist format, the inverse of [`parse_cpulist`]:
 /// `[0, 1, 2, 3, 8, 10, 11]` becomes `"0-3,8,10-11"`. The input need not be sorted or unique;
 /// an empty input gives an empty string.
-pub fn format_cpulist(cpus: &[usize]) -> String {
+pub(crate) fn format_cpulist(cpus: &[usize]) -> String {
     let mut sorted = cpus.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -109,10 +109,10 @@ fn parse_decimal(s: &str) -> Option<usize> {
 
 /// The CPUs this process may run on, grouped by NUMA node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Topology {
+pub(crate) struct Topology {
     /// CPU ids per NUMA node, in node-id order. Each node's list is sorted, and
     /// [`Topology::detect`] only reports non-empty nodes and CPUs in the process's affinity mask.
-    pub nodes: Vec<Vec<usize>>,
+    pub(crate) nodes: Vec<Vec<usize>>,
 }
 
 impl Topology {
@@ -127,7 +127,7 @@ impl Topology {
     ///
     /// Call it before pinning anything: the mask is the calling thread's, so after
     /// [`pin_current_thread`] it would report just that one CPU.
-    pub fn detect() -> Topology {
+    pub(crate) fn detect() -> Topology {
         let allowed = sys::allowed_cpus()
             .filter(|cpus| !cpus.is_empty())
             .unwrap_or_else(fallback_cpus);
@@ -140,7 +140,8 @@ impl Topology {
 
     /// Builds a topology from explicit per-node CPU lists (for tests and overrides). Each
     /// node's list is sorted and de-duplicated, and empty nodes are dropped.
-    pub fn from_nodes(nodes: Vec<Vec<usize>>) -> Topology {
+    #[cfg(test)]
+    pub(crate) fn from_nodes(nodes: Vec<Vec<usize>>) -> Topology {
         let nodes = nodes
             .into_iter()
             .map(|mut cpus| {
@@ -154,7 +155,8 @@ impl Topology {
     }
 
     /// Total number of CPUs across all nodes.
-    pub fn cpus(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn cpus(&self) -> usize {
         self.nodes.iter().map(Vec::len).sum()
     }
 }
@@ -205,7 +207,7 @@ fn sysfs_nodes(root: &Path, allowed: &[usize]) -> Option<Vec<Vec<usize>>> {
 /// next ones node 1's, and so on — so consecutive workers share a NUMA node. With more workers
 /// than CPUs the assignment wraps around to node 0's first CPU again. An empty topology (or
 /// zero workers) gives an empty plan.
-pub fn plan(topo: &Topology, workers: usize) -> Vec<usize> {
+pub(crate) fn plan(topo: &Topology, workers: usize) -> Vec<usize> {
     let order: Vec<usize> = topo.nodes.iter().flatten().copied().collect();
     if order.is_empty() {
         return Vec::new();
@@ -221,7 +223,7 @@ pub fn plan(topo: &Topology, workers: usize) -> Vec<usize> {
 /// (`CPU_SETSIZE`), with the OS error if the kernel refuses (for example a CPU that is offline
 /// or outside the process's cpuset), and with [`io::ErrorKind::Unsupported`] off Linux. On
 /// failure the thread's affinity is unchanged.
-pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     sys::pin_current_thread(cpu)
 }
 
@@ -232,7 +234,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 /// Cores are listed once each, compactly as ranges; the numbers in parentheses are workers per
 /// NUMA node, counting only nodes that received workers. An empty plan gives
 /// `"no workers pinned"`.
-pub fn describe(topo: &Topology, plan: &[usize]) -> String {
+pub(crate) fn describe(topo: &Topology, plan: &[usize]) -> String {
     if plan.is_empty() {
         return "no workers pinned".to_string();
     }

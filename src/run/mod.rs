@@ -1,3 +1,32 @@
-pub mod affinity;
-pub mod distributed;
+//! The `build-shards` run, and its distribution over machines.
+//!
+//! Scheduling: the input is cut into units of rows aligned to the spectrum dataset's chunk
+//! grid (`units`). One reader thread (libhdf5 is single-threaded) walks the units in order,
+//! reads what only libhdf5 can read (strings, unsupported filters) and hands each unit to a
+//! `rayon` pool of `num_workers` threads (`workers`), which decode the mapped chunks
+//! ([`crate::read::mapped`]), validate, transform and encode it; the calling thread hands the
+//! encoded batches to the shard writer in unit order (`stream`). A fixed number of tokens
+//! bounds the units in flight, so memory does not grow with the input. In production mode
+//! the workers are pinned to cores, grouped by NUMA node (`affinity`); local mode never
+//! pins. `build` strings the stages together (open → plan → run → finish); `output_root`
+//! prepares the output root and keeps the checkpoint. The library prints nothing: notices,
+//! progress lines and warnings are [`Event`]s handed to the caller ([`build_shards_with`]).
+//!
+//! `distributed`: `msms plan` cuts a run into parts, `msms merge` joins them.
+
+pub(crate) mod affinity;
+mod build;
+pub(crate) mod distributed;
+mod error;
+mod output_root;
 pub mod pipeline;
+mod processing;
+mod progress;
+mod stream;
+mod units;
+mod workers;
+
+pub use build::{build_shards, build_shards_with, detect_inputs, BuildOptions, Summary};
+pub use error::RunError;
+pub use progress::{Event, Progress};
+pub use workers::tune_allocator;

@@ -1,0 +1,145 @@
+//! `msms merge`: check every part of a plan and write one manifest listing all their shards.
+
+use std::path::{Path, PathBuf};
+
+use super::plan::{part_root, PartPlan, Plan, PlanError};
+use crate::format::manifest::{dataset_digest, Manifest, RunRecord, ShardRecord, SplitRecord};
+
+/// Why `msms merge` refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MergeError {
+    /// No usable plan.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The plan has no parts.
+    #[error("{}: the plan has no parts", root.display())]
+    NoParts {
+        /// The root.
+        root: PathBuf,
+    },
+    /// Parts missing or not matching; one line each.
+    #[error("cannot merge {}: {} part(s) missing or mismatched:\n  {}", root.display(), problems.len(), problems.join("\n  "))]
+    Parts {
+        /// The root.
+        root: PathBuf,
+        /// One line per part problem.
+        problems: Vec<String>,
+    },
+    /// Writing the manifest failed.
+    #[error(transparent)]
+    Write(#[from] crate::write::error::SinkError),
+}
+
+/// Check every part of the plan in `root/plan.json` (manifest, settings, rows, shard digests)
+/// and write `root/manifest.json` listing every shard (paths `parts/K/<split>/…`).
+pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
+    let plan = Plan::load(&root.join("plan.json"))?;
+    let mut problems = Vec::new();
+    let mut manifests: Vec<Manifest> = Vec::new();
+    for part in &plan.parts {
+        match checked_part(root, &plan, part) {
+            Ok(m) => manifests.push(m),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(MergeError::Parts {
+            root: root.to_path_buf(),
+            problems,
+        });
+    }
+    let merged = merged(root, &manifests)?;
+    crate::write::atomic::write_atomic(&root.join("manifest.json"), merged.to_json().as_bytes())?;
+    Ok(merged)
+}
+
+/// The manifest of `part`, when it is finished, with the plan's settings and rows, and its
+/// shards verify; else the problem, in one line.
+fn checked_part(root: &Path, plan: &Plan, part: &PartPlan) -> Result<Manifest, String> {
+    let k = part.part;
+    let proot = part_root(root, k);
+    let path = proot.join("manifest.json");
+    let m: Manifest = match std::fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|e| format!("part {k}: {} is not a manifest: {e}", path.display()))?,
+        Err(_) => {
+            let why = if crate::format::checkpoint::path(&proot).exists() {
+                "interrupted (a checkpoint, no manifest): run it again to resume"
+            } else {
+                "missing (no manifest): not run, or not finished"
+            };
+            return Err(format!(
+                "part {k}: {why}: msms build-shards --plan {} --part {k} --output-root {}",
+                root.join("plan.json").display(),
+                root.display()
+            ));
+        }
+    };
+    if m.config_hash != plan.config_hash {
+        return Err(format!(
+            "part {k}: written with other settings (config hash {}, the plan's {})",
+            m.config_hash, plan.config_hash
+        ));
+    }
+    if m.counts.read != part.rows {
+        return Err(format!(
+            "part {k}: read {} spectra, the plan's part has {}",
+            m.counts.read, part.rows
+        ));
+    }
+    match crate::commands::verify::verify(&proot, &crate::commands::verify::Options::default()) {
+        Ok(r) if r.problems.is_empty() => Ok(m),
+        Ok(r) => Err(format!(
+            "part {k}: {} problem(s) with its shards (run `msms verify {}`)",
+            r.problems.len(),
+            proot.display()
+        )),
+        Err(e) => Err(format!("part {k}: {e}")),
+    }
+}
+
+/// One manifest for the parts' `manifests`: every shard (split by split, in the order of
+/// `--splits`, then part by part, in input order), the counts summed.
+fn merged(root: &Path, manifests: &[Manifest]) -> Result<Manifest, MergeError> {
+    let first = manifests
+        .first()
+        .cloned()
+        .ok_or_else(|| MergeError::NoParts {
+            root: root.to_path_buf(),
+        })?;
+    let split_names: Vec<String> = first.splits.keys().cloned().collect();
+    let mut shards: Vec<ShardRecord> = Vec::new();
+    for name in &split_names {
+        for (k, m) in manifests.iter().enumerate() {
+            for s in m.shards.iter().filter(|s| &s.split == name) {
+                let mut s = s.clone();
+                s.path = format!("parts/{k}/{}", s.path);
+                shards.push(s);
+            }
+        }
+    }
+    let mut counts = first.counts.clone();
+    for m in &manifests[1..] {
+        counts.read += m.counts.read;
+        counts.written += m.counts.written;
+        counts.rejected_total += m.counts.rejected_total;
+        for (k, v) in &m.counts.rejected {
+            *counts.rejected.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+    let splits = SplitRecord::tally(&split_names, &shards);
+    Ok(Manifest {
+        dataset_digest: dataset_digest(&shards),
+        splits,
+        shards,
+        counts,
+        run: RunRecord {
+            created_at: crate::format::checkpoint::now(),
+            num_workers: 0,
+            writers: 0,
+            decode: String::new(),
+            threads: format!("merged from {} parts (msms merge)", manifests.len()),
+        },
+        ..first
+    })
+}

@@ -1,0 +1,316 @@
+//! The run stage: one reader thread (libhdf5 is single-threaded) walks the units in order,
+//! reads what only libhdf5 can read and hands each unit to the worker pool; the calling
+//! thread puts the finished units back in order and hands them to the shard planners,
+//! keeping the checkpoint. A fixed number of tokens bounds the units in flight.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::format::checkpoint::{self, Checkpoint, Position, ShardEntry};
+use crate::process::batch::Counts;
+use crate::read::source::{Decode, FileMapping, FileReader};
+use crate::run::error::RunError;
+use crate::run::output_root::save_checkpoint;
+use crate::run::progress::{Events, ProgressReporter};
+use crate::run::units::{reader_rows, UnitPlan};
+use crate::run::workers::{run_unit, Done, Shared};
+use crate::write::sink::{ShardPlanner, UnitOutput};
+
+/// The sink's state: shard planners, counts so far and the checkpoint.
+pub(crate) struct Sink<'a> {
+    /// The output root (none in a dry run).
+    pub(crate) root: Option<&'a Path>,
+    /// One per split.
+    pub(crate) planners: Vec<ShardPlanner>,
+    /// Per split, where it resumes (units before it are not given to its planner).
+    pub(crate) positions: Vec<Position>,
+    pub(crate) counts: Counts,
+    /// Spectra an interrupted run had converted before this `--resume` continued it.
+    pub(crate) read_before: u64,
+    pub(crate) cp: Checkpoint,
+    /// Spectra between two progress checkpoints.
+    pub(crate) interval: u64,
+    /// Spectra read at the last checkpoint.
+    pub(crate) mark: u64,
+}
+
+impl Sink<'_> {
+    /// A finalised shard is recorded at once (durably); progress every `interval` spectra
+    /// (not fsynced: it carries no resume state).
+    fn record(&mut self) -> Result<(), RunError> {
+        let Some(r) = self.root else { return Ok(()) };
+        let finalised: usize = self.planners.iter().map(|p| p.finalised().len()).sum();
+        let new_shards = finalised > self.cp.shards.len();
+        if new_shards || self.counts.read >= self.mark + self.interval {
+            self.cp.shards = self
+                .planners
+                .iter()
+                .flat_map(|p| p.finalised().iter().cloned())
+                .collect();
+            self.cp.read_so_far = self.counts.read;
+            self.cp.updated_at = checkpoint::now();
+            save_checkpoint(r, &self.cp, new_shards)?;
+            self.mark = self.counts.read;
+        }
+        Ok(())
+    }
+
+    /// Nothing arrived for a while: let the writers' results in, checkpoint.
+    fn poll(&mut self) -> Result<(), RunError> {
+        for p in &mut self.planners {
+            p.poll(false)?;
+        }
+        self.record()
+    }
+
+    /// Unit `seq` (the next in order): count it, give each split's rows to its planner.
+    fn push(&mut self, seq: u64, parts: Vec<UnitOutput>, c: &Counts) -> Result<(), RunError> {
+        let before = self.counts.clone();
+        self.counts.add(c);
+        for ((part, planner), at) in parts
+            .into_iter()
+            .zip(&mut self.planners)
+            .zip(&self.positions)
+        {
+            // A split resumed further on has these rows in its shards already.
+            if seq < at.unit {
+                continue;
+            }
+            let pieces: &[[u64; 2]] = if seq == at.unit { &at.pieces } else { &[] };
+            planner.push_unit(part, pieces, &before)?;
+        }
+        Ok(())
+    }
+
+    /// Every unit is in: close the last shards, checkpoint; every finalised shard.
+    fn finish(&mut self, n_units: u64) -> Result<Vec<ShardEntry>, RunError> {
+        let end = Position {
+            unit: n_units,
+            pieces: Vec::new(),
+            counts: (&self.counts).into(),
+        };
+        let mut all = Vec::new();
+        for p in &mut self.planners {
+            all.extend(p.finish(end.clone())?);
+        }
+        self.record()?;
+        Ok(all)
+    }
+}
+
+/// SIGINT/SIGTERM: whether the run was asked to stop, and the error that says it stopped.
+struct Stop<'a> {
+    flag: Option<&'a AtomicBool>,
+    checkpoint: Option<PathBuf>,
+}
+
+impl Stop<'_> {
+    fn requested(&self) -> bool {
+        self.flag.is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    fn interrupted(&self) -> RunError {
+        RunError::Interrupted {
+            shards: 0,
+            checkpoint: self.checkpoint.clone(),
+        }
+    }
+}
+
+/// What the run stage reads, from where.
+pub(crate) struct Stream<'a> {
+    pub(crate) mappings: &'a [FileMapping],
+    /// Every unit of the run.
+    pub(crate) units: &'a [UnitPlan],
+    /// The first unit to read.
+    pub(crate) from: u64,
+    pub(crate) decode: Decode,
+    pub(crate) events: Events<'a>,
+    /// Set to stop at the next clean point.
+    pub(crate) stop: Option<&'a AtomicBool>,
+    /// Worker threads.
+    pub(crate) workers: usize,
+}
+
+/// How the reader hands units to the pool.
+struct Feed<'a> {
+    tokens: Receiver<()>,
+    pool: &'a rayon::ThreadPool,
+    shared: &'a Arc<Shared>,
+    done: Sender<Done>,
+}
+
+impl Stream<'_> {
+    /// Read every unit from `from` on through the pool into `sink`; the finalised shards, and
+    /// the decode notes.
+    pub(crate) fn run(
+        &self,
+        pool: &rayon::ThreadPool,
+        shared: &Arc<Shared>,
+        sink: &mut Sink,
+        progress: &mut ProgressReporter,
+    ) -> (Result<Vec<ShardEntry>, RunError>, Vec<String>) {
+        let in_flight = 2 * self.workers + 2;
+        let (token_tx, token_rx) = bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            token_tx.send(()).expect("capacity");
+        }
+        let (done_tx, done_rx) = bounded::<Done>(in_flight);
+        let stop = Stop {
+            flag: self.stop,
+            checkpoint: sink.root.map(checkpoint::path),
+        };
+        let mut decode_notes = Vec::new();
+        let result = std::thread::scope(|scope| {
+            let feed = Feed {
+                tokens: token_rx,
+                pool,
+                shared,
+                done: done_tx.clone(),
+            };
+            let notes = scope.spawn(move || self.reader(feed));
+            drop(done_tx);
+            let outcome = self.collect(sink, &done_rx, &token_tx, progress, &stop);
+            if outcome.is_err() {
+                shared.abort.store(true, Ordering::Relaxed);
+            }
+            drop(token_tx);
+            drop(done_rx);
+            if let Ok(n) = notes.join() {
+                decode_notes = n;
+            }
+            outcome
+        });
+        (result, decode_notes)
+    }
+
+    /// The reader thread: files in order, units in order; each unit goes to the pool. A
+    /// failure (or a panic) stops the run and is reported to the sink. The decode notes.
+    fn reader(&self, feed: Feed) -> Vec<String> {
+        let mut notes = Vec::new();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.read_all(&feed, &mut notes)
+        }))
+        .unwrap_or_else(|_| {
+            Err((
+                u64::MAX,
+                RunError::Internal("the reader thread panicked".into()),
+            ))
+        });
+        if let Err((seq, e)) = outcome {
+            feed.shared.abort.store(true, Ordering::Relaxed);
+            let _ = feed.done.send((seq, Err(e)));
+        }
+        notes
+    }
+
+    /// Ok(()) when done or told to stop; Err((seq, error)) to report.
+    fn read_all(&self, feed: &Feed, notes: &mut Vec<String>) -> Result<(), (u64, RunError)> {
+        let mut open: Option<(usize, FileReader)> = None;
+        for u in &self.units[self.from as usize..] {
+            if feed.tokens.recv().is_err() || feed.shared.abort.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if open.as_ref().is_none_or(|(i, _)| *i != u.source) {
+                drop(open.take());
+                open = Some((u.source, self.open(u, notes)?));
+            }
+            let reader = &open.as_ref().expect("opened").1;
+            let raw = reader
+                .read(u.seq, u.source as u16, u.first_id, u.start, u.rows)
+                .map_err(|e| (u.seq, e.into()))?;
+            let tx = feed.done.clone();
+            let shared = Arc::clone(feed.shared);
+            feed.pool.spawn_fifo(move || run_unit(raw, &shared, &tx));
+        }
+        Ok(())
+    }
+
+    /// Open the file of unit `u`; note how each dataset is decoded (a fallback to libhdf5
+    /// under `--decode native` is a notice too).
+    fn open(&self, u: &UnitPlan, notes: &mut Vec<String>) -> Result<FileReader, (u64, RunError)> {
+        let m = &self.mappings[u.source];
+        let r = m
+            .reader(reader_rows(u.source, self.units), self.decode)
+            .map_err(|e| (u.seq, e.into()))?;
+        for (line, fallback) in decode_lines(m, &r, self.decode) {
+            if fallback {
+                self.events.notice(format!("notice: {line}"));
+            }
+            notes.push(line);
+        }
+        Ok(r)
+    }
+
+    /// Sink, on this thread: reorder by sequence number, plan shards, checkpoint.
+    fn collect(
+        &self,
+        sink: &mut Sink,
+        done: &Receiver<Done>,
+        tokens: &Sender<()>,
+        progress: &mut ProgressReporter,
+        stop: &Stop,
+    ) -> Result<Vec<ShardEntry>, RunError> {
+        let mut pending: BTreeMap<u64, (Vec<UnitOutput>, Counts)> = BTreeMap::new();
+        let mut next = self.from;
+        let n_units = self.units.len() as u64;
+        while next < n_units {
+            let (seq, out) = match done.recv_timeout(Duration::from_millis(100)) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => {
+                    if stop.requested() {
+                        return Err(stop.interrupted());
+                    }
+                    sink.poll()?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(RunError::Internal("a pipeline thread stopped early".into()))
+                }
+            };
+            pending.insert(seq, out?);
+            while let Some((parts, c)) = pending.remove(&next) {
+                sink.push(next, parts, &c)?;
+                next += 1;
+                progress.update(sink.counts.read, &sink.counts);
+                let _ = tokens.send(());
+                sink.record()?;
+            }
+            if stop.requested() {
+                return Err(stop.interrupted());
+            }
+        }
+        sink.finish(n_units)
+    }
+}
+
+/// One line per dataset of `m`: how it is decoded, and whether it is a fallback to libhdf5
+/// under `--decode native` (printed as a notice).
+fn decode_lines(m: &FileMapping, r: &FileReader, decode: Decode) -> Vec<(String, bool)> {
+    let file = m.path.display();
+    match (decode, r.mapped()) {
+        (Decode::Libhdf5, _) => vec![(
+            format!("{file}: every dataset read through libhdf5 (--decode libhdf5)"),
+            false,
+        )],
+        (Decode::Native, None) => vec![(
+            format!("{file}: no dataset can be decoded from the map; read through libhdf5"),
+            true,
+        )],
+        (Decode::Native, Some(cols)) => cols
+            .mapped
+            .iter()
+            .map(|l| (format!("{file}: {l}"), false))
+            .chain(
+                cols.fallbacks
+                    .iter()
+                    .map(|l| (format!("{file}: {l}; read through libhdf5"), true)),
+            )
+            .collect(),
+    }
+}
