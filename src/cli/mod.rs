@@ -49,8 +49,8 @@ pub enum Command {
     /// Write a quality report of an output root: one self-contained HTML page with charts
     /// (peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
     /// and shard sizes) and quality_report.json with the same numbers.
-    #[command(after_help = crate::commands::report::AFTER_HELP)]
-    QualityReport(crate::commands::report::ReportArgs),
+    #[command(after_help = report::AFTER_HELP)]
+    QualityReport(report::ReportArgs),
     /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
     /// writability and O_DIRECT at an output root; suggest a mode and show its profile.
     /// Exit 1 with one line per problem that would stop a run.
@@ -308,7 +308,7 @@ where
         Command::Completions(a) => crate::cli::interactive::completions(&a),
         Command::Man(a) => crate::cli::interactive::man(&a),
         Command::Inspect(a) => crate::commands::inspect::run(a),
-        Command::QualityReport(a) => crate::commands::report::run(a),
+        Command::QualityReport(a) => report::run(a),
     }
 }
 
@@ -1086,3 +1086,4 @@ fn merge_cmd(a: MergeArgs) -> i32 {
     }
 }
 pub mod interactive;
+mod report;
