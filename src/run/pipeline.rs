@@ -698,7 +698,10 @@ pub fn build_shards(opts: &BuildOptions, mappings: &[FileMapping]) -> Result<Sum
             units.len()
         )));
     }
-    let mut counts = position.counts.to_counts().map_err(bad_checkpoint)?;
+    let mut counts = position
+        .counts
+        .to_counts()
+        .map_err(|e| bad_checkpoint(e.to_string()))?;
     let read_before = counts.read;
     let mut cp = Checkpoint::new(fingerprint);
     cp.shards = done.clone();
