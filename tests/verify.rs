@@ -15,7 +15,7 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, UInt64Type};
 use common::*;
 use msms_shards::format::manifest::{dataset_digest, ShardRecord};
-use msms_shards::write::sink::writer_properties;
+use msms_shards::write::writer_properties;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 

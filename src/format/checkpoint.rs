@@ -53,17 +53,17 @@ use crate::process::batch::Counts;
 use crate::read::source::FileMapping;
 
 /// Directory under the output root that holds the checkpoint.
-pub const DIR: &str = ".msms";
+pub(crate) const DIR: &str = ".msms";
 /// The checkpoint's file name inside [`DIR`].
-pub const FILE: &str = "checkpoint.json";
+pub(crate) const FILE: &str = "checkpoint.json";
 /// Version of the checkpoint format.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// Failures reading or checking a checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// The file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The checkpoint file.
         path: PathBuf,
@@ -89,20 +89,25 @@ pub enum CheckpointError {
     },
 }
 
+/// A rejection reason in saved counts that this build does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown rejection reason {0:?}")]
+pub(crate) struct UnknownReason(String);
+
 /// Path of the checkpoint under `root`.
-pub fn path(root: &Path) -> PathBuf {
+pub(crate) fn path(root: &Path) -> PathBuf {
     root.join(DIR).join(FILE)
 }
 
 /// Counts in a stable, readable form (rejections by reason name).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedCounts {
+pub(crate) struct SavedCounts {
     /// Spectra read.
-    pub read: u64,
+    pub(crate) read: u64,
     /// Spectra accepted.
-    pub accepted: u64,
+    pub(crate) accepted: u64,
     /// Rejections by reason.
-    pub rejected: BTreeMap<String, u64>,
+    pub(crate) rejected: BTreeMap<String, u64>,
 }
 
 impl From<&Counts> for SavedCounts {
@@ -121,7 +126,7 @@ impl From<&Counts> for SavedCounts {
 
 impl SavedCounts {
     /// Back to [`Counts`]; an unknown reason name is an error.
-    pub fn to_counts(&self) -> Result<Counts, String> {
+    pub(crate) fn to_counts(&self) -> Result<Counts, UnknownReason> {
         let mut c = Counts {
             read: self.read,
             accepted: self.accepted,
@@ -135,7 +140,7 @@ impl SavedCounts {
             let r = RejectReason::ALL
                 .iter()
                 .find(|r| r.as_str() == name)
-                .ok_or_else(|| format!("unknown rejection reason {name:?}"))?;
+                .ok_or_else(|| UnknownReason(name.clone()))?;
             c.rejected[*r as usize] = *n;
         }
         Ok(c)
@@ -144,18 +149,18 @@ impl SavedCounts {
 
 /// A place in the input at which the next shard starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
+pub(crate) struct Position {
     /// Sequence number of the read unit whose rows come next (the number of units when the
     /// input is exhausted).
-    pub unit: u64,
+    pub(crate) unit: u64,
     /// `[start, rows]` ranges of that unit's accepted rows still to write, in order, as the
     /// shard planner had cut them. Empty: the whole unit, cut as usual.
-    pub pieces: Vec<[u64; 2]>,
+    pub(crate) pieces: Vec<[u64; 2]>,
     /// Counts of all units before `unit`.
-    pub counts: SavedCounts,
+    pub(crate) counts: SavedCounts,
 }
 
-/// One input as fingerprinted.
+/// One input as fingerprinted. (`pub`: a distributed plan lists its inputs this way.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputPrint {
     /// Path as given.
@@ -170,22 +175,22 @@ pub struct InputPrint {
 
 /// What must be equal for a resume to continue the same output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     /// Version of the tool that wrote the checkpoint.
-    pub tool_version: String,
+    pub(crate) tool_version: String,
     /// Output layout version.
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// Hash of the output-affecting settings.
-    pub config_hash: String,
+    pub(crate) config_hash: String,
     /// Those settings (to say which one differs).
-    pub settings: serde_json::Value,
+    pub(crate) settings: serde_json::Value,
     /// The inputs in order.
-    pub inputs: Vec<InputPrint>,
+    pub(crate) inputs: Vec<InputPrint>,
 }
 
 impl Fingerprint {
     /// The fingerprint of a run over `mappings` with `settings`.
-    pub fn of(settings: &Settings, mappings: &[FileMapping]) -> Fingerprint {
+    pub(crate) fn of(settings: &Settings, mappings: &[FileMapping]) -> Fingerprint {
         Fingerprint {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             format_version: FORMAT_VERSION,
@@ -208,7 +213,7 @@ impl Fingerprint {
     }
 
     /// One line per difference between the checkpoint's fingerprint (`self`) and `now`.
-    pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
+    pub(crate) fn differences(&self, now: &Fingerprint) -> Vec<String> {
         let mut out = Vec::new();
         if self.tool_version != now.tool_version || self.format_version != now.format_version {
             out.push(format!(
@@ -268,34 +273,34 @@ impl Fingerprint {
 
 /// A finalised shard and where the input stands after it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardEntry {
+pub(crate) struct ShardEntry {
     /// The shard.
     #[serde(flatten)]
-    pub record: ShardRecord,
+    pub(crate) record: ShardRecord,
     /// Where the next shard starts.
-    pub resume: Position,
+    pub(crate) resume: Position,
 }
 
 /// The checkpoint file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     /// Always `msms-shards-checkpoint`.
-    pub format: String,
+    pub(crate) format: String,
     /// [`VERSION`].
-    pub version: u32,
+    pub(crate) version: u32,
     /// Inputs and settings of the run.
-    pub fingerprint: Fingerprint,
+    pub(crate) fingerprint: Fingerprint,
     /// Finalised shards, in order.
-    pub shards: Vec<ShardEntry>,
+    pub(crate) shards: Vec<ShardEntry>,
     /// Spectra read when the checkpoint was last updated (progress only).
-    pub read_so_far: u64,
+    pub(crate) read_so_far: u64,
     /// RFC 3339 UTC time of the last update.
-    pub updated_at: String,
+    pub(crate) updated_at: String,
 }
 
 impl Checkpoint {
     /// A checkpoint with no shards yet.
-    pub fn new(fingerprint: Fingerprint) -> Checkpoint {
+    pub(crate) fn new(fingerprint: Fingerprint) -> Checkpoint {
         Checkpoint {
             format: "msms-shards-checkpoint".into(),
             version: VERSION,
@@ -307,7 +312,8 @@ impl Checkpoint {
     }
 
     /// Where the input stands after the last finalised shard.
-    pub fn position(&self) -> Position {
+    #[cfg(test)]
+    fn position(&self) -> Position {
         self.shards
             .last()
             .map(|s| s.resume.clone())
@@ -315,7 +321,7 @@ impl Checkpoint {
     }
 
     /// Read the checkpoint under `root`, if there is one.
-    pub fn load(root: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+    pub(crate) fn load(root: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
         let p = path(root);
         let text = match std::fs::read_to_string(&p) {
             Ok(t) => t,
@@ -339,7 +345,7 @@ impl Checkpoint {
     }
 
     /// Pretty JSON with a trailing newline.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("checkpoint serialises");
         s.push('\n');
         s
@@ -347,7 +353,7 @@ impl Checkpoint {
 }
 
 /// Now, RFC 3339 UTC, seconds.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -368,7 +374,10 @@ mod tests {
         assert_eq!(saved.to_counts().unwrap(), c);
         let mut bad = saved.clone();
         bad.rejected.insert("no_such_reason".into(), 1);
-        assert!(bad.to_counts().unwrap_err().contains("no_such_reason"));
+        assert_eq!(
+            bad.to_counts().unwrap_err().to_string(),
+            "unknown rejection reason \"no_such_reason\""
+        );
     }
 
     #[test]

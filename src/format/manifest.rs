@@ -1,6 +1,6 @@
 //! `manifest.json`: the record of a run, written last and atomically.
 //!
-//! Format (version [`FORMAT_VERSION`](crate::write::sink::FORMAT_VERSION)); every field is always
+//! Format (version [`FORMAT_VERSION`]); every field is always
 //! present:
 //!
 //! ```text
@@ -89,7 +89,10 @@ pub struct SplitRecord {
 
 impl SplitRecord {
     /// Each split in `names` (in that order) with the rows, shards and bytes of `shards`.
-    pub fn tally(names: &[String], shards: &[ShardRecord]) -> indexmap::IndexMap<String, Self> {
+    pub(crate) fn tally(
+        names: &[String],
+        shards: &[ShardRecord],
+    ) -> indexmap::IndexMap<String, Self> {
         names
             .iter()
             .map(|name| {
@@ -159,7 +162,12 @@ pub struct Manifest {
 
 impl RunRecord {
     /// This run's record, stamped now.
-    pub fn now(num_workers: usize, writers: usize, decode: &str, threads: &str) -> RunRecord {
+    pub(crate) fn now(
+        num_workers: usize,
+        writers: usize,
+        decode: &str,
+        threads: &str,
+    ) -> RunRecord {
         RunRecord {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             num_workers,
@@ -172,7 +180,7 @@ impl RunRecord {
 
 impl Manifest {
     /// Assemble the manifest of a finished run.
-    pub fn new(
+    pub(crate) fn new(
         settings: &Settings,
         schema: &SchemaRef,
         inputs: Vec<InputRecord>,
@@ -223,7 +231,7 @@ impl Manifest {
     }
 
     /// Pretty JSON with a trailing newline.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("manifest serialises");
         s.push('\n');
         s
@@ -232,7 +240,7 @@ impl Manifest {
 
 /// Version of the on-disk layout (shard files, columns, manifest). Bumped on any change
 /// readers must know about.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// A finalised shard, as recorded in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -267,7 +275,7 @@ pub fn dataset_digest(shards: &[ShardRecord]) -> String {
 }
 
 /// Name of the manifest file in an output root.
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,11 @@
-//! Path rules of an output root: where shards live, and which manifest paths are safe.
+//! Path rules of an output root: where shards live, and which manifest paths are safe. (The
+//! file names of the manifest and the checkpoint are kept with their formats:
+//! [`super::manifest::MANIFEST`], [`super::checkpoint::path`].)
 
 use std::path::{Component, Path};
 
 /// Path of shard `index` of `split`, relative to the output root.
-pub fn shard_name(split: &str, index: usize) -> String {
+pub(crate) fn shard_name(split: &str, index: usize) -> String {
     format!("{split}/shard-{index:05}.parquet")
 }
 

@@ -29,7 +29,7 @@ const BUFFER: usize = 4 << 20;
 struct Block([u8; BLOCK]);
 
 /// A file being written, direct when the file system allows it.
-pub struct ShardFile {
+pub(crate) struct ShardFile {
     file: File,
     /// `BUFFER / BLOCK` blocks, allocated once per file.
     blocks: Vec<Block>,
@@ -42,7 +42,7 @@ pub struct ShardFile {
 
 impl ShardFile {
     /// Create (truncate) `path` for writing, direct if possible.
-    pub fn create(path: &Path) -> io::Result<ShardFile> {
+    pub(crate) fn create(path: &Path) -> io::Result<ShardFile> {
         let open = |flags: i32| {
             OpenOptions::new()
                 .write(true)
@@ -108,7 +108,7 @@ impl ShardFile {
 
     /// Write what is buffered (padding the last block while direct, then cutting the file
     /// back to its length) and return the file, ready for `fsync`.
-    pub fn finish(mut self) -> io::Result<File> {
+    pub(crate) fn finish(mut self) -> io::Result<File> {
         let real = self.written + self.len as u64;
         if self.len > 0 {
             let n = if self.direct {
@@ -129,7 +129,8 @@ impl ShardFile {
     }
 
     /// Whether writes bypass the page cache.
-    pub fn is_direct(&self) -> bool {
+    #[cfg(test)]
+    fn is_direct(&self) -> bool {
         self.direct
     }
 }

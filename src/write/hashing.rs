@@ -12,7 +12,7 @@ const HASH_BUFFER: usize = 1 << 20;
 /// Stream `path` through SHA-256; lowercase hex digest and byte count. `progress` is told
 /// the bytes of each block read. (Also used by `build-shards --resume` to check finished
 /// shards.)
-pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(String, u64)> {
+pub(crate) fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(String, u64)> {
     let mut f = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; HASH_BUFFER];
@@ -32,7 +32,7 @@ pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(Stri
 }
 
 /// `Write` adapter that hashes and counts every byte on its way to the file.
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     bytes: u64,
@@ -40,7 +40,7 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     /// Wrap `inner`.
-    pub fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashingWriter {
             inner,
             hasher: Sha256::new(),
@@ -48,13 +48,8 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// The inner writer, the lowercase hex SHA-256 and the byte count.
-    pub fn finish(self) -> (W, String, u64) {
+    pub(crate) fn finish(self) -> (W, String, u64) {
         (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
     }
 }

@@ -8,7 +8,7 @@
 /// and `manifest-renamed` (before and after the manifest's rename). `NAME:>=K` stalls at
 /// the first `NAME:N` with `N >= K`: checkpoints are saved per batch of finalised shards, so
 /// with several writers a given count may be skipped.
-pub fn stall_point(point: &dyn Fn() -> String) {
+pub(crate) fn stall_point(point: &dyn Fn() -> String) {
     static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let Some(want) = WANT.get_or_init(|| std::env::var("MSMS_TEST_STALL_AT").ok()) else {
         return;

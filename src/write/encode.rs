@@ -1,0 +1,171 @@
+//! Encoding: the writer properties of every shard, and batches encoded into in-memory
+//! Parquet column chunks whose exact size is known before the shard planner places them.
+
+use std::io;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
+
+use crate::format::manifest::FORMAT_VERSION;
+use crate::write::error::SinkError;
+
+/// Writer properties for every shard of a run: zstd, page statistics (truncated) and page
+/// indexes, dictionary encoding only for `name`, BYTE_STREAM_SPLIT for the m/z values, and the footer key-value metadata that makes a shard
+/// self-describing (format version, tool version, config hash, Arrow schema).
+pub fn writer_properties(schema: &SchemaRef, config_hash: &str) -> WriterPropertiesPtr {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("name"), true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_truncate_length(Some(64))
+        .set_created_by(format!("msms-shards {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(
+                "msms_shards.format_version".into(),
+                FORMAT_VERSION.to_string(),
+            ),
+            KeyValue::new(
+                "msms_shards.tool_version".into(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            KeyValue::new("msms_shards.config_hash".into(), config_hash.to_string()),
+        ]));
+    // BYTE_STREAM_SPLIT where it shrinks shards (measured on the 1M-spectrum gems sample,
+    // zstd after it: m/z 661.3 → 603.6 MB, −8.7 %; intensities unchanged; the scalar float
+    // columns 0.1 MB larger, so they keep PLAIN). Every reader of the interop suite reads it.
+    if let Ok(descr) = ArrowSchemaConverter::new().convert(schema) {
+        for col in descr.columns() {
+            let is_mz = col.path().parts()[0] == "mz";
+            if is_mz && col.physical_type() == parquet::basic::Type::DOUBLE {
+                props = props.set_column_encoding(
+                    col.path().clone(),
+                    parquet::basic::Encoding::BYTE_STREAM_SPLIT,
+                );
+            }
+        }
+    }
+    let mut props = props.build();
+    add_encoded_arrow_schema_to_metadata(schema, &mut props);
+    Arc::new(props)
+}
+
+/// A batch encoded into in-memory Parquet column chunks, ready to append as one row group.
+pub(crate) struct EncodedBatch {
+    /// The rows.
+    pub(crate) batch: RecordBatch,
+    /// Index of the first row in its unit's batch.
+    pub(crate) offset: usize,
+    /// One chunk per leaf column.
+    pub(crate) chunks: Vec<ArrowColumnChunk>,
+    /// Exact bytes the chunks add to the file.
+    pub(crate) bytes: u64,
+    /// Upper bound of what the row group adds to the footer and page indexes.
+    pub(crate) footer_bytes: u64,
+}
+
+/// Encodes batches of one schema into column chunks; one per worker.
+pub(crate) struct Encoder {
+    schema: SchemaRef,
+    factory: ArrowRowGroupWriterFactory,
+    /// Bytes of each leaf column's dotted path, repeated in every row group's metadata.
+    leaf_paths: Vec<u64>,
+    // The factory borrows nothing, but is created from a file writer; keep it alive.
+    _writer: SerializedFileWriter<io::Sink>,
+}
+
+impl Encoder {
+    /// An encoder for `schema` with `props`.
+    pub(crate) fn new(
+        schema: &SchemaRef,
+        props: &WriterPropertiesPtr,
+    ) -> Result<Encoder, SinkError> {
+        let descr = parquet_schema(schema, props)?;
+        let writer =
+            SerializedFileWriter::new(io::sink(), descr.root_schema_ptr(), Arc::clone(props))?;
+        let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(schema));
+        let leaf_paths = descr
+            .columns()
+            .iter()
+            .map(|c| c.path().parts().iter().map(|p| p.len() as u64 + 2).sum())
+            .collect();
+        Ok(Encoder {
+            schema: Arc::clone(schema),
+            factory,
+            leaf_paths,
+            _writer: writer,
+        })
+    }
+
+    /// Encode `batch` as one row group.
+    pub(crate) fn encode(&self, batch: RecordBatch) -> Result<EncodedBatch, SinkError> {
+        let mut writers = self.factory.create_column_writers(0)?;
+        let mut w = writers.iter_mut();
+        for (array, field) in batch.columns().iter().zip(self.schema.fields()) {
+            for leaf in compute_leaves(field, array)? {
+                w.next().expect("one writer per leaf").write(&leaf)?;
+            }
+        }
+        let chunks = writers
+            .into_iter()
+            .map(|w| w.close())
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes = chunks
+            .iter()
+            .map(|c| c.close().metadata.compressed_size() as u64)
+            .sum();
+        let footer_bytes = chunks
+            .iter()
+            .zip(&self.leaf_paths)
+            .map(|(c, path)| {
+                let pages = c
+                    .close()
+                    .offset_index
+                    .as_ref()
+                    .map_or(1, |o| o.page_locations().len()) as u64;
+                // Column chunk metadata with statistics (values truncated to 64 bytes), plus
+                // one offset-index and one column-index entry per page.
+                768 + path + 320 * pages
+            })
+            .sum::<u64>()
+            + 256;
+        Ok(EncodedBatch {
+            batch,
+            offset: 0,
+            chunks,
+            bytes,
+            footer_bytes,
+        })
+    }
+}
+
+/// The Parquet schema `schema` becomes under `props`.
+pub(crate) fn parquet_schema(
+    schema: &SchemaRef,
+    props: &WriterPropertiesPtr,
+) -> Result<SchemaDescriptor, SinkError> {
+    Ok(ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(schema)?)
+}
+
+/// Upper bound of the serialised Parquet schema: every element's name plus its fields.
+pub(crate) fn schema_bytes(descr: &SchemaDescriptor) -> u64 {
+    fn walk(t: &parquet::schema::types::Type) -> u64 {
+        let own = 32 + t.name().len() as u64;
+        if t.is_group() {
+            own + t.get_fields().iter().map(|f| walk(f)).sum::<u64>()
+        } else {
+            own
+        }
+    }
+    walk(descr.root_schema())
+}
