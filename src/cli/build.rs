@@ -2,13 +2,13 @@
 //! end-of-run summary, stopping on SIGINT/SIGTERM with a `--resume` hint, and a part of a plan
 //! (`--plan P --part K`).
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
-use std::fmt::Write as _;
 
 use super::run;
 use crate::config::{
@@ -20,6 +20,7 @@ use crate::run::distributed::{part_root, Plan};
 use crate::run::pipeline::{self, BuildOptions, Progress, RunError, Summary};
 use crate::text::{error_chain, human_bytes, shell_quote};
 
+/// Text after `msms build-shards --help`.
 pub(crate) const AFTER_BUILD: &str = "\
 Precedence: flag > --config file > environment (MSMS_*) > --mode profile default.
 Profiles: local (default): workers min(4, cores), shard size 1GB, batch 1000;

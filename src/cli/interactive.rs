@@ -24,7 +24,7 @@ pub(crate) fn on_terminal() -> bool {
 }
 
 /// The refusal printed when `--interactive` has no terminal.
-pub(crate) const NO_TERMINAL: &str = "msms build-shards: --interactive needs a terminal to ask questions, and standard input is not one; pass the settings as flags instead, e.g.\n  msms build-shards --input-hdf5 FILE... --output-root DIR [--mode local|production] [--config FILE]\n(`msms build-shards --help` lists them)";
+const NO_TERMINAL: &str = "msms build-shards: --interactive needs a terminal to ask questions, and standard input is not one; pass the settings as flags instead, e.g.\n  msms build-shards --input-hdf5 FILE... --output-root DIR [--mode local|production] [--config FILE]\n(`msms build-shards --help` lists them)";
 
 /// `msms build-shards --interactive`: refuse without a terminal (exit 2) or with other flags
 /// (exit 2); otherwise ask, show the command line, and run it when confirmed.
@@ -99,7 +99,7 @@ fn run_as_typed(argv: Vec<String>) -> i32 {
 /// Compares the parsed flags with those of a bare `msms build-shards --interactive` parsed in
 /// the same environment (so defaults and `MSMS_*` values such as `MSMS_DECODE` are not
 /// counted), field by field of their `Debug` form; new flags are covered without a list.
-pub(crate) fn other_flags(a: &BuildArgs) -> Vec<String> {
+fn other_flags(a: &BuildArgs) -> Vec<String> {
     use clap::FromArgMatches;
     let baseline = Cli::command()
         .try_get_matches_from(["msms", "build-shards", "--interactive"])
@@ -499,6 +499,8 @@ struct Defaults {
 }
 
 impl Defaults {
+    /// Resolve the settings of `mode`, a config file and the environment; where they do not
+    /// resolve, the mode's profile and the built-in defaults.
     fn resolve(mode: Mode, file: Option<&Layer>, env: &Layer, cores: usize) -> Defaults {
         let cli_layer = Layer {
             mode: Some(mode),
@@ -661,7 +663,7 @@ fn pick(answer: &str, allowed: &[char]) -> Result<char, String> {
 }
 
 /// `argv` quoted for a POSIX shell, joined by spaces.
-pub(crate) fn command_line(argv: &[String]) -> String {
+fn command_line(argv: &[String]) -> String {
     argv.iter()
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()

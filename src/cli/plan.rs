@@ -10,6 +10,7 @@ use crate::config::{Layer, Settings};
 use crate::run::pipeline;
 use crate::text::{error_chain, human_bytes};
 
+/// Text after `msms plan --help`.
 pub(crate) const AFTER_PLAN: &str = "\
 Example (3 parts; any engine runs the part commands, on a file system they all see):
   msms plan --input-hdf5 GeMS_C1_*.hdf5 --parts 3 --output shards/plan.json --splits train=0.98,val=0.01,test=0.01

@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::text::{error_chain, human_bytes, thousands};
 
+/// Text after `msms verify --help` and `msms validate-shards --help`.
 pub(crate) const AFTER_VERIFY: &str = "\
 Checks, for every shard listed in ROOT/manifest.json (several shards at a time):
   - the file exists and its size and SHA-256 equal the manifest's (a single changed byte is
