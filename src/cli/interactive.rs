@@ -1,5 +1,5 @@
 //! For a person at a shell: `msms build-shards --interactive` (also bare `msms` on a
-//! terminal), `msms completions SHELL` and `msms man`.
+//! terminal).
 //!
 //! The interactive build asks for the mode, the inputs, the output root, a config file and a
 //! few options, checking each answer as it comes (inputs are opened and mapped like
@@ -7,27 +7,28 @@
 //! equivalent `msms build-shards …` command line and asks before running it. Confirmed, that
 //! command line is run through [`crate::cli::run`], exactly as if it had been typed.
 
-pub use crate::text::shell_quote;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-use crate::cli::{BuildArgs, Cli};
+use super::build::BuildArgs;
+use super::{Cli, Command};
 use crate::config::{Layer, Mode, Profile, Settings};
+use crate::text::shell_quote;
 
 /// Whether standard input and standard error are both terminals (bare `msms` then starts an
 /// interactive build instead of printing the usage).
-pub fn on_terminal() -> bool {
+pub(crate) fn on_terminal() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
 /// The refusal printed when `--interactive` has no terminal.
-pub const NO_TERMINAL: &str = "msms build-shards: --interactive needs a terminal to ask questions, and standard input is not one; pass the settings as flags instead, e.g.\n  msms build-shards --input-hdf5 FILE... --output-root DIR [--mode local|production] [--config FILE]\n(`msms build-shards --help` lists them)";
+const NO_TERMINAL: &str = "msms build-shards: --interactive needs a terminal to ask questions, and standard input is not one; pass the settings as flags instead, e.g.\n  msms build-shards --input-hdf5 FILE... --output-root DIR [--mode local|production] [--config FILE]\n(`msms build-shards --help` lists them)";
 
 /// `msms build-shards --interactive`: refuse without a terminal (exit 2) or with other flags
 /// (exit 2); otherwise ask, show the command line, and run it when confirmed.
-pub fn build(a: &BuildArgs) -> i32 {
+pub(crate) fn build(a: &BuildArgs) -> i32 {
     if !io::stdin().is_terminal() {
         eprintln!("{NO_TERMINAL}");
         return 2;
@@ -44,7 +45,7 @@ pub fn build(a: &BuildArgs) -> i32 {
 }
 
 /// Bare `msms` on a terminal: an interactive build.
-pub fn bare() -> i32 {
+pub(crate) fn bare() -> i32 {
     eprintln!("msms: no command given, so this is `msms build-shards --interactive` (`msms --help` lists the commands; Ctrl-C quits).");
     on_the_terminal()
 }
@@ -90,7 +91,7 @@ fn run_as_typed(argv: Vec<String>) -> i32 {
             .exec();
         eprintln!("msms: cannot re-run as typed ({err}); running in this process");
     }
-    crate::cli::run(argv)
+    super::run(argv)
 }
 
 /// The flags given on the command line besides `--interactive`, as `--flag-name`s.
@@ -98,14 +99,14 @@ fn run_as_typed(argv: Vec<String>) -> i32 {
 /// Compares the parsed flags with those of a bare `msms build-shards --interactive` parsed in
 /// the same environment (so defaults and `MSMS_*` values such as `MSMS_DECODE` are not
 /// counted), field by field of their `Debug` form; new flags are covered without a list.
-pub fn other_flags(a: &BuildArgs) -> Vec<String> {
+fn other_flags(a: &BuildArgs) -> Vec<String> {
     use clap::FromArgMatches;
     let baseline = Cli::command()
         .try_get_matches_from(["msms", "build-shards", "--interactive"])
         .ok()
         .and_then(|m| Cli::from_arg_matches(&m).ok());
     let Some(Cli {
-        command: crate::cli::Command::BuildShards(base),
+        command: Command::BuildShards(base),
     }) = baseline
     else {
         return Vec::new();
@@ -141,26 +142,26 @@ fn debug_fields(pretty: &str) -> Vec<(String, String)> {
 
 /// The person stopped answering (end of input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quit;
+pub(crate) struct Quit;
 
 /// What an interactive session decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The command line, starting with `msms build-shards`.
-    pub argv: Vec<String>,
+    pub(crate) argv: Vec<String>,
     /// Whether to run it (the person answered yes).
-    pub run: bool,
+    pub(crate) run: bool,
 }
 
 /// Questions on `out`, answers from `input`, one line each.
-pub struct Prompter<R, W> {
+pub(crate) struct Prompter<R, W> {
     input: R,
     out: W,
 }
 
 impl<R: BufRead, W: Write> Prompter<R, W> {
     /// A prompter over a reader and a writer (a terminal: stdin and stderr).
-    pub fn new(input: R, out: W) -> Self {
+    pub(crate) fn new(input: R, out: W) -> Self {
         Prompter { input, out }
     }
 
@@ -253,13 +254,35 @@ fn has_flag(id: &str) -> Option<String> {
 
 /// The questions, in order: mode, inputs, output root (what to do when it is not empty),
 /// config file, options; then the command line and the confirmation.
-pub fn session<R: BufRead, W: Write>(
+pub(crate) fn session<R: BufRead, W: Write>(
     p: &mut Prompter<R, W>,
     cores: usize,
     env: &[(String, String)],
 ) -> Result<Outcome, Quit> {
     let mut argv: Vec<String> = vec!["msms".into(), "build-shards".into()];
+    let mode = ask_mode(p, cores)?;
+    argv.extend(["--mode".into(), mode.as_str().into()]);
+    let inputs = ask_inputs(p, env)?;
+    argv.push("--input-hdf5".into());
+    argv.extend(inputs);
+    let (root, root_flag) = ask_root(p, env)?;
+    argv.extend(["--output-root".into(), root]);
+    if let Some(flag) = root_flag {
+        argv.push(flag.into());
+    }
+    let config = ask_config(p, env)?;
+    let file_layer = config.as_ref().map(|(_, l)| l.clone());
+    if let Some((path, _)) = config {
+        argv.extend(["--config".into(), path]);
+    }
     let env_layer = Layer::from_env(env.iter().cloned()).unwrap_or_default();
+    let defaults = Defaults::resolve(mode, file_layer.as_ref(), &env_layer, cores);
+    ask_options(p, &defaults, &mut argv)?;
+    confirm(p, argv)
+}
+
+/// The mode, after showing both profiles on this machine and the one `msms doctor` suggests.
+fn ask_mode<R: BufRead, W: Write>(p: &mut Prompter<R, W>, cores: usize) -> Result<Mode, Quit> {
     let total_memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| crate::config::machine::parse_meminfo(&t).0);
@@ -295,13 +318,18 @@ pub fn session<R: BufRead, W: Write>(
             .unwrap_or_default(),
         suggested.as_str()
     ));
-    let mode = p.ask_until(
+    p.ask_until(
         "Mode (local or production)",
         Some(suggested.as_str()),
         |a, _| a.parse::<Mode>().map_err(|e| e.to_string()),
-    )?;
-    argv.extend(["--mode".into(), mode.as_str().into()]);
+    )
+}
 
+/// The input files, one per line until an empty one; each is opened and mapped as it comes.
+fn ask_inputs<R: BufRead, W: Write>(
+    p: &mut Prompter<R, W>,
+    env: &[(String, String)],
+) -> Result<Vec<String>, Quit> {
     p.say("");
     p.say("Input HDF5 files (GeMS layout), one per line, converted in this order; an empty line ends the list.");
     let mut inputs: Vec<String> = Vec::new();
@@ -315,100 +343,138 @@ pub fn session<R: BufRead, W: Write>(
                     Ok(None)
                 };
             }
-            let path = typed_path(a, env);
-            let meta = std::fs::metadata(&path).map_err(|e| format!("{path}: {e}"))?;
-            if meta.is_dir() {
-                return Err(format!("{path}: is a directory; give an HDF5 file"));
-            }
-            let m = crate::read::source::FileMapping::detect(Path::new(&path))
-                .map_err(|e| format!("not usable: {e}"))?;
-            p.say(&format!(
-                "  ok: {} spectra, peaks in `{}`",
-                m.rows, m.spectrum.dataset
-            ));
-            Ok(Some(path))
+            input_answer(a, env, p).map(Some)
         })?;
         match answer {
             Some(path) => inputs.push(path),
-            None => break,
+            None => return Ok(inputs),
         }
     }
-    argv.push("--input-hdf5".into());
-    argv.extend(inputs);
+}
 
+/// A typed input file that exists, is no directory and maps like build-shards maps it (said
+/// on `p`); `Err` is why not.
+fn input_answer<R: BufRead, W: Write>(
+    a: &str,
+    env: &[(String, String)],
+    p: &mut Prompter<R, W>,
+) -> Result<String, String> {
+    let path = typed_path(a, env);
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{path}: {e}"))?;
+    if meta.is_dir() {
+        return Err(format!("{path}: is a directory; give an HDF5 file"));
+    }
+    let m = crate::read::source::FileMapping::detect(Path::new(&path))
+        .map_err(|e| format!("not usable: {e}"))?;
+    p.say(&format!(
+        "  ok: {} spectra, peaks in `{}`",
+        m.rows, m.spectrum.dataset
+    ));
+    Ok(path)
+}
+
+/// What to do with the output root given.
+enum RootChoice {
+    /// Use it, with this flag (`--resume`, `--overwrite`) or none (it is empty).
+    Use(Option<&'static str>),
+    /// Ask for another root.
+    Another,
+}
+
+/// The output root and the flag it needs (`--resume` or `--overwrite` when it is not empty).
+fn ask_root<R: BufRead, W: Write>(
+    p: &mut Prompter<R, W>,
+    env: &[(String, String)],
+) -> Result<(String, Option<&'static str>), Quit> {
     p.say("");
     p.say("Output root: the directory for manifest.json and the shards (created if missing).");
-    let (root, root_flag) = loop {
-        let root = p.ask_until("Output root", None, |a, _| {
-            if a.is_empty() {
-                return Err("give a directory".into());
-            }
-            let path = typed_path(a, env);
-            let mut probe = PathBuf::from(&path);
-            loop {
-                match std::fs::metadata(&probe) {
-                    Ok(m) if m.is_dir() => break,
-                    Ok(_) => {
-                        return Err(format!(
-                            "{} is a file, not a directory; choose another root",
-                            probe.display()
-                        ))
-                    }
-                    Err(_) => match probe.parent() {
-                        Some(parent) if !parent.as_os_str().is_empty() => {
-                            probe = parent.to_path_buf()
-                        }
-                        _ => break,
-                    },
-                }
-            }
-            Ok(path)
-        })?;
-        let dir = Path::new(&root);
-        let not_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
-        if !not_empty {
-            break (root, None);
+    loop {
+        let root = p.ask_until("Output root", None, |a, _| root_answer(a, env))?;
+        if let RootChoice::Use(flag) = root_choice(p, &root)? {
+            return Ok((root, flag));
         }
-        if crate::format::checkpoint::path(dir).is_file() {
-            p.say(&format!(
-                "  {root} holds an interrupted run (.msms/checkpoint.json)."
-            ));
-            let choice = p.ask_until(
-                "  [r]esume it (same inputs and settings), [o]verwrite it (start over), or [c]hoose another root",
-                Some("r"),
-                |a, _| pick(a, &['r', 'o', 'c']),
-            )?;
-            match choice {
-                'r' => break (root, Some("--resume")),
-                'o' => break (root, Some("--overwrite")),
-                _ => continue,
+    }
+}
+
+/// A typed output root whose nearest existing ancestor is a directory; `Err` is why not.
+fn root_answer(a: &str, env: &[(String, String)]) -> Result<String, String> {
+    if a.is_empty() {
+        return Err("give a directory".into());
+    }
+    let path = typed_path(a, env);
+    let mut probe = PathBuf::from(&path);
+    loop {
+        match std::fs::metadata(&probe) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(format!(
+                    "{} is a file, not a directory; choose another root",
+                    probe.display()
+                ))
             }
+            Err(_) => match probe.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => probe = parent.to_path_buf(),
+                _ => break,
+            },
         }
-        let finished = dir.join("manifest.json").is_file();
+    }
+    Ok(path)
+}
+
+/// For a root that is not empty, ask: resume an interrupted run there, overwrite, or choose
+/// another root.
+fn root_choice<R: BufRead, W: Write>(
+    p: &mut Prompter<R, W>,
+    root: &str,
+) -> Result<RootChoice, Quit> {
+    let dir = Path::new(root);
+    let not_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    if !not_empty {
+        return Ok(RootChoice::Use(None));
+    }
+    if crate::format::checkpoint::path(dir).is_file() {
         p.say(&format!(
-            "  {root} is not empty{}.",
-            if finished {
-                " (it holds a finished run: manifest.json)"
-            } else {
-                ""
-            }
+            "  {root} holds an interrupted run (.msms/checkpoint.json)."
         ));
         let choice = p.ask_until(
-            "  [o]verwrite (an earlier run's manifest, shards and checkpoint are removed; other files stay) or [c]hoose another root",
-            Some("c"),
-            |a, _| pick(a, &['o', 'c']),
+            "  [r]esume it (same inputs and settings), [o]verwrite it (start over), or [c]hoose another root",
+            Some("r"),
+            |a, _| pick(a, &['r', 'o', 'c']),
         )?;
-        if choice == 'o' {
-            break (root, Some("--overwrite"));
-        }
-    };
-    argv.extend(["--output-root".into(), root]);
-    if let Some(flag) = root_flag {
-        argv.push(flag.into());
+        return Ok(match choice {
+            'r' => RootChoice::Use(Some("--resume")),
+            'o' => RootChoice::Use(Some("--overwrite")),
+            _ => RootChoice::Another,
+        });
     }
+    let finished = dir.join("manifest.json").is_file();
+    p.say(&format!(
+        "  {root} is not empty{}.",
+        if finished {
+            " (it holds a finished run: manifest.json)"
+        } else {
+            ""
+        }
+    ));
+    let choice = p.ask_until(
+        "  [o]verwrite (an earlier run's manifest, shards and checkpoint are removed; other files stay) or [c]hoose another root",
+        Some("c"),
+        |a, _| pick(a, &['o', 'c']),
+    )?;
+    Ok(if choice == 'o' {
+        RootChoice::Use(Some("--overwrite"))
+    } else {
+        RootChoice::Another
+    })
+}
 
+/// A config file (read and checked now) with its layer, or none.
+fn ask_config<R: BufRead, W: Write>(
+    p: &mut Prompter<R, W>,
+    env: &[(String, String)],
+) -> Result<Option<(String, Layer)>, Quit> {
     p.say("");
-    let config = p.ask_until(
+    p.ask_until(
         "Config file (YAML, see configs/; empty for none)",
         None,
         |a, _| {
@@ -420,61 +486,61 @@ pub fn session<R: BufRead, W: Write>(
                 .map_err(|e| crate::text::error_chain(&e))?;
             Ok(Some((path, layer)))
         },
-    )?;
-    let file_layer = config.as_ref().map(|(_, l)| l.clone());
-    if let Some((path, _)) = config {
-        argv.extend(["--config".into(), path]);
+    )
+}
+
+/// The defaults of the options as they resolve now (mode, config file, environment), as
+/// offered in the questions.
+struct Defaults {
+    shard_size: String,
+    workers: String,
+    normalize: String,
+    max_peaks: String,
+}
+
+impl Defaults {
+    /// Resolve the settings of `mode`, a config file and the environment; where they do not
+    /// resolve, the mode's profile and the built-in defaults.
+    fn resolve(mode: Mode, file: Option<&Layer>, env: &Layer, cores: usize) -> Defaults {
+        let cli_layer = Layer {
+            mode: Some(mode),
+            ..Layer::default()
+        };
+        let resolved = Settings::resolve(&cli_layer, file, env, cores).ok();
+        let profile = resolved
+            .as_ref()
+            .map_or_else(|| Profile::for_mode(mode, cores), |s| s.profile);
+        Defaults {
+            shard_size: profile.shard_size.to_string(),
+            workers: profile.num_workers.to_string(),
+            normalize: resolved
+                .as_ref()
+                .map_or_else(|| "max".to_string(), |s| s.normalize.as_str().to_string()),
+            max_peaks: resolved
+                .as_ref()
+                .and_then(|s| s.max_peaks)
+                .map_or_else(|| "all".to_string(), |k| k.to_string()),
+        }
     }
+}
 
-    // Defaults of the options as they resolve now (mode, config file, environment).
-    let cli_layer = Layer {
-        mode: Some(mode),
-        ..Layer::default()
-    };
-    let resolved = Settings::resolve(&cli_layer, file_layer.as_ref(), &env_layer, cores).ok();
-    let profile = resolved
-        .as_ref()
-        .map_or_else(|| Profile::for_mode(mode, cores), |s| s.profile);
-    let normalize = resolved
-        .as_ref()
-        .map_or_else(|| "max".to_string(), |s| s.normalize.as_str().to_string());
-    let max_peaks = resolved
-        .as_ref()
-        .and_then(|s| s.max_peaks)
-        .map_or_else(|| "all".to_string(), |k| k.to_string());
-
+/// The options: shard size, workers, normalisation, peaks kept and (when the flag exists)
+/// splits; each answer other than the default is added to `argv` as its flag.
+fn ask_options<R: BufRead, W: Write>(
+    p: &mut Prompter<R, W>,
+    d: &Defaults,
+    argv: &mut Vec<String>,
+) -> Result<(), Quit> {
     p.say("");
     p.say("Options (Enter keeps what the mode, config file and MSMS_* variables give):");
-    let count = |flag: &'static str| {
-        move |a: &str, _: &mut Prompter<R, W>| -> Result<Option<String>, String> {
-            if a.is_empty() {
-                return Ok(None);
-            }
-            check_flag(flag, a)?;
-            match a.parse::<u64>() {
-                Ok(0) => Err("must be at least 1".into()),
-                _ => Ok(Some(a.to_string())),
-            }
-        }
-    };
-    let option = |flag: &'static str| {
-        move |a: &str, _: &mut Prompter<R, W>| -> Result<Option<String>, String> {
-            if a.is_empty() {
-                return Ok(None);
-            }
-            check_flag(flag, a)?;
-            Ok(Some(a.to_string()))
-        }
-    };
-    let shard_default = profile.shard_size.to_string();
     let shard = p.ask_until(
         "Largest shard (e.g. 500MB, 2GiB)",
-        Some(&shard_default),
-        |a, p| {
-            if a == shard_default {
+        Some(&d.shard_size),
+        |a, _| {
+            if a == d.shard_size {
                 return Ok(None);
             }
-            match option("--shard-size")(a, p)? {
+            match option_answer("--shard-size", a)? {
                 Some(v)
                     if v.parse::<crate::config::ByteSize>()
                         .is_ok_and(|b| b.bytes() == 0) =>
@@ -485,47 +551,74 @@ pub fn session<R: BufRead, W: Write>(
             }
         },
     )?;
-    push_flag(&mut argv, "--shard-size", shard);
-    let workers_default = profile.num_workers.to_string();
-    let workers = p.ask_until("Worker threads", Some(&workers_default), |a, p| {
-        if a == workers_default {
+    push_flag(argv, "--shard-size", shard);
+    let workers = p.ask_until("Worker threads", Some(&d.workers), |a, _| {
+        if a == d.workers {
             return Ok(None);
         }
-        count("--num-workers")(a, p)
+        count_answer("--num-workers", a)
     })?;
-    push_flag(&mut argv, "--num-workers", workers);
+    push_flag(argv, "--num-workers", workers);
     let norm = p.ask_until(
         "Normalize intensities (max, sum, l2, sqrt or none)",
-        Some(&normalize),
-        |a, p| {
-            if a == normalize {
+        Some(&d.normalize),
+        |a, _| {
+            if a == d.normalize {
                 return Ok(None);
             }
-            option("--normalize")(a, p)
+            option_answer("--normalize", a)
         },
     )?;
-    push_flag(&mut argv, "--normalize", norm);
+    push_flag(argv, "--normalize", norm);
     let peaks = p.ask_until(
         "Keep at most this many peaks per spectrum (a number, or all)",
-        Some(&max_peaks),
-        |a, p| {
-            if a == max_peaks || (a.eq_ignore_ascii_case("all") && max_peaks == "all") {
+        Some(&d.max_peaks),
+        |a, _| {
+            if a == d.max_peaks || (a.eq_ignore_ascii_case("all") && d.max_peaks == "all") {
                 return Ok(None);
             }
-            count("--max-peaks")(a, p)
+            count_answer("--max-peaks", a)
         },
     )?;
-    push_flag(&mut argv, "--max-peaks", peaks);
+    push_flag(argv, "--max-peaks", peaks);
     if let Some(help) = has_flag("splits") {
         let help = help.lines().next().unwrap_or("").to_string();
         p.say(&format!("Splits: {help}"));
-        let splits = p.ask_until("Splits (empty for none)", None, |a, p| {
-            option("--splits")(a, p)
+        let splits = p.ask_until("Splits (empty for none)", None, |a, _| {
+            option_answer("--splits", a)
         })?;
-        push_flag(&mut argv, "--splits", splits);
+        push_flag(argv, "--splits", splits);
     }
+    Ok(())
+}
 
-    // The whole command line must parse (conflicts included) before it is offered.
+/// An option's answer checked by the flag parser: `None` for an empty one.
+fn option_answer(flag: &str, a: &str) -> Result<Option<String>, String> {
+    if a.is_empty() {
+        return Ok(None);
+    }
+    check_flag(flag, a)?;
+    Ok(Some(a.to_string()))
+}
+
+/// A count's answer checked by the flag parser and at least 1: `None` for an empty one.
+fn count_answer(flag: &str, a: &str) -> Result<Option<String>, String> {
+    if a.is_empty() {
+        return Ok(None);
+    }
+    check_flag(flag, a)?;
+    match a.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        _ => Ok(Some(a.to_string())),
+    }
+}
+
+/// Show the command line (it must parse, conflicts included, before it is offered) and ask
+/// whether to run it.
+fn confirm<R: BufRead, W: Write>(
+    p: &mut Prompter<R, W>,
+    argv: Vec<String>,
+) -> Result<Outcome, Quit> {
     if let Err(e) = Cli::command().try_get_matches_from(&argv) {
         p.say(&format!(
             "The command line does not parse: {}",
@@ -570,112 +663,11 @@ fn pick(answer: &str, allowed: &[char]) -> Result<char, String> {
 }
 
 /// `argv` quoted for a POSIX shell, joined by spaces.
-pub fn command_line(argv: &[String]) -> String {
+fn command_line(argv: &[String]) -> String {
     argv.iter()
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-// ---------------------------------------------------------------------------------------
-// msms completions / msms man
-
-/// Flags of `msms completions`.
-#[derive(Debug, clap::Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete in: bash, zsh, fish, elvish or powershell.
-    #[arg(value_enum, value_name = "SHELL")]
-    pub shell: clap_complete::Shell,
-}
-
-/// Text after `msms completions --help`.
-pub const COMPLETIONS_AFTER_HELP: &str = "\
-The script goes to stdout. To install it:
-  bash        msms completions bash > ~/.local/share/bash-completion/completions/msms
-              (or: source <(msms completions bash) in ~/.bashrc)
-  zsh         msms completions zsh > ~/.zfunc/_msms
-              (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)
-  fish        msms completions fish > ~/.config/fish/completions/msms.fish
-  elvish      msms completions elvish >> ~/.config/elvish/rc.elv
-  powershell  msms completions powershell >> $PROFILE";
-
-/// Flags of `msms man`.
-#[derive(Debug, clap::Args)]
-pub struct ManArgs {
-    /// Write msms.1 and one page per subcommand (msms-build-shards.1, msms-doctor.1, ...)
-    /// into DIR (created if missing) instead of printing msms.1 to stdout.
-    #[arg(long, value_name = "DIR")]
-    pub output: Option<PathBuf>,
-}
-
-/// Text after `msms man --help`.
-pub const MAN_AFTER_HELP: &str = "\
-Examples:
-  msms man | man -l -
-  msms man --output ~/.local/share/man/man1 && man msms-build-shards";
-
-/// `msms completions SHELL`: the script on stdout.
-pub fn completions(a: &CompletionsArgs) -> i32 {
-    let mut cmd = Cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(a.shell, &mut cmd, "msms", &mut out);
-    match io::stdout().write_all(&out) {
-        Ok(()) => 0,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            eprintln!("msms completions: cannot write: {e}");
-            1
-        }
-    }
-}
-
-/// `msms man [--output DIR]`.
-pub fn man(a: &ManArgs) -> i32 {
-    let cmd = Cli::command();
-    match &a.output {
-        None => {
-            let mut out = Vec::new();
-            if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
-                eprintln!("msms man: {e}");
-                return 1;
-            }
-            match io::stdout().write_all(&out) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    eprintln!("msms man: cannot write: {e}");
-                    1
-                }
-            }
-        }
-        Some(dir) => {
-            let written = std::fs::create_dir_all(dir).and_then(|()| {
-                clap_mangen::generate_to(cmd, dir)?;
-                let mut pages: Vec<String> = std::fs::read_dir(dir)?
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("msms") && n.ends_with(".1"))
-                    .collect();
-                pages.sort();
-                Ok(pages)
-            });
-            match written {
-                Ok(pages) => {
-                    println!(
-                        "msms man: wrote {} pages to {}: {}",
-                        pages.len(),
-                        dir.display(),
-                        pages.join(", ")
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("msms man: cannot write pages to {}: {e}", dir.display());
-                    1
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
