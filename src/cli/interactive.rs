@@ -15,6 +15,7 @@ use clap::CommandFactory;
 use super::build::BuildArgs;
 use super::{Cli, Command};
 use crate::config::{Layer, Mode, Profile, Settings};
+use crate::format::manifest::MANIFEST;
 use crate::text::shell_quote;
 
 /// Whether standard input and standard error are both terminals (bare `msms` then starts an
@@ -447,7 +448,7 @@ fn root_choice<R: BufRead, W: Write>(
             _ => RootChoice::Another,
         });
     }
-    let finished = dir.join("manifest.json").is_file();
+    let finished = dir.join(MANIFEST).is_file();
     p.say(&format!(
         "  {root} is not empty{}.",
         if finished {

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::build::BuildArgs;
 use crate::config::{Layer, Settings};
+use crate::format::manifest::MANIFEST;
 use crate::run::pipeline;
 use crate::text::{error_chain, human_bytes};
 
@@ -141,7 +142,7 @@ pub(crate) fn merge_cmd(a: MergeArgs) -> i32 {
                 m.shards.len(),
                 m.counts.written,
                 m.counts.read,
-                a.root.join("manifest.json").display()
+                a.root.join(MANIFEST).display()
             );
             println!("  dataset digest   {}", m.dataset_digest);
             0

@@ -15,6 +15,7 @@ use crate::config::{Dedup, Settings};
 use crate::format::checkpoint::{
     self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry,
 };
+use crate::format::manifest::MANIFEST;
 use crate::format::manifest::{InputRecord, Manifest, RunRecord, ShardRecord};
 use crate::process::batch::{self, Counts, Processing};
 use crate::process::split::{self, SplitPlan};
@@ -489,7 +490,7 @@ fn input_records(mappings: &[FileMapping]) -> Vec<InputRecord> {
 /// Write `root/manifest.json`; the run is complete, so the checkpoint has served its
 /// purpose and is removed.
 fn write_manifest(root: &Path, manifest: &Manifest) -> Result<PathBuf, RunError> {
-    let p = root.join("manifest.json");
+    let p = root.join(MANIFEST);
     crate::write::atomic::write_replacing(&p, manifest.to_json().as_bytes(), true, &|| {
         "manifest-rename".into()
     })?;
@@ -508,12 +509,12 @@ fn finished_summary(m: Manifest, root: &Path, started: Instant) -> Result<Summar
     .to_counts()
     .map_err(|e| RunError::Output {
         path: root.to_path_buf(),
-        message: format!("manifest.json: {e}"),
+        message: format!("{MANIFEST}: {e}"),
     })?;
     Ok(Summary {
         shards: m.shards.clone(),
         elapsed: started.elapsed(),
-        manifest_path: Some(root.join("manifest.json")),
+        manifest_path: Some(root.join(MANIFEST)),
         placement: "nothing to do: the run had finished".into(),
         read_before: counts.read,
         counts,

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::format::checkpoint::{self, Checkpoint, CheckpointError, Fingerprint, ShardEntry};
 use crate::format::manifest::Manifest;
+use crate::format::manifest::MANIFEST;
 use crate::run::error::RunError;
 use crate::run::progress::Events;
+use crate::write::atomic::temp_path;
 use crate::write::error::SinkError;
 
 /// How a run starts, from what its output root holds.
@@ -116,7 +118,7 @@ impl Prepare<'_> {
     /// `--resume` with no checkpoint: a finished run of the same inputs and settings is
     /// done; another finished run is refused; anything else starts from the beginning.
     fn resume_without_checkpoint(&self) -> Result<Start, RunError> {
-        let manifest = self.root.join("manifest.json");
+        let manifest = self.root.join(MANIFEST);
         if let Ok(text) = std::fs::read_to_string(&manifest) {
             let m: Manifest = serde_json::from_str(&text)
                 .map_err(|e| self.error(format!("{} cannot be read: {e}", manifest.display())))?;
@@ -266,7 +268,7 @@ pub(crate) fn remove_ours(
             remove_checkpoint_files(&p, checkpoint)?;
         } else if is_dir {
             remove_shards_in(root, &p, keep)?;
-        } else if name == "manifest.json" || name == "manifest.json.tmp" {
+        } else if name == MANIFEST || temp_path(Path::new(MANIFEST)).as_os_str() == name {
             remove_file(&p)?;
         }
     }
@@ -277,15 +279,17 @@ pub(crate) fn remove_ours(
 /// the checkpoint and the directory too.
 fn remove_checkpoint_files(dir: &Path, checkpoint: bool) -> Result<(), RemoveError> {
     if checkpoint {
-        for f in [checkpoint::FILE, "checkpoint.json.tmp"] {
-            let f = dir.join(f);
+        for f in [
+            dir.join(checkpoint::FILE),
+            temp_path(&dir.join(checkpoint::FILE)),
+        ] {
             if f.exists() {
                 remove_file(&f)?;
             }
         }
         let _ = std::fs::remove_dir(dir);
     } else {
-        let tmp = dir.join("checkpoint.json.tmp");
+        let tmp = temp_path(&dir.join(checkpoint::FILE));
         if tmp.exists() {
             remove_file(&tmp)?;
         }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::plan::{part_root, PartPlan, Plan, PlanError};
+use crate::format::manifest::MANIFEST;
 use crate::format::manifest::{dataset_digest, Manifest, RunRecord, ShardRecord, SplitRecord};
 
 /// Why `msms merge` refused.
@@ -49,7 +50,7 @@ pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
         });
     }
     let merged = merged(root, &manifests)?;
-    crate::write::atomic::write_atomic(&root.join("manifest.json"), merged.to_json().as_bytes())?;
+    crate::write::atomic::write_atomic(&root.join(MANIFEST), merged.to_json().as_bytes())?;
     Ok(merged)
 }
 
@@ -58,7 +59,7 @@ pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
 fn checked_part(root: &Path, plan: &Plan, part: &PartPlan) -> Result<Manifest, String> {
     let k = part.part;
     let proot = part_root(root, k);
-    let path = proot.join("manifest.json");
+    let path = proot.join(MANIFEST);
     let m: Manifest = match std::fs::read_to_string(&path) {
         Ok(t) => serde_json::from_str(&t)
             .map_err(|e| format!("part {k}: {} is not a manifest: {e}", path.display()))?,
