@@ -75,6 +75,7 @@
 #![warn(missing_docs)]
 
 mod block;
+pub mod names;
 mod normalize;
 mod reason;
 mod validate;
@@ -93,6 +94,7 @@ mod testutil;
 
 pub use bin::{bin_dense, bin_dense_zeroed, bin_sparse, BinAggregation, BinSpec, BinSpecError};
 pub use block::{simd_level, Orientation, PeakBlock, PeakValue};
+pub use names::{Keyword, UnknownName};
 pub use normalize::{extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, Normalize};
 pub use quality::{gems_format, gems_format_validated, GemsFormat};
 pub use reason::RejectReason;

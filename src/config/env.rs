@@ -110,8 +110,8 @@ impl Layer {
     }
 }
 
-fn reason(e: ParseError) -> String {
-    e.reason().to_owned()
+fn reason(e: impl Into<ParseError>) -> String {
+    e.into().reason().to_owned()
 }
 
 fn parse_env_count(v: &str, min: u64) -> Result<u64, String> {

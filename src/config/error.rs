@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use msms_kernels::UnknownName;
+
 /// Command-line flags of the keys whose [`ConfigError::Invalid`] messages name the flag too.
 const KEY_FLAGS: [(&str, &str); 11] = [
     ("processing.splits", "--splits"),
@@ -36,6 +38,12 @@ pub struct ParseError {
     what: &'static str,
     input: String,
     reason: String,
+}
+
+impl From<UnknownName> for ParseError {
+    fn from(e: UnknownName) -> Self {
+        ParseError::new(e.what(), e.input(), e.reason())
+    }
 }
 
 impl ParseError {

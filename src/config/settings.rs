@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::values::keyword;
 use super::yaml::check_positive_f64;
 use super::*;
 
@@ -39,6 +40,7 @@ pub struct Settings {
     /// Output directory, if any layer sets it.
     pub output_root: Option<PathBuf>,
     /// Intensity normalisation; default `max`.
+    #[serde(with = "keyword")]
     pub normalize: Normalize,
     /// Spectra with fewer peaks are rejected; default 1 (0 turns the check off; empty spectra are still rejected as `empty`).
     pub min_peaks: usize,
@@ -52,6 +54,7 @@ pub struct Settings {
     /// Binning onto a fixed m/z grid; `None` (default) stores the peaks themselves.
     pub binning: Option<Binning>,
     /// Reject spectra that do not meet this GeMS quality format; `None` (default) keeps all.
+    #[serde(with = "keyword::option")]
     pub quality_format: Option<QualityFormat>,
     /// Splits and their fractions; `None` (default) writes every spectrum to `train`.
     pub splits: Option<Splits>,
@@ -74,6 +77,7 @@ pub struct Settings {
 /// not use them keep the hash they had before those fields existed.
 #[derive(Serialize)]
 struct OutputSettings {
+    #[serde(with = "keyword")]
     normalize: Normalize,
     min_peaks: usize,
     max_precursor_mz: Option<f64>,
@@ -84,7 +88,7 @@ struct OutputSettings {
     max_peaks: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     binning: Option<Binning>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", with = "keyword::option")]
     quality_format: Option<QualityFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     splits: Option<Splits>,

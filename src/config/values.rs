@@ -8,6 +8,14 @@ use std::str::FromStr;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+pub use msms_kernels::bin::BinAggregation;
+/// A GeMS quality format (DreaMS `dformats`): spectra that do not meet it are rejected.
+///
+/// Serialises and displays as `"A"`, `"B"` or `"C"`; parses those or their lowercase.
+pub use msms_kernels::quality::GemsFormat as QualityFormat;
+use msms_kernels::Keyword;
+pub use msms_kernels::Normalize;
+
 use super::ParseError;
 
 /// Log levels accepted by `logging.level` and `MSMS_LOG_LEVEL`, most to least severe.
@@ -23,33 +31,6 @@ pub enum Mode {
     Production,
 }
 
-/// How peak intensities are normalised.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Normalize {
-    /// Keep the stored intensities.
-    None,
-    /// Divide by the spectrum's largest intensity, the base peak (DreaMS / matchms). The
-    /// default.
-    #[default]
-    Max,
-    /// Divide by the sum of the intensities, so the total ion current is 1.
-    Sum,
-    /// Divide by the Euclidean (L2) norm of the intensities, so the spectrum has unit norm.
-    L2,
-    /// Take the square root of each intensity, then divide by the largest result.
-    Sqrt,
-}
-
-/// How the intensities of the peaks that fall into one bin are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum BinAggregation {
-    /// Add them up (DreaMS-style). The default.
-    #[default]
-    Sum,
-    /// Keep the largest (ms2deepscore-style).
-    Max,
-}
-
 /// How a binned spectrum is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BinOutput {
@@ -60,29 +41,21 @@ pub enum BinOutput {
     Sparse,
 }
 
-/// A GeMS quality format (DreaMS `dformats`): spectra that do not meet it are rejected.
-///
-/// Serialises and displays as `"A"`, `"B"` or `"C"`; parses those or their lowercase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QualityFormat {
-    /// GeMS format A.
-    A,
-    /// GeMS format B.
-    B,
-    /// GeMS format C.
-    C,
-}
-
-/// `as_str` (the first name of each variant), `Display`, `FromStr` (any listed name, ignoring
-/// ASCII case and surrounding whitespace), and serde as that string, for a keyword enum.
+/// `as_str`, `Display`, `FromStr` and serde for a keyword enum of the configuration, from
+/// its one name table (the [`Keyword`] implementation): the first name of a variant is its
+/// canonical name (`as_str`, `Display`, serde), and parsing accepts any listed name, ignoring
+/// ASCII case and surrounding whitespace.
 macro_rules! keyword_enum {
-    ($ty:ident, $what:literal, $expected:literal, { $($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl Keyword for $ty {
+            const WHAT: &'static str = $what;
+            const NAMES: &'static [(Self, &'static str)] = &[$(($ty::$variant, $name)),+];
+        }
+
         impl $ty {
             /// The canonical name, as written in configs and manifests.
             pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $name,)+
-                }
+                self.name()
             }
         }
 
@@ -96,54 +69,37 @@ macro_rules! keyword_enum {
             type Err = ParseError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let t = s.trim();
-                $(
-                    if t.eq_ignore_ascii_case($name) $(|| t.eq_ignore_ascii_case($alias))* {
-                        return Ok($ty::$variant);
-                    }
-                )+
-                Err(ParseError::new($what, s, concat!("expected ", $expected)))
+                Ok(Self::parse_keyword(s)?)
             }
         }
 
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
+                keyword::serialize(self, serializer)
             }
         }
 
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_str(FromStrVisitor::<$ty>::new($expected))
+                keyword::deserialize(deserializer)
             }
         }
     };
 }
 
-keyword_enum!(Mode, "mode", "local, production or cloud", {
+keyword_enum!(Mode, "mode", {
     Local => "local",
-    Production => "production" | "cloud",
+    Production => "production",
+    Production => "cloud",
 });
-keyword_enum!(Normalize, "normalize", "none, max, sum, l2 or sqrt", {
-    None => "none",
-    Max => "max",
-    Sum => "sum",
-    L2 => "l2",
-    Sqrt => "sqrt",
-});
-keyword_enum!(BinAggregation, "bin aggregation", "sum or max", {
-    Sum => "sum",
-    Max => "max",
-});
-keyword_enum!(BinOutput, "bin output", "dense or sparse", { Dense => "dense", Sparse => "sparse" });
-keyword_enum!(QualityFormat, "quality format", "A, B or C", { A => "A", B => "B", C => "C" });
-keyword_enum!(SplitKey, "split key", "auto, name, lsh or spectrum", {
+keyword_enum!(BinOutput, "bin output", { Dense => "dense", Sparse => "sparse" });
+keyword_enum!(SplitKey, "split key", {
     Auto => "auto",
     Name => "name",
     Lsh => "lsh",
     Spectrum => "spectrum",
 });
-keyword_enum!(Dedup, "dedup", "none or exact", { None => "none", Exact => "exact" });
+keyword_enum!(Dedup, "dedup", { None => "none", Exact => "exact" });
 
 /// The m/z range that is binned, written `MIN:MAX` (e.g. `10:1000`, `0.5:2000.25`).
 ///
@@ -371,6 +327,7 @@ pub struct Binning {
     /// Upper end of the binned range; at least one whole bin fits between `min` and `max`.
     pub max: f64,
     /// How the peaks of one bin are combined; default `sum`.
+    #[serde(with = "keyword")]
     pub aggregation: BinAggregation,
     /// Intensity exponent `P` (binned value = `intensity ^ P`), finite and > 0; default 1.
     pub scale: f64,
@@ -419,10 +376,76 @@ impl<T: FromStr<Err = ParseError>> Visitor<'_> for FromStrVisitor<T> {
     }
 }
 
+/// Serde of a [`Keyword`] as its canonical name, and from any of its names (ignoring ASCII case
+/// and surrounding whitespace): for `#[serde(with = "keyword")]` on the kernels' enums, which
+/// have no serde of their own, and behind the config's own keyword enums.
+pub(crate) mod keyword {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use msms_kernels::names::{expected, Keyword};
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+
+    pub(crate) fn serialize<T: Keyword, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.name())
+    }
+
+    pub(crate) fn deserialize<'de, T: Keyword, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_str(KeywordVisitor::<T>(PhantomData))
+    }
+
+    struct KeywordVisitor<T>(PhantomData<T>);
+
+    impl<T: Keyword> Visitor<'_> for KeywordVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&expected::<T>())
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            T::parse_keyword(v).map_err(E::custom)
+        }
+    }
+
+    /// The same for an optional keyword (`null` or absent is `None`).
+    pub(crate) mod option {
+        use msms_kernels::names::Keyword;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(crate) fn serialize<T: Keyword, S: Serializer>(
+            v: &Option<T>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => s.serialize_some(v.name()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, T: Keyword, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<T>, D::Error> {
+            struct Some<T>(T);
+            impl<'de, T: Keyword> Deserialize<'de> for Some<T> {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    super::deserialize(d).map(Some)
+                }
+            }
+            Ok(Option::<Some<T>>::deserialize(d)?.map(|v| v.0))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::testutil::{yaml, yaml_err};
+
+    /// Serialises a kernels' keyword as the config's structs do.
+    #[derive(Serialize)]
+    struct Kw<T: Keyword>(#[serde(with = "keyword")] T);
 
     #[test]
     fn mode_and_normalize_parse() {
@@ -445,7 +468,10 @@ mod tests {
             serde_json::to_string(&Mode::Production).unwrap(),
             "\"production\""
         );
-        assert_eq!(serde_json::to_string(&Normalize::Max).unwrap(), "\"max\"");
+        assert_eq!(
+            serde_json::to_string(&Kw(Normalize::Max)).unwrap(),
+            "\"max\""
+        );
         assert_eq!(yaml("mode: cloud\n").unwrap().mode, Some(Mode::Production));
     }
 
@@ -463,7 +489,7 @@ mod tests {
             assert_eq!(want.as_str().parse::<Normalize>(), Ok(want));
             assert_eq!(want.to_string(), want.as_str());
             assert_eq!(
-                serde_json::to_string(&want).unwrap(),
+                serde_json::to_string(&Kw(want)).unwrap(),
                 format!("\"{}\"", want.as_str())
             );
         }
@@ -480,11 +506,11 @@ mod tests {
             assert_eq!(want.as_str().parse::<BinAggregation>(), Ok(want));
         }
         assert_eq!(
-            serde_json::to_string(&BinAggregation::Max).unwrap(),
+            serde_json::to_string(&Kw(BinAggregation::Max)).unwrap(),
             "\"max\""
         );
         assert_eq!(
-            serde_json::to_string(&BinAggregation::Sum).unwrap(),
+            serde_json::to_string(&Kw(BinAggregation::Sum)).unwrap(),
             "\"sum\""
         );
         assert_eq!(
@@ -516,7 +542,10 @@ mod tests {
             assert_eq!(want.as_str().parse::<QualityFormat>(), Ok(want));
             assert_eq!(want.to_string(), want.as_str());
         }
-        assert_eq!(serde_json::to_string(&QualityFormat::B).unwrap(), "\"B\"");
+        assert_eq!(
+            serde_json::to_string(&Kw(QualityFormat::B)).unwrap(),
+            "\"B\""
+        );
         for bad in ["D", "AB", "", "format A"] {
             let e = bad.parse::<QualityFormat>().unwrap_err();
             assert_eq!(e.reason(), "expected A, B or C", "{bad:?}");

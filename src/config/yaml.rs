@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::layer::to_usize;
+use super::values::keyword;
 use super::*;
 
 // `expecting` on these structs: a value of the wrong type reads "expected a mapping of
@@ -50,7 +51,7 @@ struct FileProfile {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a mapping of processing settings")]
 struct FileProcessing {
-    #[serde(default)]
+    #[serde(default, with = "keyword::option")]
     normalize: Option<Normalize>,
     #[serde(default)]
     min_peaks: Option<Count<0>>,
@@ -64,13 +65,13 @@ struct FileProcessing {
     bin_width: Option<PositiveF64>,
     #[serde(default)]
     bin_range: Option<BinRange>,
-    #[serde(default)]
+    #[serde(default, with = "keyword::option")]
     bin_aggregation: Option<BinAggregation>,
     #[serde(default)]
     bin_scale: Option<PositiveF64>,
     #[serde(default)]
     bin_output: Option<BinOutput>,
-    #[serde(default)]
+    #[serde(default, with = "keyword::option")]
     quality_format: Option<QualityFormat>,
     #[serde(default)]
     splits: Option<Splits>,
