@@ -102,9 +102,12 @@ struct OutputSettings {
 
 const ORIGINS: [&str; 3] = ["command line", "config file", "environment"];
 
+/// The layers by precedence: command line, config file, environment.
+type Layers<'a> = [Option<&'a Layer>; 3];
+
 /// The first layer that sets a key, with that layer's name.
 fn pick<T: Clone>(
-    layers: &[Option<&Layer>; 3],
+    layers: &Layers<'_>,
     get: impl Fn(&Layer) -> Option<T>,
 ) -> Option<(T, &'static str)> {
     layers
@@ -128,118 +131,28 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let layers = [Some(cli), file, Some(env)];
         let mode = pick(&layers, |l| l.mode).map_or(Mode::default(), |(m, _)| m);
-        let defaults = Profile::for_mode(mode, cores);
-
-        let count = |key: &'static str,
-                     min: usize,
-                     default: usize,
-                     get: fn(&Layer) -> Option<usize>|
-         -> Result<usize, ConfigError> {
-            match pick(&layers, get) {
-                Some((v, origin)) if v < min => Err(ConfigError::Invalid {
-                    key,
-                    value: v.to_string(),
-                    origin,
-                    reason: format!("must be at least {min}"),
-                }),
-                Some((v, _)) => Ok(v),
-                None => Ok(default),
-            }
-        };
-
-        let profile = Profile {
-            num_workers: count("profile.num_workers", 1, defaults.num_workers, |l| {
-                l.num_workers
-            })?,
-            shard_size: match pick(&layers, |l| l.shard_size) {
-                Some((ByteSize(0), origin)) => {
-                    return Err(ConfigError::Invalid {
-                        key: "profile.shard_size",
-                        value: "0".to_owned(),
-                        origin,
-                        reason: "must be greater than zero".to_owned(),
-                    })
-                }
-                Some((v, _)) => v,
-                None => defaults.shard_size,
-            },
-            batch_size: count("profile.batch_size", 1, defaults.batch_size, |l| {
-                l.batch_size
-            })?,
-            checkpoint_interval: count(
-                "profile.checkpoint_interval",
-                1,
-                defaults.checkpoint_interval,
-                |l| l.checkpoint_interval,
-            )?,
-            writers: count("profile.writers", 1, defaults.writers, |l| l.writers)?,
-        };
-
-        let max_precursor_mz = match pick(&layers, |l| l.max_precursor_mz) {
-            Some((v, origin)) => {
-                Some(
-                    check_positive_f64(v).map_err(|reason| ConfigError::Invalid {
-                        key: "processing.max_precursor_mz",
-                        value: v.to_string(),
-                        origin,
-                        reason,
-                    })?,
-                )
-            }
-            None => None,
-        };
-        let max_spectra = match pick(&layers, |l| l.max_spectra) {
-            Some((0, origin)) => {
-                return Err(ConfigError::Invalid {
-                    key: "processing.max_spectra",
-                    value: "0".to_owned(),
-                    origin,
-                    reason: "must be at least 1 (leave it unset for no limit)".to_owned(),
-                })
-            }
-            other => other.map(|(v, _)| v),
-        };
-        let max_peaks = match pick(&layers, |l| l.max_peaks) {
-            Some((0, origin)) => {
-                return Err(ConfigError::Invalid {
-                    key: "processing.max_peaks",
-                    value: "0".to_owned(),
-                    origin,
-                    reason: "must be at least 1 (leave it unset to keep every peak)".to_owned(),
-                })
-            }
-            other => other.map(|(v, _)| v),
-        };
+        let profile = resolve_profile(&layers, Profile::for_mode(mode, cores))?;
+        let max_precursor_mz = resolve_positive(
+            "processing.max_precursor_mz",
+            pick(&layers, |l| l.max_precursor_mz),
+        )?
+        .map(|(v, _)| v);
+        let max_spectra = resolve_nonzero(
+            "processing.max_spectra",
+            pick(&layers, |l| l.max_spectra),
+            "must be at least 1 (leave it unset for no limit)",
+        )?;
+        let max_peaks = resolve_nonzero(
+            "processing.max_peaks",
+            pick(&layers, |l| l.max_peaks),
+            "must be at least 1 (leave it unset to keep every peak)",
+        )?;
         let binning = resolve_binning(&layers)?;
         let splits = pick(&layers, |l| l.splits.clone());
         if splits.is_none() {
-            // Without splits these keys would silently do nothing.
-            if let Some((v, origin)) = pick(&layers, |l| l.seed) {
-                return Err(ConfigError::Invalid {
-                    key: "processing.seed",
-                    value: v.to_string(),
-                    origin,
-                    reason: "needs splits (--splits)".to_owned(),
-                });
-            }
-            if let Some((v, origin)) = pick(&layers, |l| l.split_key) {
-                return Err(ConfigError::Invalid {
-                    key: "processing.split_key",
-                    value: v.to_string(),
-                    origin,
-                    reason: "needs splits (--splits)".to_owned(),
-                });
-            }
+            refuse_split_keys_without_splits(&layers)?;
         }
-        let log_level = match pick(&layers, |l| l.log_level.clone()) {
-            Some((v, origin)) => parse_log_level(&v).map_err(|e| ConfigError::Invalid {
-                key: "logging.level",
-                value: v.clone(),
-                origin,
-                reason: e.reason().to_owned(),
-            })?,
-            None => DEFAULT_LOG_LEVEL.to_owned(),
-        };
+        let log_level = resolve_log_level(&layers)?;
 
         Ok(Settings {
             mode,
@@ -261,7 +174,6 @@ impl Settings {
             log_file: pick(&layers, |l| l.log_file.clone()).map(|(v, _)| v),
         })
     }
-
     fn output_settings(&self) -> OutputSettings {
         OutputSettings {
             normalize: self.normalize,
@@ -318,27 +230,11 @@ impl Settings {
 ///
 /// Binning is on only when `bin_width` resolves to a value; it then needs `bin_range`,
 /// and the other `bin_*` keys are refused without it.
-fn resolve_binning(layers: &[Option<&Layer>; 3]) -> Result<Option<Binning>, ConfigError> {
-    let positive = |key: &'static str,
-                    picked: Option<(f64, &'static str)>|
-     -> Result<Option<(f64, &'static str)>, ConfigError> {
-        match picked {
-            Some((v, origin)) => match check_positive_f64(v) {
-                Ok(v) => Ok(Some((v, origin))),
-                Err(reason) => Err(ConfigError::Invalid {
-                    key,
-                    value: v.to_string(),
-                    origin,
-                    reason,
-                }),
-            },
-            None => Ok(None),
-        }
-    };
-    let width = positive("processing.bin_width", pick(layers, |l| l.bin_width))?;
+fn resolve_binning(layers: &Layers<'_>) -> Result<Option<Binning>, ConfigError> {
+    let width = resolve_positive("processing.bin_width", pick(layers, |l| l.bin_width))?;
     let range = pick(layers, |l| l.bin_range);
     let aggregation = pick(layers, |l| l.bin_aggregation);
-    let scale = positive("processing.bin_scale", pick(layers, |l| l.bin_scale))?;
+    let scale = resolve_positive("processing.bin_scale", pick(layers, |l| l.bin_scale))?;
     let output = pick(layers, |l| l.bin_output);
 
     if let Some((r, origin)) = range {
@@ -353,28 +249,7 @@ fn resolve_binning(layers: &[Option<&Layer>; 3]) -> Result<Option<Binning>, Conf
     }
 
     let Some((width, width_origin)) = width else {
-        let unused = |key: &'static str, value: String, origin: &'static str| {
-            Err(ConfigError::Invalid {
-                key,
-                value,
-                origin,
-                reason: "only meaningful with bin_width (--bin-width); set bin_width to bin \
-                         the peaks, or leave this key out"
-                    .to_owned(),
-            })
-        };
-        if let Some((v, origin)) = range {
-            return unused("processing.bin_range", v.to_string(), origin);
-        }
-        if let Some((v, origin)) = aggregation {
-            return unused("processing.bin_aggregation", v.to_string(), origin);
-        }
-        if let Some((v, origin)) = scale {
-            return unused("processing.bin_scale", v.to_string(), origin);
-        }
-        if let Some((v, origin)) = output {
-            return unused("processing.bin_output", v.to_string(), origin);
-        }
+        refuse_bin_keys_without_width(range, aggregation, scale, output)?;
         return Ok(None);
     };
 
@@ -389,38 +264,7 @@ fn resolve_binning(layers: &[Option<&Layer>; 3]) -> Result<Option<Binning>, Conf
             ),
         });
     };
-    // Whole widths in [min, max): round(q) when q is within 1e-9 * round(q) of it, else
-    // floor(q) (the same count as the binning kernel).
-    let q = (range.max - range.min) / width;
-    let bins = if !q.is_finite() {
-        f64::INFINITY
-    } else if (q - q.round()).abs() <= BIN_COUNT_TOLERANCE * q.round() {
-        q.round()
-    } else {
-        q.floor()
-    };
-    if bins < 1.0 {
-        return Err(ConfigError::Invalid {
-            key: "processing.bin_width",
-            value: width.to_string(),
-            origin: width_origin,
-            reason: format!(
-                "fewer than one whole bin fits in bin_range {range} (from {range_origin}): \
-                 (MAX - MIN) / width = {q}"
-            ),
-        });
-    }
-    if bins > MAX_BINS as f64 {
-        return Err(ConfigError::Invalid {
-            key: "processing.bin_width",
-            value: width.to_string(),
-            origin: width_origin,
-            reason: format!(
-                "too many bins for bin_range {range} (from {range_origin}): \
-                 (MAX - MIN) / width = {q} > {MAX_BINS}; increase the width or narrow the range"
-            ),
-        });
-    }
+    check_bin_count((width, width_origin), (range, range_origin))?;
     Ok(Some(Binning {
         width,
         min: range.min,
@@ -429,6 +273,195 @@ fn resolve_binning(layers: &[Option<&Layer>; 3]) -> Result<Option<Binning>, Conf
         scale: scale.map_or(DEFAULT_BIN_SCALE, |(v, _)| v),
         output: output.map_or(BinOutput::default(), |(v, _)| v),
     }))
+}
+
+/// Without `bin_width` the other `bin_*` keys would do nothing: refuse the first one set.
+fn refuse_bin_keys_without_width(
+    range: Option<(BinRange, &'static str)>,
+    aggregation: Option<(BinAggregation, &'static str)>,
+    scale: Option<(f64, &'static str)>,
+    output: Option<(BinOutput, &'static str)>,
+) -> Result<(), ConfigError> {
+    let unused = |key: &'static str, value: String, origin: &'static str| {
+        Err(ConfigError::Invalid {
+            key,
+            value,
+            origin,
+            reason: "only meaningful with bin_width (--bin-width); set bin_width to bin \
+                     the peaks, or leave this key out"
+                .to_owned(),
+        })
+    };
+    if let Some((v, origin)) = range {
+        return unused("processing.bin_range", v.to_string(), origin);
+    }
+    if let Some((v, origin)) = aggregation {
+        return unused("processing.bin_aggregation", v.to_string(), origin);
+    }
+    if let Some((v, origin)) = scale {
+        return unused("processing.bin_scale", v.to_string(), origin);
+    }
+    if let Some((v, origin)) = output {
+        return unused("processing.bin_output", v.to_string(), origin);
+    }
+    Ok(())
+}
+
+/// At least one and at most [`MAX_BINS`] whole widths fit in the range.
+///
+/// Whole widths in `[min, max)`: `round(q)` when `q` is within `1e-9 * round(q)` of it, else
+/// `floor(q)` (the same count as the binning kernel).
+fn check_bin_count(
+    (width, width_origin): (f64, &'static str),
+    (range, range_origin): (BinRange, &'static str),
+) -> Result<(), ConfigError> {
+    let q = (range.max - range.min) / width;
+    let bins = if !q.is_finite() {
+        f64::INFINITY
+    } else if (q - q.round()).abs() <= BIN_COUNT_TOLERANCE * q.round() {
+        q.round()
+    } else {
+        q.floor()
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "processing.bin_width",
+        value: width.to_string(),
+        origin: width_origin,
+        reason,
+    };
+    if bins < 1.0 {
+        return Err(invalid(format!(
+            "fewer than one whole bin fits in bin_range {range} (from {range_origin}): \
+             (MAX - MIN) / width = {q}"
+        )));
+    }
+    if bins > MAX_BINS as f64 {
+        return Err(invalid(format!(
+            "too many bins for bin_range {range} (from {range_origin}): \
+             (MAX - MIN) / width = {q} > {MAX_BINS}; increase the width or narrow the range"
+        )));
+    }
+    Ok(())
+}
+
+/// The `profile.*` keys: each layer's value, else the mode's default; counts must be >= 1
+/// and `shard_size` > 0.
+fn resolve_profile(layers: &Layers<'_>, defaults: Profile) -> Result<Profile, ConfigError> {
+    let count = |key: &'static str, default: usize, get: fn(&Layer) -> Option<usize>| {
+        resolve_count(layers, key, 1, default, get)
+    };
+    Ok(Profile {
+        num_workers: count("profile.num_workers", defaults.num_workers, |l| {
+            l.num_workers
+        })?,
+        shard_size: match pick(layers, |l| l.shard_size) {
+            Some((ByteSize(0), origin)) => {
+                return Err(ConfigError::Invalid {
+                    key: "profile.shard_size",
+                    value: "0".to_owned(),
+                    origin,
+                    reason: "must be greater than zero".to_owned(),
+                })
+            }
+            Some((v, _)) => v,
+            None => defaults.shard_size,
+        },
+        batch_size: count("profile.batch_size", defaults.batch_size, |l| l.batch_size)?,
+        checkpoint_interval: count(
+            "profile.checkpoint_interval",
+            defaults.checkpoint_interval,
+            |l| l.checkpoint_interval,
+        )?,
+        writers: count("profile.writers", defaults.writers, |l| l.writers)?,
+    })
+}
+
+/// A count key: the first layer's value (at least `min`), else `default`.
+fn resolve_count(
+    layers: &Layers<'_>,
+    key: &'static str,
+    min: usize,
+    default: usize,
+    get: fn(&Layer) -> Option<usize>,
+) -> Result<usize, ConfigError> {
+    match pick(layers, get) {
+        Some((v, origin)) if v < min => Err(ConfigError::Invalid {
+            key,
+            value: v.to_string(),
+            origin,
+            reason: format!("must be at least {min}"),
+        }),
+        Some((v, _)) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+/// An optional limit that must not be 0 (`reason` says so when it is).
+fn resolve_nonzero<T: Default + PartialEq>(
+    key: &'static str,
+    picked: Option<(T, &'static str)>,
+    reason: &str,
+) -> Result<Option<T>, ConfigError> {
+    match picked {
+        Some((v, origin)) if v == T::default() => Err(ConfigError::Invalid {
+            key,
+            value: "0".to_owned(),
+            origin,
+            reason: reason.to_owned(),
+        }),
+        other => Ok(other.map(|(v, _)| v)),
+    }
+}
+
+/// A picked number that must be finite and greater than zero.
+fn resolve_positive(
+    key: &'static str,
+    picked: Option<(f64, &'static str)>,
+) -> Result<Option<(f64, &'static str)>, ConfigError> {
+    match picked {
+        Some((v, origin)) => match check_positive_f64(v) {
+            Ok(v) => Ok(Some((v, origin))),
+            Err(reason) => Err(ConfigError::Invalid {
+                key,
+                value: v.to_string(),
+                origin,
+                reason,
+            }),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Without splits, `seed` and `split_key` would silently do nothing: refuse them.
+fn refuse_split_keys_without_splits(layers: &Layers<'_>) -> Result<(), ConfigError> {
+    let needs_splits = |key: &'static str, value: String, origin: &'static str| {
+        Err(ConfigError::Invalid {
+            key,
+            value,
+            origin,
+            reason: "needs splits (--splits)".to_owned(),
+        })
+    };
+    if let Some((v, origin)) = pick(layers, |l| l.seed) {
+        return needs_splits("processing.seed", v.to_string(), origin);
+    }
+    if let Some((v, origin)) = pick(layers, |l| l.split_key) {
+        return needs_splits("processing.split_key", v.to_string(), origin);
+    }
+    Ok(())
+}
+
+/// `logging.level`, lowercased and checked, else [`DEFAULT_LOG_LEVEL`].
+fn resolve_log_level(layers: &Layers<'_>) -> Result<String, ConfigError> {
+    match pick(layers, |l| l.log_level.clone()) {
+        Some((v, origin)) => parse_log_level(&v).map_err(|e| ConfigError::Invalid {
+            key: "logging.level",
+            value: v.clone(),
+            origin,
+            reason: e.reason().to_owned(),
+        }),
+        None => Ok(DEFAULT_LOG_LEVEL.to_owned()),
+    }
 }
 
 #[cfg(test)]
