@@ -1,6 +1,7 @@
 //! The `MSMS_*` environment variables: [`ENV_VARS`] and [`Layer::from_env`].
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use super::layer::to_usize;
 use super::yaml::{check_count, check_positive_f64};
@@ -10,7 +11,7 @@ use super::*;
 ///
 /// Other variables starting with `MSMS_` are ignored (other tools may set some), so a
 /// misspelt name has no effect; this list is the reference for help texts.
-pub const ENV_VARS: [(&str, &str); 24] = [
+pub(crate) const ENV_VARS: [(&str, &str); 24] = [
     ("MSMS_MODE", "mode"),
     ("MSMS_NUM_WORKERS", "profile.num_workers"),
     ("MSMS_SHARD_SIZE", "profile.shard_size"),
@@ -49,65 +50,69 @@ impl Layer {
     ) -> Result<Layer, ConfigError> {
         let mut layer = Layer::default();
         for (var, value) in vars {
-            if !var.starts_with("MSMS_") {
+            let Some(&(_, key)) = ENV_VARS.iter().find(|(name, _)| *name == var) else {
                 continue;
-            }
+            };
             let v = value.trim();
             if v.is_empty() {
                 continue;
             }
-            let bad = |reason: String| ConfigError::Env {
-                var: var.clone(),
-                value: value.clone(),
-                reason,
-            };
-            let count = |min: u64| parse_env_count(v, min).map_err(bad);
-            let positive = || -> Result<f64, ConfigError> {
-                let parsed: f64 = v
-                    .parse()
-                    .map_err(|_| bad("expected a number greater than zero".to_owned()))?;
-                check_positive_f64(parsed).map_err(bad)
-            };
-            match var.as_str() {
-                "MSMS_MODE" => layer.mode = Some(v.parse().map_err(|e| bad(reason(e)))?),
-                "MSMS_NUM_WORKERS" => layer.num_workers = Some(to_usize(count(1)?)),
-                "MSMS_SHARD_SIZE" => {
-                    layer.shard_size = Some(v.parse().map_err(|e| bad(reason(e)))?)
-                }
-                "MSMS_BATCH_SIZE" => layer.batch_size = Some(to_usize(count(1)?)),
-                "MSMS_CHECKPOINT_INTERVAL" => layer.checkpoint_interval = Some(to_usize(count(1)?)),
-                "MSMS_WRITERS" => layer.writers = Some(to_usize(count(1)?)),
-                "MSMS_NORMALIZE" => layer.normalize = Some(v.parse().map_err(|e| bad(reason(e)))?),
-                "MSMS_MIN_PEAKS" => layer.min_peaks = Some(to_usize(count(0)?)),
-                "MSMS_MAX_PRECURSOR_MZ" => layer.max_precursor_mz = Some(positive()?),
-                "MSMS_MAX_SPECTRA" => layer.max_spectra = Some(count(1)?),
-                "MSMS_MAX_PEAKS" => layer.max_peaks = Some(to_usize(count(1)?)),
-                "MSMS_BIN_WIDTH" => layer.bin_width = Some(positive()?),
-                "MSMS_BIN_RANGE" => layer.bin_range = Some(v.parse().map_err(|e| bad(reason(e)))?),
-                "MSMS_BIN_AGGREGATION" => {
-                    layer.bin_aggregation = Some(v.parse().map_err(|e| bad(reason(e)))?)
-                }
-                "MSMS_BIN_SCALE" => layer.bin_scale = Some(positive()?),
-                "MSMS_BIN_OUTPUT" => {
-                    layer.bin_output = Some(v.parse().map_err(|e| bad(reason(e)))?)
-                }
-                "MSMS_QUALITY_FORMAT" => {
-                    layer.quality_format = Some(v.parse().map_err(|e| bad(reason(e)))?)
-                }
-                "MSMS_SPLITS" => layer.splits = Some(v.parse().map_err(|e| bad(reason(e)))?),
-                "MSMS_SEED" => layer.seed = Some(count(0)?),
-                "MSMS_SPLIT_KEY" => layer.split_key = Some(v.parse().map_err(|e| bad(reason(e)))?),
-                "MSMS_DEDUP" => layer.dedup = Some(v.parse().map_err(|e| bad(reason(e)))?),
-                "MSMS_LOG_LEVEL" => {
-                    layer.log_level = Some(parse_log_level(v).map_err(|e| bad(reason(e)))?)
-                }
-                "MSMS_LOG_FILE" => layer.log_file = Some(PathBuf::from(v)),
-                "MSMS_OUTPUT_ROOT" => layer.output_root = Some(PathBuf::from(v)),
-                _ => {}
+            if let Err(reason) = layer.set_from_env(key, v) {
+                return Err(ConfigError::Env { var, value, reason });
             }
         }
         Ok(layer)
     }
+
+    /// Sets `key` (the second column of [`ENV_VARS`]) from its variable's trimmed,
+    /// non-empty value; the error is the reason the value is refused.
+    fn set_from_env(&mut self, key: &str, v: &str) -> Result<(), String> {
+        let count = |min: u64| parse_env_count(v, min);
+        match key {
+            "mode" => self.mode = Some(parse(v)?),
+            "profile.num_workers" => self.num_workers = Some(to_usize(count(1)?)),
+            "profile.shard_size" => self.shard_size = Some(parse(v)?),
+            "profile.batch_size" => self.batch_size = Some(to_usize(count(1)?)),
+            "profile.checkpoint_interval" => self.checkpoint_interval = Some(to_usize(count(1)?)),
+            "profile.writers" => self.writers = Some(to_usize(count(1)?)),
+            "processing.normalize" => self.normalize = Some(parse(v)?),
+            "processing.min_peaks" => self.min_peaks = Some(to_usize(count(0)?)),
+            "processing.max_precursor_mz" => self.max_precursor_mz = Some(parse_positive(v)?),
+            "processing.max_spectra" => self.max_spectra = Some(count(1)?),
+            "processing.max_peaks" => self.max_peaks = Some(to_usize(count(1)?)),
+            "processing.bin_width" => self.bin_width = Some(parse_positive(v)?),
+            "processing.bin_range" => self.bin_range = Some(parse(v)?),
+            "processing.bin_aggregation" => self.bin_aggregation = Some(parse(v)?),
+            "processing.bin_scale" => self.bin_scale = Some(parse_positive(v)?),
+            "processing.bin_output" => self.bin_output = Some(parse(v)?),
+            "processing.quality_format" => self.quality_format = Some(parse(v)?),
+            "processing.splits" => self.splits = Some(parse(v)?),
+            "processing.seed" => self.seed = Some(count(0)?),
+            "processing.split_key" => self.split_key = Some(parse(v)?),
+            "processing.dedup" => self.dedup = Some(parse(v)?),
+            "logging.level" => self.log_level = Some(parse_log_level(v).map_err(reason)?),
+            "logging.file" => self.log_file = Some(PathBuf::from(v)),
+            "output_root" => self.output_root = Some(PathBuf::from(v)),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A value through its `FromStr`; the error is the parse error's reason.
+fn parse<T: FromStr>(v: &str) -> Result<T, String>
+where
+    T::Err: Into<ParseError>,
+{
+    v.parse().map_err(reason)
+}
+
+/// A finite number greater than zero.
+fn parse_positive(v: &str) -> Result<f64, String> {
+    let parsed: f64 = v
+        .parse()
+        .map_err(|_| "expected a number greater than zero".to_owned())?;
+    check_positive_f64(parsed)
 }
 
 fn reason(e: impl Into<ParseError>) -> String {

@@ -28,10 +28,12 @@ fn flag_suffix(key: &str) -> String {
         .map_or_else(String::new, |(_, flag)| format!(" ({flag})"))
 }
 
-/// A value that could not be parsed from text (a mode, normalisation, size or log level).
+/// A value that could not be parsed from text (a mode, size, range, splits or log level).
 ///
-/// Used as the `FromStr` error of [`Mode`], [`Normalize`] and [`ByteSize`], so it also
-/// works as a clap value parser error.
+/// Used as the `FromStr` error of the configuration's own value types, e.g.
+/// [`Mode`](super::Mode) and [`ByteSize`](super::ByteSize), so it also works as a clap value
+/// parser error. The kernels' keyword enums (e.g. [`Normalize`](super::Normalize)) fail with
+/// [`UnknownName`] instead, which converts into this with the same message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} {input:?}: {reason}")]
 pub struct ParseError {
@@ -56,17 +58,13 @@ impl ParseError {
     }
 
     /// What was being parsed, e.g. `"size"` or `"mode"`.
-    pub fn what(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn what(&self) -> &'static str {
         self.what
     }
 
-    /// The text that was rejected.
-    pub fn input(&self) -> &str {
-        &self.input
-    }
-
     /// Why it was rejected, without the input, e.g. `"must be greater than zero"`.
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         &self.reason
     }
 }

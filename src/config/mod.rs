@@ -30,7 +30,7 @@ mod byte_size;
 mod env;
 mod error;
 mod layer;
-pub mod machine;
+pub(crate) mod machine;
 mod profile;
 mod settings;
 #[cfg(test)]
@@ -39,12 +39,12 @@ mod values;
 mod yaml;
 
 pub use byte_size::ByteSize;
-pub use env::ENV_VARS;
 pub use error::{ConfigError, ParseError};
 pub use layer::Layer;
 pub use profile::Profile;
-pub use settings::{Settings, DEFAULT_BIN_SCALE, DEFAULT_LOG_LEVEL, DEFAULT_MIN_PEAKS, MAX_BINS};
+pub use settings::{Settings, MAX_BINS};
+pub(crate) use values::parse_log_level;
 pub use values::{
-    parse_log_level, BinAggregation, BinOutput, BinRange, Binning, Dedup, Mode, Normalize,
-    QualityFormat, SplitKey, Splits, LOG_LEVELS,
+    BinAggregation, BinOutput, BinRange, Binning, Dedup, Mode, Normalize, QualityFormat, SplitKey,
+    Splits, LOG_LEVELS,
 };

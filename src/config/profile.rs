@@ -31,7 +31,7 @@ impl Profile {
     /// | `batch_size` | 1000 | 10000 |
     /// | `checkpoint_interval` | 5000 | 10000 |
     /// | `writers` | 1 | 2 |
-    pub fn for_mode(mode: Mode, cores: usize) -> Profile {
+    pub(crate) fn for_mode(mode: Mode, cores: usize) -> Profile {
         let cores = cores.max(1);
         match mode {
             Mode::Local => Profile {

@@ -11,13 +11,13 @@ use super::yaml::check_positive_f64;
 use super::*;
 
 /// Log level used when no layer sets one.
-pub const DEFAULT_LOG_LEVEL: &str = "info";
+const DEFAULT_LOG_LEVEL: &str = "info";
 
 /// Minimum number of peaks used when no layer sets `min_peaks`.
-pub const DEFAULT_MIN_PEAKS: usize = 1;
+const DEFAULT_MIN_PEAKS: usize = 1;
 
 /// `bin_scale` used when binning is on and no layer sets it.
-pub const DEFAULT_BIN_SCALE: f64 = 1.0;
+const DEFAULT_BIN_SCALE: f64 = 1.0;
 
 /// Largest number of bins [`Settings::resolve`] accepts (the binning kernel's limit).
 pub const MAX_BINS: usize = 10_000_000;

@@ -211,7 +211,7 @@ impl Splits {
     }
 
     /// The split names, in order.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.0.iter().map(|(n, _)| n.clone()).collect()
     }
 }
@@ -336,7 +336,7 @@ pub struct Binning {
 }
 
 /// Parses a log level (case-insensitive) into its lowercase name from [`LOG_LEVELS`].
-pub fn parse_log_level(s: &str) -> Result<String, ParseError> {
+pub(crate) fn parse_log_level(s: &str) -> Result<String, ParseError> {
     let lower = s.trim().to_ascii_lowercase();
     if LOG_LEVELS.contains(&lower.as_str()) {
         Ok(lower)
