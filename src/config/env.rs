@@ -41,7 +41,7 @@ pub(crate) const ENV_VARS: [(&str, &str); 24] = [
 impl Layer {
     /// Builds a layer from environment variables, e.g. `Layer::from_env(std::env::vars())`.
     ///
-    /// Reads the variables listed in [`ENV_VARS`]. Values are trimmed, and an empty value
+    /// Reads the variables listed in `ENV_VARS` (the one table of variable names and the keys they set). Values are trimmed, and an empty value
     /// counts as unset. Other variables, including unknown `MSMS_*` ones, are ignored
     /// (other tools may set some). A bad value is [`ConfigError::Env`] naming the
     /// variable and the value.

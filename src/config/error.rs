@@ -92,7 +92,7 @@ pub enum ConfigError {
     /// (e.g. `profile.batch_size: must be at least 1, got 0`).
     #[error("{}{}: {message}", path.display(), location_suffix(*line, *column))]
     Yaml {
-        /// The file (or the origin given to [`Layer::from_yaml_str`]).
+        /// The file (or the origin given to [`Layer::from_yaml_str`](super::Layer::from_yaml_str)).
         path: PathBuf,
         /// 1-based line of the offending key or value, when known.
         line: Option<usize>,
@@ -111,7 +111,7 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A resolved setting is invalid (typically set directly on a [`Layer`] by the CLI), or
+    /// A resolved setting is invalid (typically set directly on a [`Layer`](super::Layer) by the CLI), or
     /// a combination of settings is (e.g. `bin_width` without `bin_range`).
     ///
     /// Displays as `key = value (from origin): reason`; for the peak-selection, binning and

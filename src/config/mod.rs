@@ -6,7 +6,7 @@
 //! 1. command-line flags (the CLI builds a [`Layer`] itself),
 //! 2. the `--config` YAML file ([`Layer::from_yaml_file`]),
 //! 3. the environment, `MSMS_*` ([`Layer::from_env`]),
-//! 4. the default of the resolved [`Mode`] ([`Profile::for_mode`]) and the built-in defaults.
+//! 4. the default of the resolved [`Mode`] (`Profile::for_mode`) and the built-in defaults.
 //!
 //! The mode itself is resolved the same way (flag, then the file's `mode:`, then
 //! `MSMS_MODE`, then `local`), and only then are the mode's profile defaults filled in,

@@ -120,7 +120,7 @@ impl Settings {
     /// Merges the layers, key by key: cli > file > env > mode default.
     ///
     /// The mode is resolved first with the same precedence (default `local`), then
-    /// [`Profile::for_mode`]`(mode, cores)` supplies the defaults. Resolved values are
+    /// `Profile::for_mode(mode, cores)` supplies the defaults. Resolved values are
     /// validated (counts >= 1, `max_precursor_mz` finite and > 0, a known log level...);
     /// a bad one is [`ConfigError::Invalid`] naming the key and the layer it came from.
     pub fn resolve(

@@ -316,7 +316,7 @@ pub enum Dedup {
 /// bin are combined by `aggregation`, and the result is stored as `output`. ms2deepscore
 /// bins with `max` and scale 0.5, DreaMS-style binning uses `sum` and scale 1.
 ///
-/// [`Settings::resolve`] guarantees `1 <= bins <= `[`MAX_BINS`], counting bins as whole
+/// [`Settings::resolve`](super::Settings::resolve) guarantees `1 <= bins <= `[`MAX_BINS`](super::MAX_BINS), counting bins as whole
 /// widths in `[min, max)` with a `1e-9` relative rounding guard.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Binning {
