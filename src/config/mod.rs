@@ -24,7 +24,7 @@
 //! - `profile.rs`: [`Profile`], the per-mode defaults.
 //! - `layer.rs`: [`Layer`]; `yaml.rs` fills one from the config file, `env.rs` from `MSMS_*`.
 //! - `settings.rs`: [`Settings`], resolution and the config hash.
-//! - `machine.rs`: the machine's cores and memory, and the mode they suggest.
+//! - `machine.rs`: memory from /proc/meminfo and the mode a machine suggests.
 
 mod byte_size;
 mod env;
