@@ -69,33 +69,39 @@ use std::fmt;
 
 use wide::{f32x4, f64x4};
 
+use crate::names::{keyword_text, Keyword};
+
 /// How peaks falling in the same bin are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BinAggregation {
-    /// Sum of `intensity ^ P` (DreaMS `_bin_peak_list`).
+    /// Sum of `intensity ^ P` (DreaMS `_bin_peak_list`). The default.
+    #[default]
     Sum,
     /// Maximum of `intensity ^ P` (ms2deepscore `vectorize_spectrum`).
     Max,
 }
 
 impl BinAggregation {
+    /// Both, in declaration order.
+    pub const ALL: [BinAggregation; 2] = [BinAggregation::Sum, BinAggregation::Max];
+
     /// `"sum"` or `"max"`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            BinAggregation::Sum => "sum",
-            BinAggregation::Max => "max",
-        }
+        self.name()
     }
 
     /// Inverse of [`as_str`](Self::as_str); exact, case-sensitive.
     pub fn from_str_name(name: &str) -> Option<BinAggregation> {
-        match name {
-            "sum" => Some(BinAggregation::Sum),
-            "max" => Some(BinAggregation::Max),
-            _ => None,
-        }
+        Self::from_name(name)
     }
 }
+
+impl Keyword for BinAggregation {
+    const WHAT: &'static str = "bin aggregation";
+    const NAMES: &'static [(Self, &'static str)] = &[(Self::Sum, "sum"), (Self::Max, "max")];
+}
+
+keyword_text!(BinAggregation);
 
 /// A validated binning grid. Build it with [`BinSpec::new`]; see the [module docs](self).
 ///

@@ -1,6 +1,7 @@
-//! Pure peak-list kernels for `msms-shards`: unpad, validate and normalise one spectrum's
-//! stored peak block. Slices in, caller-provided `Vec`s out; no I/O, no HDF5, and no
-//! allocation inside the hot loops.
+//! Pure peak-list kernels for `msms-shards`: unpad, validate, select, normalise and bin one
+//! spectrum's stored peak block, classify it by GeMS quality format, and undo HDF5's shuffle
+//! filter. Slices in, caller-provided `Vec`s or slices out; no I/O, no HDF5 library, no
+//! serde, and no allocation inside the hot loops.
 //!
 //! # Data model
 //!
@@ -38,9 +39,25 @@
 //! # Output
 //!
 //! [`extend_mz`] appends m/z values widened to `f64` (exact for `f32` input).
-//! [`extend_intensity`] appends `f32` intensities, either as stored (one rounding from `f64`)
-//! or divided by the maximum of the spectrum in `f64` ([`Normalize::Max`]), so the base peak
-//! is exactly `1.0`.
+//! [`extend_intensity`] appends `f32` intensities transformed by a [`Normalize`] mode, computed
+//! in `f64` and rounded once: as stored ([`Normalize::None`]), divided by the maximum
+//! ([`Normalize::Max`], so the base peak is exactly `1.0`), by the sum ([`Normalize::Sum`]), by
+//! the L2 norm ([`Normalize::L2`]), or square-rooted then divided by the largest root
+//! ([`Normalize::Sqrt`]). [`extend_mz_at`] and [`extend_intensity_at`] do the same for a
+//! selection of peaks, e.g. the `k` most intense ones from [`top_k`].
+//!
+//! # Other kernels
+//!
+//! - [`top_k`]: the `k` most intense peaks, as slot indices in m/z order ([`topk`]).
+//! - [`bin_dense`], [`bin_sparse`], [`bin_dense_zeroed`]: peaks onto a fixed m/z grid
+//!   ([`BinSpec`], [`BinAggregation`]; the [`bin`] module documents the definition and how it
+//!   differs from ms2deepscore and DreaMS).
+//! - [`gems_format`], [`gems_format_validated`]: the strictest GeMS quality format
+//!   ([`GemsFormat`] A, B or C) a spectrum meets, as DreaMS `dformats` ([`quality`]).
+//! - [`unshuffle`], [`shuffle`](fn@shuffle), [`gather_chunk`]: HDF5's shuffle filter and the gather of
+//!   decoded chunks into rows ([`shuffle`](mod@shuffle)).
+//! - [`names`]: the one name table of each keyword enum ([`Normalize`], [`BinAggregation`],
+//!   [`GemsFormat`]), parsed exactly ([`Keyword::from_name`]) or leniently (`FromStr`).
 //!
 //! # Example
 //!
@@ -68,13 +85,22 @@
 //!
 //! # Structure
 //!
-//! Each public kernel is a fast scalar implementation written as a single pass that is
-//! amenable to a later `wide` SIMD path; the test suite checks every kernel bit-for-bit
-//! against a naive oracle (test-only) on random blocks.
+//! The hot kernels have two tiers with bit-identical results. The default entry points use
+//! portable SIMD through the `wide` crate (`f64x4`/`f32x8` lanes for planar blocks: the
+//! padding scan and the "all valid?" check of [`unpad_validate`], the maximum of
+//! [`extend_intensity`], the counting passes of [`top_k`], the bin-index pass of the binning
+//! kernels, the byte transpose of [`unshuffle`]); the scalar tier handles interleaved blocks,
+//! the inputs a SIMD path does not cover (it falls back, e.g. an invalid block is re-scanned to
+//! name its reason), and is callable directly through [`portable`] (and
+//! [`bin_dense_scalar`](bin::bin_dense_scalar)/[`bin_sparse_scalar`](bin::bin_sparse_scalar), [`unshuffle_scalar`]) by callers that must avoid
+//! SIMD and by the benches. The instruction set is fixed at compile time ([`simd_level`]
+//! reports it). The test suite checks every kernel bit for bit against a naive oracle
+//! (test-only) and the scalar tier on random blocks (proptest).
 
 #![warn(missing_docs)]
 
 mod block;
+pub mod names;
 mod normalize;
 mod reason;
 mod validate;
@@ -93,6 +119,7 @@ mod testutil;
 
 pub use bin::{bin_dense, bin_dense_zeroed, bin_sparse, BinAggregation, BinSpec, BinSpecError};
 pub use block::{simd_level, Orientation, PeakBlock, PeakValue};
+pub use names::{Keyword, UnknownName};
 pub use normalize::{extend_intensity, extend_intensity_at, extend_mz, extend_mz_at, Normalize};
 pub use quality::{gems_format, gems_format_validated, GemsFormat};
 pub use reason::RejectReason;

@@ -2,7 +2,7 @@
 //! `f32`; either the first `n` peaks or a selection of them (after [`top_k`](crate::top_k)).
 
 use crate::block::{Columns, Lanes, PeakBlock, PeakValue};
-use std::fmt;
+use crate::names::{keyword_text, Keyword};
 
 /// Intensity transform applied by [`extend_intensity`] and [`extend_intensity_at`].
 ///
@@ -33,26 +33,27 @@ impl Normalize {
 
     /// The name used in configuration and manifests: `none`, `max`, `sum`, `l2`, `sqrt`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Max => "max",
-            Self::Sum => "sum",
-            Self::L2 => "l2",
-            Self::Sqrt => "sqrt",
-        }
+        self.name()
     }
 
     /// Inverse of [`as_str`](Self::as_str); `None` for an unknown name (exact match only).
     pub fn from_str_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
+        Self::from_name(s)
     }
 }
 
-impl fmt::Display for Normalize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+impl Keyword for Normalize {
+    const WHAT: &'static str = "normalize";
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (Self::None, "none"),
+        (Self::Max, "max"),
+        (Self::Sum, "sum"),
+        (Self::L2, "l2"),
+        (Self::Sqrt, "sqrt"),
+    ];
 }
+
+keyword_text!(Normalize);
 
 /// Append the first `n` m/z values, widened to `f64` bit-exactly, to `out`.
 ///

@@ -47,6 +47,7 @@
 //!   `(max / max) / (min / max)`, two roundings, not `max / min`.
 
 use crate::block::{Columns, PeakBlock, PeakValue};
+use crate::names::{keyword_text, Keyword};
 
 /// GeMS quality format, strictest first (`A < B < C`). See the [module docs](self).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,21 +66,12 @@ impl GemsFormat {
 
     /// `"A"`, `"B"` or `"C"` (DreaMS's names).
     pub fn as_str(self) -> &'static str {
-        match self {
-            GemsFormat::A => "A",
-            GemsFormat::B => "B",
-            GemsFormat::C => "C",
-        }
+        self.name()
     }
 
     /// Inverse of [`as_str`](Self::as_str); exact, case-sensitive.
     pub fn from_str_name(name: &str) -> Option<GemsFormat> {
-        match name {
-            "A" => Some(GemsFormat::A),
-            "B" => Some(GemsFormat::B),
-            "C" => Some(GemsFormat::C),
-            _ => None,
-        }
+        Self::from_name(name)
     }
 
     fn limits(self) -> Limits {
@@ -111,6 +103,14 @@ impl GemsFormat {
         }
     }
 }
+
+impl Keyword for GemsFormat {
+    const WHAT: &'static str = "quality format";
+    const NAMES: &'static [(Self, &'static str)] =
+        &[(Self::A, "A"), (Self::B, "B"), (Self::C, "C")];
+}
+
+keyword_text!(GemsFormat);
 
 /// DreaMS `min_peaks_n` (all of A, B, C).
 const MIN_PEAKS: usize = 3;
