@@ -1086,3 +1086,4 @@ fn merge_cmd(a: MergeArgs) -> i32 {
     }
 }
 pub mod interactive;
+mod values;

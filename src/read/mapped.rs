@@ -41,7 +41,7 @@ const MAX_STAGE_BYTES: usize = 64 << 20;
 /// Largest decoded chunk the mapped path takes (libhdf5 allows up to 4 GiB; h5py's automatic
 /// chunks stay under 1 MiB); bigger chunks go through libhdf5. Each worker holds up to two
 /// chunks of decode buffers, so this bounds memory per worker.
-pub const MAX_CHUNK_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_CHUNK_BYTES: u64 = 16 << 20;
 
 /// Decoded chunks a worker keeps for the next unit (chunks that straddle units), in bytes.
 const CACHE_BYTES: usize = 32 << 20;
@@ -57,7 +57,7 @@ const CACHE_BYTES: usize = 32 << 20;
 /// where the data has them, otherwise it yields whatever is there). Input files are treated
 /// as immutable for the duration of a run, as every HDF5 reader does; the length checked
 /// against is the length when the file was mapped.
-pub struct MappedFile {
+pub(crate) struct MappedFile {
     path: PathBuf,
     map: Mmap,
 }
@@ -74,7 +74,7 @@ impl fmt::Debug for MappedFile {
 impl MappedFile {
     /// Map `path` read-only (shared; never written) and advise the kernel of sequential
     /// access.
-    pub fn open(path: &Path) -> Result<Arc<MappedFile>, InputError> {
+    pub(crate) fn open(path: &Path) -> Result<Arc<MappedFile>, InputError> {
         let err = |e: std::io::Error| InputError::new(path, None, format!("cannot map: {e}"));
         let file = std::fs::File::open(path).map_err(err)?;
         // SAFETY: read-only map; see the type's safety contract (the file must not
@@ -90,13 +90,8 @@ impl MappedFile {
     }
 
     /// Length of the mapped file in bytes.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.map.len() as u64
-    }
-
-    /// Whether the file is empty.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     /// The bytes `addr..addr + size`, or `None` when they are not all inside the file.
@@ -157,7 +152,7 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 /// A dataset decoded from the map.
 #[derive(Debug)]
-pub struct MappedDataset {
+pub(crate) struct MappedDataset {
     name: String,
     file: Arc<MappedFile>,
     /// Identity for the per-worker chunk cache.
@@ -173,7 +168,7 @@ pub struct MappedDataset {
 
 /// Why a dataset goes through libhdf5 instead of the map.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fallback(pub String);
+pub(crate) struct Fallback(pub(crate) String);
 
 impl fmt::Display for Fallback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,7 +193,7 @@ impl MappedDataset {
     /// `Ok(Err(fallback))`: the dataset is fine but must be read through libhdf5, for the
     /// reason given. `Err`: the file is broken (a chunk outside the file, a chunk index that
     /// does not match the shape).
-    pub fn new<T: h5::Native>(
+    pub(crate) fn new<T: h5::Native>(
         file: &Arc<MappedFile>,
         ds: &h5::Dataset,
         info: &DatasetInfo,
@@ -343,18 +338,8 @@ impl MappedDataset {
         }))
     }
 
-    /// Dataset name, for messages.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Rows per chunk (the whole dataset for contiguous storage).
-    pub fn chunk_rows(&self) -> usize {
-        self.chunk[0]
-    }
-
     /// One-line description of the decode path, e.g. `mapped: deflate, chunks (1024, 2, 128)`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let filters: Vec<&str> = self
             .filters
             .iter()
@@ -384,7 +369,7 @@ impl MappedDataset {
     /// Decode rows `start..start + rows` into `dst` (`rows × d1 × d2` elements of `T`, the
     /// type given to [`MappedDataset::new`]). Releases the mapped pages of chunks the range
     /// consumes entirely.
-    pub fn read_rows<T: Pod>(
+    pub(crate) fn read_rows<T: Pod>(
         &self,
         start: u64,
         rows: usize,
@@ -744,9 +729,9 @@ struct CacheEntry {
 /// Per-worker decode state, reused from chunk to chunk and unit to unit.
 pub struct DecodeScratch {
     /// The decoded spectrum tensor of a unit (lent to the unit, then recycled).
-    pub peaks_f64: Vec<f64>,
+    pub(crate) peaks_f64: Vec<f64>,
     /// The same, for float32 tensors.
-    pub peaks_f32: Vec<f32>,
+    pub(crate) peaks_f32: Vec<f32>,
     /// Decoded chunks of one band ([`MappedDataset::read_band`]).
     stage: Vec<u64>,
     inflater: Decompressor,
