@@ -187,34 +187,44 @@ fn pad3(v: &[u64]) -> Option<[usize; 3]> {
     Some(out)
 }
 
-impl MappedDataset {
-    /// Prepare `ds` (described by `info`, element type `T` in memory) for mapped decoding.
-    ///
-    /// `Ok(Err(fallback))`: the dataset is fine but must be read through libhdf5, for the
-    /// reason given. `Err`: the file is broken (a chunk outside the file, a chunk index that
-    /// does not match the shape).
-    pub(crate) fn new<T: h5::Native>(
-        file: &Arc<MappedFile>,
-        ds: &h5::Dataset,
-        info: &DatasetInfo,
-    ) -> Result<Result<MappedDataset, Fallback>, InputError> {
-        let path = &file.path;
-        let name = &info.name;
-        let broken = |msg: String| InputError::new(path, Some(name), msg);
-        let h5err = |e: h5::H5Error| InputError::h5(path, Some(name), e);
-        let fallback = |why: String| Ok(Err(Fallback(why)));
-        if !ds.stored_as::<T>().map_err(h5err)? {
-            return fallback(format!(
-                "stored type {} is converted by libhdf5",
-                info.dtype
-            ));
+/// The outcome of a preparation step: `Ok(Err(fallback))` when the dataset must be read
+/// through libhdf5, `Err` when the file is broken.
+type Step<T> = Result<Result<T, Fallback>, InputError>;
+
+/// The value of a [`Step`], or return its fallback or error.
+macro_rules! step {
+    ($e:expr) => {
+        match $e? {
+            Ok(v) => v,
+            Err(fallback) => return Ok(Err(fallback)),
         }
-        let elem = std::mem::size_of::<T>();
-        let Some(dims) = pad3(&info.shape) else {
-            return fallback(format!("rank {} not mapped", info.shape.len()));
-        };
+    };
+}
+
+/// What [`MappedDataset::new`] checks a dataset against: the file, the dataset, its
+/// metadata and its shape padded to rank 3.
+struct Prepare<'a> {
+    file: &'a Arc<MappedFile>,
+    ds: &'a h5::Dataset,
+    info: &'a DatasetInfo,
+    dims: [usize; 3],
+    elem: usize,
+}
+
+impl Prepare<'_> {
+    fn broken(&self, msg: String) -> InputError {
+        InputError::new(&self.file.path, Some(&self.info.name), msg)
+    }
+
+    fn h5err(&self, e: h5::H5Error) -> InputError {
+        InputError::h5(&self.file.path, Some(&self.info.name), e)
+    }
+
+    /// The filter pipeline, when every filter is one the workers decode.
+    fn filters(&self) -> Step<Vec<ChunkFilter>> {
+        let (info, elem) = (self.info, self.elem);
         let mut filters = Vec::new();
-        for f in ds.raw_filters().map_err(h5err)? {
+        for f in self.ds.raw_filters().map_err(|e| self.h5err(e))? {
             filters.push(match f.id {
                 1 => ChunkFilter::Deflate,
                 2 => match f.cd_values.first() {
@@ -232,90 +242,152 @@ impl MappedDataset {
                 }
             });
         }
+        Ok(Ok(filters))
+    }
+
+    /// Contiguous storage: unfiltered, allocated, and inside the file.
+    fn contiguous(&self, filters: &[ChunkFilter]) -> Step<Storage> {
+        let (file, dims) = (self.file, self.dims);
+        let row_bytes = (dims[1] * dims[2] * self.elem) as u64;
+        if !filters.is_empty() {
+            return fallback("filters on contiguous storage".into());
+        }
+        let Some((addr, size)) = self.ds.contiguous_extent().map_err(|e| self.h5err(e))? else {
+            return fallback("no storage allocated (fill values)".into());
+        };
+        let need = (dims[0] as u64)
+            .checked_mul(row_bytes)
+            .ok_or_else(|| self.broken("shape overflows".into()))?;
+        if size < need || file.slice(addr, need).is_none() {
+            return Err(self.broken(format!(
+                "contiguous data at byte {addr} ({need} bytes) lies beyond the end of the file ({} bytes)",
+                file.len()
+            )));
+        }
+        Ok(Ok(Storage::Contiguous { addr }))
+    }
+
+    /// Chunked storage of shape `chunk`: chunks of at most [`MAX_CHUNK_BYTES`], every one
+    /// allocated, filtered alike, and inside the file.
+    fn chunked(&self, chunk: &[u64], filters: &[ChunkFilter]) -> Step<Storage> {
+        let (file, dims) = (self.file, self.dims);
+        let Some(chunk) = pad3(chunk) else {
+            return fallback(format!("chunk rank {} not mapped", chunk.len()));
+        };
+        if chunk.contains(&0) {
+            return Err(self.broken(format!("chunk shape {chunk:?} has a zero dimension")));
+        }
+        let chunk_bytes = chunk
+            .iter()
+            .try_fold(self.elem as u64, |a, &c| a.checked_mul(c as u64))
+            .unwrap_or(u64::MAX);
+        if chunk_bytes > MAX_CHUNK_BYTES {
+            return fallback(format!("chunks of {chunk_bytes} bytes"));
+        }
+        let expected: u64 = (0..3)
+            .map(|i| dims[i].div_ceil(chunk[i]) as u64)
+            .try_fold(1u64, |a, n| a.checked_mul(n))
+            .unwrap_or(u64::MAX);
+        if self
+            .ds
+            .unfiltered_partial_chunks()
+            .map_err(|e| self.h5err(e))?
+            && !filters.is_empty()
+        {
+            return fallback("partial edge chunks are stored unfiltered".into());
+        }
+        if dims.contains(&0) {
+            return Ok(Ok(Storage::Chunked { chunks: Vec::new() }));
+        }
+        if expected > file.len() {
+            // Every allocated chunk takes at least a byte of the file.
+            return fallback(format!(
+                "{expected} chunks declared, more than the file could hold (the rest read as fill values)"
+            ));
+        }
+        let mut chunks = self
+            .ds
+            .chunk_index(expected as usize)
+            .map_err(|e| self.h5err(e))?;
+        if chunks.len() as u64 != expected {
+            return fallback(format!(
+                "{} of {expected} chunks allocated (the rest read as fill values)",
+                chunks.len()
+            ));
+        }
+        chunks.sort_unstable_by_key(|c| c.offset);
+        self.check_chunks(&chunks, chunk)?;
+        Ok(Ok(Storage::Chunked { chunks }))
+    }
+
+    /// Every chunk (sorted by offset) aligned to the chunk grid, inside the shape, listed
+    /// once, and with its bytes inside the file.
+    fn check_chunks(&self, chunks: &[ChunkRecord], chunk: [usize; 3]) -> Result<(), InputError> {
+        let (file, dims) = (self.file, self.dims);
+        for (i, c) in chunks.iter().enumerate() {
+            let aligned = (0..3).all(|d| {
+                let o = c.offset[d];
+                o % chunk[d] as u64 == 0 && o < dims[d] as u64
+            }) && c.offset[MAX_CHUNK_RANK - 1] < dims[2] as u64;
+            if !aligned || (i > 0 && chunks[i - 1].offset == c.offset) {
+                return Err(self.broken(format!(
+                    "chunk index entry {i} at {:?} does not fit the shape {:?} / chunk {:?}",
+                    c.offset, self.info.shape, chunk
+                )));
+            }
+            if file.slice(c.addr, c.size).is_none() {
+                return Err(self.broken(format!(
+                    "chunk {i} at {:?}: bytes {}..{} lie beyond the end of the file ({} bytes)",
+                    c.offset,
+                    c.addr,
+                    c.addr.saturating_add(c.size),
+                    file.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fallback outcome for `why`.
+fn fallback<T>(why: String) -> Step<T> {
+    Ok(Err(Fallback(why)))
+}
+
+impl MappedDataset {
+    /// Prepare `ds` (described by `info`, element type `T` in memory) for mapped decoding.
+    ///
+    /// `Ok(Err(fallback))`: the dataset is fine but must be read through libhdf5, for the
+    /// reason given. `Err`: the file is broken (a chunk outside the file, a chunk index that
+    /// does not match the shape).
+    pub(crate) fn new<T: h5::Native>(
+        file: &Arc<MappedFile>,
+        ds: &h5::Dataset,
+        info: &DatasetInfo,
+    ) -> Step<MappedDataset> {
+        let h5err = |e: h5::H5Error| InputError::h5(&file.path, Some(&info.name), e);
+        if !ds.stored_as::<T>().map_err(h5err)? {
+            return fallback(format!(
+                "stored type {} is converted by libhdf5",
+                info.dtype
+            ));
+        }
+        let elem = std::mem::size_of::<T>();
+        let Some(dims) = pad3(&info.shape) else {
+            return fallback(format!("rank {} not mapped", info.shape.len()));
+        };
+        let prep = Prepare {
+            file,
+            ds,
+            info,
+            dims,
+            elem,
+        };
+        let filters = step!(prep.filters());
         let uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
-        let row_bytes = (dims[1] * dims[2] * elem) as u64;
         let storage = match &info.layout {
-            Layout::Contiguous => {
-                if !filters.is_empty() {
-                    return fallback("filters on contiguous storage".into());
-                }
-                let Some((addr, size)) = ds.contiguous_extent().map_err(h5err)? else {
-                    return fallback("no storage allocated (fill values)".into());
-                };
-                let need = (dims[0] as u64)
-                    .checked_mul(row_bytes)
-                    .ok_or_else(|| broken("shape overflows".into()))?;
-                if size < need || file.slice(addr, need).is_none() {
-                    return Err(broken(format!(
-                        "contiguous data at byte {addr} ({need} bytes) lies beyond the end of the file ({} bytes)",
-                        file.len()
-                    )));
-                }
-                Storage::Contiguous { addr }
-            }
-            Layout::Chunked(chunk) => {
-                let Some(chunk) = pad3(chunk) else {
-                    return fallback(format!("chunk rank {} not mapped", chunk.len()));
-                };
-                if chunk.contains(&0) {
-                    return Err(broken(format!(
-                        "chunk shape {chunk:?} has a zero dimension"
-                    )));
-                }
-                let chunk_bytes = chunk
-                    .iter()
-                    .try_fold(elem as u64, |a, &c| a.checked_mul(c as u64))
-                    .unwrap_or(u64::MAX);
-                if chunk_bytes > MAX_CHUNK_BYTES {
-                    return fallback(format!("chunks of {chunk_bytes} bytes"));
-                }
-                let expected: u64 = (0..3)
-                    .map(|i| dims[i].div_ceil(chunk[i]) as u64)
-                    .try_fold(1u64, |a, n| a.checked_mul(n))
-                    .unwrap_or(u64::MAX);
-                if ds.unfiltered_partial_chunks().map_err(h5err)? && !filters.is_empty() {
-                    return fallback("partial edge chunks are stored unfiltered".into());
-                }
-                if dims.contains(&0) {
-                    Storage::Chunked { chunks: Vec::new() }
-                } else if expected > file.len() {
-                    // Every allocated chunk takes at least a byte of the file.
-                    return fallback(format!(
-                        "{expected} chunks declared, more than the file could hold (the rest read as fill values)"
-                    ));
-                } else {
-                    let mut chunks = ds.chunk_index(expected as usize).map_err(h5err)?;
-                    if chunks.len() as u64 != expected {
-                        return fallback(format!(
-                            "{} of {expected} chunks allocated (the rest read as fill values)",
-                            chunks.len()
-                        ));
-                    }
-                    chunks.sort_unstable_by_key(|c| c.offset);
-                    for (i, c) in chunks.iter().enumerate() {
-                        let aligned = (0..3).all(|d| {
-                            let o = c.offset[d];
-                            o % chunk[d] as u64 == 0 && o < dims[d] as u64
-                        }) && c.offset[MAX_CHUNK_RANK - 1] < dims[2] as u64;
-                        if !aligned || (i > 0 && chunks[i - 1].offset == c.offset) {
-                            return Err(broken(format!(
-                                "chunk index entry {i} at {:?} does not fit the shape {:?} / chunk {:?}",
-                                c.offset, info.shape, chunk
-                            )));
-                        }
-                        if file.slice(c.addr, c.size).is_none() {
-                            return Err(broken(format!(
-                                "chunk {i} at {:?}: bytes {}..{} lie beyond the end of the file ({} bytes)",
-                                c.offset,
-                                c.addr,
-                                c.addr.saturating_add(c.size),
-                                file.len()
-                            )));
-                        }
-                    }
-                    Storage::Chunked { chunks }
-                }
-            }
+            Layout::Contiguous => step!(prep.contiguous(&filters)),
+            Layout::Chunked(chunk) => step!(prep.chunked(chunk, &filters)),
             Layout::Compact => return fallback("compact layout".into()),
             Layout::Other => return fallback("virtual or external layout".into()),
         };
@@ -327,7 +399,7 @@ impl MappedDataset {
             },
         };
         Ok(Ok(MappedDataset {
-            name: name.clone(),
+            name: info.name.clone(),
             file: Arc::clone(file),
             uid,
             dims,
