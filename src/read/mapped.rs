@@ -14,8 +14,8 @@
 //! layout is chunked (rank 1 to 3, every chunk allocated) or contiguous, and every filter is
 //! one of deflate, shuffle and fletcher32. Anything else (szip, lzf, blosc, n-bit, compact or
 //! virtual layouts, big-endian or converted types, unallocated chunks that read as the fill
-//! value, chunks over [`MAX_CHUNK_BYTES`] decoded, partial edge chunks stored unfiltered)
-//! goes through libhdf5's `H5Dread` instead; [`MappedDataset::new`] says why.
+//! value, chunks over `MAX_CHUNK_BYTES` decoded, partial edge chunks stored unfiltered)
+//! goes through libhdf5's `H5Dread` instead; `MappedDataset::new` says why.
 //!
 //! Every slice of the map is bounds-checked against the file length before use: a chunk
 //! whose address or size points past the end is an error naming file, dataset and chunk.
@@ -675,7 +675,7 @@ pub enum ChunkFilter {
 /// Which scratch buffer holds a decoded chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buffer {
-    /// [`DecodeScratch::a`]-side buffer.
+    /// The first of [`DecodeScratch`]'s two buffers.
     A,
     /// The other one.
     B,

@@ -1,5 +1,5 @@
 //! Input side: detect how a GeMS-style HDF5 file maps onto the output schema
-//! ([`FileMapping`]), and read row ranges of it ([`FileReader`], [`RawUnit`]), decoding
+//! ([`FileMapping`]), and read row ranges of it (`FileReader`, `RawUnit`), decoding
 //! numeric datasets from a memory map where they allow it ([`mapped`]) and through libhdf5
 //! ([`h5`]) elsewhere.
 

@@ -8,8 +8,8 @@
 //! stack printing is switched off once at start-up.
 //!
 //! This module owns the lock, the errors, owned identifiers, element and dataset
-//! descriptions and opening files; [`dataset`] reads datasets (metadata, chunk index, row
-//! hyperslabs) and [`write`] creates and writes them.
+//! descriptions and opening files; `dataset` reads datasets (metadata, chunk index, row
+//! hyperslabs) and `write` creates and writes them.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
