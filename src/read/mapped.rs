@@ -637,7 +637,7 @@ impl MappedDataset {
             .slice(c.addr, c.size)
             .ok_or_else(|| what("beyond the end of the file"))?;
         let at = decode_chunk(raw, &self.filters, c.filter_mask, n_bytes, scratch)
-            .map_err(|e| what(&e))?;
+            .map_err(|e| what(&e.to_string()))?;
         let DecodeScratch { a, b, cache, .. } = scratch;
         let buf: &'s Vec<u64> = if at == Buffer::A { a } else { b };
         if keep && n_bytes <= CACHE_BYTES / 4 {
@@ -681,6 +681,43 @@ pub enum Buffer {
     B,
 }
 
+/// Why a chunk does not decode, without the chunk's identity (the caller adds it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// Fewer than four bytes before a fletcher32 stage.
+    #[error("shorter than its fletcher32 checksum")]
+    ShortFletcher,
+    /// The stored Fletcher-32 sum is neither the computed one nor its byte-swapped form.
+    #[error("fletcher32 checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    FletcherMismatch {
+        /// The sum stored after the data.
+        stored: u32,
+        /// The sum of the data.
+        computed: u32,
+    },
+    /// The zlib stream is invalid.
+    #[error("deflate: corrupt data")]
+    DeflateCorrupt,
+    /// The zlib stream inflates past the chunk (plus its checksums).
+    #[error("deflate: inflates to more than the chunk holds")]
+    DeflateTooLong,
+    /// The pipeline's output is not the chunk's size.
+    #[error("decodes to {len} bytes, expected {expected}")]
+    Length {
+        /// Bytes decoded.
+        len: usize,
+        /// Bytes of a chunk.
+        expected: usize,
+    },
+}
+
+impl From<ChunkError> for String {
+    /// The message (for callers that keep errors as text).
+    fn from(e: ChunkError) -> String {
+        e.to_string()
+    }
+}
+
 /// Undo a chunk's filter pipeline: `filters` in pipeline (write) order are applied in reverse,
 /// skipping filter `k` when bit `k` of `filter_mask` is set. The result must be exactly
 /// `n_bytes` long; it is left in one of the scratch's aligned buffers (returned; read it with
@@ -693,7 +730,7 @@ pub fn decode_chunk(
     filter_mask: u32,
     n_bytes: usize,
     scratch: &mut DecodeScratch,
-) -> Result<Buffer, String> {
+) -> Result<Buffer, ChunkError> {
     // Intermediate stages may be longer than the chunk (4 bytes per fletcher32 sum).
     let cap = n_bytes + 4 * filters.len();
     let DecodeScratch { a, b, inflater, .. } = scratch;
@@ -719,7 +756,7 @@ pub fn decode_chunk(
         cur = match *f {
             ChunkFilter::Fletcher32 => {
                 if input.len() < 4 {
-                    return Err("shorter than its fletcher32 checksum".into());
+                    return Err(ChunkError::ShortFletcher);
                 }
                 let (data, sum) = input.split_at(input.len() - 4);
                 let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
@@ -727,9 +764,10 @@ pub fn decode_chunk(
                 // libhdf5 also accepts the byte-swapped sum written by versions < 1.6.3.
                 let swapped = ((got & 0x00ff_00ff) << 8) | ((got >> 8) & 0x00ff_00ff);
                 if stored != got && stored != swapped {
-                    return Err(format!(
-                        "fletcher32 checksum mismatch (stored {stored:#010x}, computed {got:#010x})"
-                    ));
+                    return Err(ChunkError::FletcherMismatch {
+                        stored,
+                        computed: got,
+                    });
                 }
                 match cur {
                     At::Raw(lo, hi) => At::Raw(lo, hi - 4),
@@ -742,14 +780,11 @@ pub fn decode_chunk(
                     out.resize(cap.div_ceil(8), 0);
                 }
                 let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..cap];
-                let got = inflater.zlib_decompress(input, dst).map_err(|e| {
-                    match e {
-                        libdeflater::DecompressionError::BadData => "deflate: corrupt data",
-                        libdeflater::DecompressionError::InsufficientSpace => {
-                            "deflate: inflates to more than the chunk holds"
-                        }
+                let got = inflater.zlib_decompress(input, dst).map_err(|e| match e {
+                    libdeflater::DecompressionError::BadData => ChunkError::DeflateCorrupt,
+                    libdeflater::DecompressionError::InsufficientSpace => {
+                        ChunkError::DeflateTooLong
                     }
-                    .to_string()
                 })?;
                 wrap(got)
             }
@@ -769,7 +804,10 @@ pub fn decode_chunk(
         At::A(n) | At::B(n) => n,
     };
     if len != n_bytes {
-        return Err(format!("decodes to {len} bytes, expected {n_bytes}"));
+        return Err(ChunkError::Length {
+            len,
+            expected: n_bytes,
+        });
     }
     Ok(match cur {
         // Unfiltered chunks are copied into aligned scratch: the map gives no alignment.
