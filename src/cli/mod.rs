@@ -19,6 +19,7 @@ mod interactive;
 mod plan;
 mod report;
 mod synth;
+mod values;
 mod verify;
 
 /// msms-shards: turn GeMS-style MS/MS HDF5 datasets into validated, normalised,

@@ -14,8 +14,8 @@
 //! layout is chunked (rank 1 to 3, every chunk allocated) or contiguous, and every filter is
 //! one of deflate, shuffle and fletcher32. Anything else (szip, lzf, blosc, n-bit, compact or
 //! virtual layouts, big-endian or converted types, unallocated chunks that read as the fill
-//! value, chunks over [`MAX_CHUNK_BYTES`] decoded, partial edge chunks stored unfiltered)
-//! goes through libhdf5's `H5Dread` instead; [`MappedDataset::new`] says why.
+//! value, chunks over `MAX_CHUNK_BYTES` decoded, partial edge chunks stored unfiltered)
+//! goes through libhdf5's `H5Dread` instead; `MappedDataset::new` says why.
 //!
 //! Every slice of the map is bounds-checked against the file length before use: a chunk
 //! whose address or size points past the end is an error naming file, dataset and chunk.
@@ -26,11 +26,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytemuck::Pod;
-use libdeflater::Decompressor;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 
 use crate::read::error::InputError;
 use crate::read::h5::{self, ChunkRecord, DatasetInfo, Layout, MAX_CHUNK_RANK};
+
+mod chunk;
+
+use chunk::CacheEntry;
+pub use chunk::{decode_chunk, fletcher32, Buffer, ChunkError, ChunkFilter, DecodeScratch};
 
 /// Rows per tile when a band of several chunks is copied into a unit ([`MappedDataset::read_band`]).
 const TILE_ROWS: u64 = 64;
@@ -41,7 +45,7 @@ const MAX_STAGE_BYTES: usize = 64 << 20;
 /// Largest decoded chunk the mapped path takes (libhdf5 allows up to 4 GiB; h5py's automatic
 /// chunks stay under 1 MiB); bigger chunks go through libhdf5. Each worker holds up to two
 /// chunks of decode buffers, so this bounds memory per worker.
-pub const MAX_CHUNK_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_CHUNK_BYTES: u64 = 16 << 20;
 
 /// Decoded chunks a worker keeps for the next unit (chunks that straddle units), in bytes.
 const CACHE_BYTES: usize = 32 << 20;
@@ -57,7 +61,7 @@ const CACHE_BYTES: usize = 32 << 20;
 /// where the data has them, otherwise it yields whatever is there). Input files are treated
 /// as immutable for the duration of a run, as every HDF5 reader does; the length checked
 /// against is the length when the file was mapped.
-pub struct MappedFile {
+pub(crate) struct MappedFile {
     path: PathBuf,
     map: Mmap,
 }
@@ -74,7 +78,7 @@ impl fmt::Debug for MappedFile {
 impl MappedFile {
     /// Map `path` read-only (shared; never written) and advise the kernel of sequential
     /// access.
-    pub fn open(path: &Path) -> Result<Arc<MappedFile>, InputError> {
+    pub(crate) fn open(path: &Path) -> Result<Arc<MappedFile>, InputError> {
         let err = |e: std::io::Error| InputError::new(path, None, format!("cannot map: {e}"));
         let file = std::fs::File::open(path).map_err(err)?;
         // SAFETY: read-only map; see the type's safety contract (the file must not
@@ -90,13 +94,8 @@ impl MappedFile {
     }
 
     /// Length of the mapped file in bytes.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.map.len() as u64
-    }
-
-    /// Whether the file is empty.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     /// The bytes `addr..addr + size`, or `None` when they are not all inside the file.
@@ -157,7 +156,7 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 /// A dataset decoded from the map.
 #[derive(Debug)]
-pub struct MappedDataset {
+pub(crate) struct MappedDataset {
     name: String,
     file: Arc<MappedFile>,
     /// Identity for the per-worker chunk cache.
@@ -173,7 +172,7 @@ pub struct MappedDataset {
 
 /// Why a dataset goes through libhdf5 instead of the map.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fallback(pub String);
+pub(crate) struct Fallback(pub(crate) String);
 
 impl fmt::Display for Fallback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -192,34 +191,44 @@ fn pad3(v: &[u64]) -> Option<[usize; 3]> {
     Some(out)
 }
 
-impl MappedDataset {
-    /// Prepare `ds` (described by `info`, element type `T` in memory) for mapped decoding.
-    ///
-    /// `Ok(Err(fallback))`: the dataset is fine but must be read through libhdf5, for the
-    /// reason given. `Err`: the file is broken (a chunk outside the file, a chunk index that
-    /// does not match the shape).
-    pub fn new<T: h5::Native>(
-        file: &Arc<MappedFile>,
-        ds: &h5::Dataset,
-        info: &DatasetInfo,
-    ) -> Result<Result<MappedDataset, Fallback>, InputError> {
-        let path = &file.path;
-        let name = &info.name;
-        let broken = |msg: String| InputError::new(path, Some(name), msg);
-        let h5err = |e: h5::H5Error| InputError::h5(path, Some(name), e);
-        let fallback = |why: String| Ok(Err(Fallback(why)));
-        if !ds.stored_as::<T>().map_err(h5err)? {
-            return fallback(format!(
-                "stored type {} is converted by libhdf5",
-                info.dtype
-            ));
+/// The outcome of a preparation step: `Ok(Err(fallback))` when the dataset must be read
+/// through libhdf5, `Err` when the file is broken.
+type Step<T> = Result<Result<T, Fallback>, InputError>;
+
+/// The value of a [`Step`], or return its fallback or error.
+macro_rules! step {
+    ($e:expr) => {
+        match $e? {
+            Ok(v) => v,
+            Err(fallback) => return Ok(Err(fallback)),
         }
-        let elem = std::mem::size_of::<T>();
-        let Some(dims) = pad3(&info.shape) else {
-            return fallback(format!("rank {} not mapped", info.shape.len()));
-        };
+    };
+}
+
+/// What [`MappedDataset::new`] checks a dataset against: the file, the dataset, its
+/// metadata and its shape padded to rank 3.
+struct Prepare<'a> {
+    file: &'a Arc<MappedFile>,
+    ds: &'a h5::Dataset,
+    info: &'a DatasetInfo,
+    dims: [usize; 3],
+    elem: usize,
+}
+
+impl Prepare<'_> {
+    fn broken(&self, msg: String) -> InputError {
+        InputError::new(&self.file.path, Some(&self.info.name), msg)
+    }
+
+    fn h5err(&self, e: h5::H5Error) -> InputError {
+        InputError::h5(&self.file.path, Some(&self.info.name), e)
+    }
+
+    /// The filter pipeline, when every filter is one the workers decode.
+    fn filters(&self) -> Step<Vec<ChunkFilter>> {
+        let (info, elem) = (self.info, self.elem);
         let mut filters = Vec::new();
-        for f in ds.raw_filters().map_err(h5err)? {
+        for f in self.ds.raw_filters().map_err(|e| self.h5err(e))? {
             filters.push(match f.id {
                 1 => ChunkFilter::Deflate,
                 2 => match f.cd_values.first() {
@@ -237,90 +246,152 @@ impl MappedDataset {
                 }
             });
         }
+        Ok(Ok(filters))
+    }
+
+    /// Contiguous storage: unfiltered, allocated, and inside the file.
+    fn contiguous(&self, filters: &[ChunkFilter]) -> Step<Storage> {
+        let (file, dims) = (self.file, self.dims);
+        let row_bytes = (dims[1] * dims[2] * self.elem) as u64;
+        if !filters.is_empty() {
+            return fallback("filters on contiguous storage".into());
+        }
+        let Some((addr, size)) = self.ds.contiguous_extent().map_err(|e| self.h5err(e))? else {
+            return fallback("no storage allocated (fill values)".into());
+        };
+        let need = (dims[0] as u64)
+            .checked_mul(row_bytes)
+            .ok_or_else(|| self.broken("shape overflows".into()))?;
+        if size < need || file.slice(addr, need).is_none() {
+            return Err(self.broken(format!(
+                "contiguous data at byte {addr} ({need} bytes) lies beyond the end of the file ({} bytes)",
+                file.len()
+            )));
+        }
+        Ok(Ok(Storage::Contiguous { addr }))
+    }
+
+    /// Chunked storage of shape `chunk`: chunks of at most [`MAX_CHUNK_BYTES`], every one
+    /// allocated, filtered alike, and inside the file.
+    fn chunked(&self, chunk: &[u64], filters: &[ChunkFilter]) -> Step<Storage> {
+        let (file, dims) = (self.file, self.dims);
+        let Some(chunk) = pad3(chunk) else {
+            return fallback(format!("chunk rank {} not mapped", chunk.len()));
+        };
+        if chunk.contains(&0) {
+            return Err(self.broken(format!("chunk shape {chunk:?} has a zero dimension")));
+        }
+        let chunk_bytes = chunk
+            .iter()
+            .try_fold(self.elem as u64, |a, &c| a.checked_mul(c as u64))
+            .unwrap_or(u64::MAX);
+        if chunk_bytes > MAX_CHUNK_BYTES {
+            return fallback(format!("chunks of {chunk_bytes} bytes"));
+        }
+        let expected: u64 = (0..3)
+            .map(|i| dims[i].div_ceil(chunk[i]) as u64)
+            .try_fold(1u64, |a, n| a.checked_mul(n))
+            .unwrap_or(u64::MAX);
+        if self
+            .ds
+            .unfiltered_partial_chunks()
+            .map_err(|e| self.h5err(e))?
+            && !filters.is_empty()
+        {
+            return fallback("partial edge chunks are stored unfiltered".into());
+        }
+        if dims.contains(&0) {
+            return Ok(Ok(Storage::Chunked { chunks: Vec::new() }));
+        }
+        if expected > file.len() {
+            // Every allocated chunk takes at least a byte of the file.
+            return fallback(format!(
+                "{expected} chunks declared, more than the file could hold (the rest read as fill values)"
+            ));
+        }
+        let mut chunks = self
+            .ds
+            .chunk_index(expected as usize)
+            .map_err(|e| self.h5err(e))?;
+        if chunks.len() as u64 != expected {
+            return fallback(format!(
+                "{} of {expected} chunks allocated (the rest read as fill values)",
+                chunks.len()
+            ));
+        }
+        chunks.sort_unstable_by_key(|c| c.offset);
+        self.check_chunks(&chunks, chunk)?;
+        Ok(Ok(Storage::Chunked { chunks }))
+    }
+
+    /// Every chunk (sorted by offset) aligned to the chunk grid, inside the shape, listed
+    /// once, and with its bytes inside the file.
+    fn check_chunks(&self, chunks: &[ChunkRecord], chunk: [usize; 3]) -> Result<(), InputError> {
+        let (file, dims) = (self.file, self.dims);
+        for (i, c) in chunks.iter().enumerate() {
+            let aligned = (0..3).all(|d| {
+                let o = c.offset[d];
+                o % chunk[d] as u64 == 0 && o < dims[d] as u64
+            }) && c.offset[MAX_CHUNK_RANK - 1] < dims[2] as u64;
+            if !aligned || (i > 0 && chunks[i - 1].offset == c.offset) {
+                return Err(self.broken(format!(
+                    "chunk index entry {i} at {:?} does not fit the shape {:?} / chunk {:?}",
+                    c.offset, self.info.shape, chunk
+                )));
+            }
+            if file.slice(c.addr, c.size).is_none() {
+                return Err(self.broken(format!(
+                    "chunk {i} at {:?}: bytes {}..{} lie beyond the end of the file ({} bytes)",
+                    c.offset,
+                    c.addr,
+                    c.addr.saturating_add(c.size),
+                    file.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fallback outcome for `why`.
+fn fallback<T>(why: String) -> Step<T> {
+    Ok(Err(Fallback(why)))
+}
+
+impl MappedDataset {
+    /// Prepare `ds` (described by `info`, element type `T` in memory) for mapped decoding.
+    ///
+    /// `Ok(Err(fallback))`: the dataset is fine but must be read through libhdf5, for the
+    /// reason given. `Err`: the file is broken (a chunk outside the file, a chunk index that
+    /// does not match the shape).
+    pub(crate) fn new<T: h5::Native>(
+        file: &Arc<MappedFile>,
+        ds: &h5::Dataset,
+        info: &DatasetInfo,
+    ) -> Step<MappedDataset> {
+        let h5err = |e: h5::H5Error| InputError::h5(&file.path, Some(&info.name), e);
+        if !ds.stored_as::<T>().map_err(h5err)? {
+            return fallback(format!(
+                "stored type {} is converted by libhdf5",
+                info.dtype
+            ));
+        }
+        let elem = std::mem::size_of::<T>();
+        let Some(dims) = pad3(&info.shape) else {
+            return fallback(format!("rank {} not mapped", info.shape.len()));
+        };
+        let prep = Prepare {
+            file,
+            ds,
+            info,
+            dims,
+            elem,
+        };
+        let filters = step!(prep.filters());
         let uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
-        let row_bytes = (dims[1] * dims[2] * elem) as u64;
         let storage = match &info.layout {
-            Layout::Contiguous => {
-                if !filters.is_empty() {
-                    return fallback("filters on contiguous storage".into());
-                }
-                let Some((addr, size)) = ds.contiguous_extent().map_err(h5err)? else {
-                    return fallback("no storage allocated (fill values)".into());
-                };
-                let need = (dims[0] as u64)
-                    .checked_mul(row_bytes)
-                    .ok_or_else(|| broken("shape overflows".into()))?;
-                if size < need || file.slice(addr, need).is_none() {
-                    return Err(broken(format!(
-                        "contiguous data at byte {addr} ({need} bytes) lies beyond the end of the file ({} bytes)",
-                        file.len()
-                    )));
-                }
-                Storage::Contiguous { addr }
-            }
-            Layout::Chunked(chunk) => {
-                let Some(chunk) = pad3(chunk) else {
-                    return fallback(format!("chunk rank {} not mapped", chunk.len()));
-                };
-                if chunk.contains(&0) {
-                    return Err(broken(format!(
-                        "chunk shape {chunk:?} has a zero dimension"
-                    )));
-                }
-                let chunk_bytes = chunk
-                    .iter()
-                    .try_fold(elem as u64, |a, &c| a.checked_mul(c as u64))
-                    .unwrap_or(u64::MAX);
-                if chunk_bytes > MAX_CHUNK_BYTES {
-                    return fallback(format!("chunks of {chunk_bytes} bytes"));
-                }
-                let expected: u64 = (0..3)
-                    .map(|i| dims[i].div_ceil(chunk[i]) as u64)
-                    .try_fold(1u64, |a, n| a.checked_mul(n))
-                    .unwrap_or(u64::MAX);
-                if ds.unfiltered_partial_chunks().map_err(h5err)? && !filters.is_empty() {
-                    return fallback("partial edge chunks are stored unfiltered".into());
-                }
-                if dims.contains(&0) {
-                    Storage::Chunked { chunks: Vec::new() }
-                } else if expected > file.len() {
-                    // Every allocated chunk takes at least a byte of the file.
-                    return fallback(format!(
-                        "{expected} chunks declared, more than the file could hold (the rest read as fill values)"
-                    ));
-                } else {
-                    let mut chunks = ds.chunk_index(expected as usize).map_err(h5err)?;
-                    if chunks.len() as u64 != expected {
-                        return fallback(format!(
-                            "{} of {expected} chunks allocated (the rest read as fill values)",
-                            chunks.len()
-                        ));
-                    }
-                    chunks.sort_unstable_by_key(|c| c.offset);
-                    for (i, c) in chunks.iter().enumerate() {
-                        let aligned = (0..3).all(|d| {
-                            let o = c.offset[d];
-                            o % chunk[d] as u64 == 0 && o < dims[d] as u64
-                        }) && c.offset[MAX_CHUNK_RANK - 1] < dims[2] as u64;
-                        if !aligned || (i > 0 && chunks[i - 1].offset == c.offset) {
-                            return Err(broken(format!(
-                                "chunk index entry {i} at {:?} does not fit the shape {:?} / chunk {:?}",
-                                c.offset, info.shape, chunk
-                            )));
-                        }
-                        if file.slice(c.addr, c.size).is_none() {
-                            return Err(broken(format!(
-                                "chunk {i} at {:?}: bytes {}..{} lie beyond the end of the file ({} bytes)",
-                                c.offset,
-                                c.addr,
-                                c.addr.saturating_add(c.size),
-                                file.len()
-                            )));
-                        }
-                    }
-                    Storage::Chunked { chunks }
-                }
-            }
+            Layout::Contiguous => step!(prep.contiguous(&filters)),
+            Layout::Chunked(chunk) => step!(prep.chunked(chunk, &filters)),
             Layout::Compact => return fallback("compact layout".into()),
             Layout::Other => return fallback("virtual or external layout".into()),
         };
@@ -332,7 +403,7 @@ impl MappedDataset {
             },
         };
         Ok(Ok(MappedDataset {
-            name: name.clone(),
+            name: info.name.clone(),
             file: Arc::clone(file),
             uid,
             dims,
@@ -343,18 +414,8 @@ impl MappedDataset {
         }))
     }
 
-    /// Dataset name, for messages.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Rows per chunk (the whole dataset for contiguous storage).
-    pub fn chunk_rows(&self) -> usize {
-        self.chunk[0]
-    }
-
     /// One-line description of the decode path, e.g. `mapped: deflate, chunks (1024, 2, 128)`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let filters: Vec<&str> = self
             .filters
             .iter()
@@ -384,7 +445,7 @@ impl MappedDataset {
     /// Decode rows `start..start + rows` into `dst` (`rows × d1 × d2` elements of `T`, the
     /// type given to [`MappedDataset::new`]). Releases the mapped pages of chunks the range
     /// consumes entirely.
-    pub fn read_rows<T: Pod>(
+    pub(crate) fn read_rows<T: Pod>(
         &self,
         start: u64,
         rows: usize,
@@ -580,7 +641,7 @@ impl MappedDataset {
             .slice(c.addr, c.size)
             .ok_or_else(|| what("beyond the end of the file"))?;
         let at = decode_chunk(raw, &self.filters, c.filter_mask, n_bytes, scratch)
-            .map_err(|e| what(&e))?;
+            .map_err(|e| what(&e.to_string()))?;
         let DecodeScratch { a, b, cache, .. } = scratch;
         let buf: &'s Vec<u64> = if at == Buffer::A { a } else { b };
         if keep && n_bytes <= CACHE_BYTES / 4 {
@@ -601,245 +662,7 @@ impl MappedDataset {
     }
 }
 
-/// One filter of a chunk's pipeline, as [`decode_chunk`] applies it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChunkFilter {
-    /// zlib stream (HDF5 `H5Z_FILTER_DEFLATE`).
-    Deflate,
-    /// Byte shuffle with this element size (`H5Z_FILTER_SHUFFLE`).
-    Shuffle {
-        /// Bytes per element.
-        elem: usize,
-    },
-    /// Trailing Fletcher-32 checksum (`H5Z_FILTER_FLETCHER32`).
-    Fletcher32,
-}
-
-/// Which scratch buffer holds a decoded chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Buffer {
-    /// [`DecodeScratch::a`]-side buffer.
-    A,
-    /// The other one.
-    B,
-}
-
-/// Undo a chunk's filter pipeline: `filters` in pipeline (write) order are applied in reverse,
-/// skipping filter `k` when bit `k` of `filter_mask` is set. The result must be exactly
-/// `n_bytes` long; it is left in one of the scratch's aligned buffers (returned; read it with
-/// [`DecodeScratch::bytes`]). Errors say what failed, without the chunk's identity (the
-/// caller adds it). Any input bytes are safe: sizes are bounded by `n_bytes` plus four bytes
-/// per filter, never by a number read from the input.
-pub fn decode_chunk(
-    raw: &[u8],
-    filters: &[ChunkFilter],
-    filter_mask: u32,
-    n_bytes: usize,
-    scratch: &mut DecodeScratch,
-) -> Result<Buffer, String> {
-    // Intermediate stages may be longer than the chunk (4 bytes per fletcher32 sum).
-    let cap = n_bytes + 4 * filters.len();
-    let DecodeScratch { a, b, inflater, .. } = scratch;
-    // The current data: a range of `raw`, or the first `n` bytes of `a` or `b`.
-    #[derive(Clone, Copy)]
-    enum At {
-        Raw(usize, usize),
-        A(usize),
-        B(usize),
-    }
-    let mut cur = At::Raw(0, raw.len());
-    for (k, f) in filters.iter().enumerate().rev() {
-        if k < 32 && filter_mask & (1 << k) != 0 {
-            continue;
-        }
-        // Input, and the other buffer as output.
-        let (input, out, out_is_a): (&[u8], &mut Vec<u64>, bool) = match cur {
-            At::Raw(lo, hi) => (&raw[lo..hi], &mut *a, true),
-            At::A(n) => (&bytemuck::cast_slice::<u64, u8>(a)[..n], &mut *b, false),
-            At::B(n) => (&bytemuck::cast_slice::<u64, u8>(b)[..n], &mut *a, true),
-        };
-        let wrap = |n: usize| if out_is_a { At::A(n) } else { At::B(n) };
-        cur = match *f {
-            ChunkFilter::Fletcher32 => {
-                if input.len() < 4 {
-                    return Err("shorter than its fletcher32 checksum".into());
-                }
-                let (data, sum) = input.split_at(input.len() - 4);
-                let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
-                let got = fletcher32(data);
-                // libhdf5 also accepts the byte-swapped sum written by versions < 1.6.3.
-                let swapped = ((got & 0x00ff_00ff) << 8) | ((got >> 8) & 0x00ff_00ff);
-                if stored != got && stored != swapped {
-                    return Err(format!(
-                        "fletcher32 checksum mismatch (stored {stored:#010x}, computed {got:#010x})"
-                    ));
-                }
-                match cur {
-                    At::Raw(lo, hi) => At::Raw(lo, hi - 4),
-                    At::A(n) => At::A(n - 4),
-                    At::B(n) => At::B(n - 4),
-                }
-            }
-            ChunkFilter::Deflate => {
-                if out.len() < cap.div_ceil(8) {
-                    out.resize(cap.div_ceil(8), 0);
-                }
-                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..cap];
-                let got = inflater.zlib_decompress(input, dst).map_err(|e| {
-                    match e {
-                        libdeflater::DecompressionError::BadData => "deflate: corrupt data",
-                        libdeflater::DecompressionError::InsufficientSpace => {
-                            "deflate: inflates to more than the chunk holds"
-                        }
-                    }
-                    .to_string()
-                })?;
-                wrap(got)
-            }
-            ChunkFilter::Shuffle { elem } => {
-                let n = input.len();
-                if out.len() < n.div_ceil(8) {
-                    out.resize(n.div_ceil(8), 0);
-                }
-                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..n];
-                msms_kernels::unshuffle(input, elem, dst);
-                wrap(n)
-            }
-        };
-    }
-    let len = match cur {
-        At::Raw(lo, hi) => hi - lo,
-        At::A(n) | At::B(n) => n,
-    };
-    if len != n_bytes {
-        return Err(format!("decodes to {len} bytes, expected {n_bytes}"));
-    }
-    Ok(match cur {
-        // Unfiltered chunks are copied into aligned scratch: the map gives no alignment.
-        At::Raw(lo, hi) => {
-            if a.len() < n_bytes.div_ceil(8) {
-                a.resize(n_bytes.div_ceil(8), 0);
-            }
-            bytemuck::cast_slice_mut::<u64, u8>(a)[..n_bytes].copy_from_slice(&raw[lo..hi]);
-            Buffer::A
-        }
-        At::A(_) => Buffer::A,
-        At::B(_) => Buffer::B,
-    })
-}
-
 /// The first `n_bytes` of `words` as `T`s (`u64` storage is aligned for every `T` used).
 fn words_as<T: Pod>(words: &[u64], n_bytes: usize) -> &[T] {
     bytemuck::cast_slice(&bytemuck::cast_slice::<u64, u8>(words)[..n_bytes])
-}
-
-/// A decoded chunk kept for the next unit (rank-1 columns whose chunks span several units).
-#[derive(Debug)]
-struct CacheEntry {
-    uid: u64,
-    chunk: usize,
-    data: Vec<u64>,
-}
-
-/// Per-worker decode state, reused from chunk to chunk and unit to unit.
-pub struct DecodeScratch {
-    /// The decoded spectrum tensor of a unit (lent to the unit, then recycled).
-    pub peaks_f64: Vec<f64>,
-    /// The same, for float32 tensors.
-    pub peaks_f32: Vec<f32>,
-    /// Decoded chunks of one band ([`MappedDataset::read_band`]).
-    stage: Vec<u64>,
-    inflater: Decompressor,
-    a: Vec<u64>,
-    b: Vec<u64>,
-    cache: Vec<CacheEntry>,
-}
-
-impl fmt::Debug for DecodeScratch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DecodeScratch")
-            .field("a", &self.a.len())
-            .field("b", &self.b.len())
-            .field("cache", &self.cache.len())
-            .finish()
-    }
-}
-
-impl Default for DecodeScratch {
-    fn default() -> Self {
-        DecodeScratch {
-            peaks_f64: Vec::new(),
-            peaks_f32: Vec::new(),
-            stage: Vec::new(),
-            inflater: Decompressor::new(),
-            a: Vec::new(),
-            b: Vec::new(),
-            cache: Vec::new(),
-        }
-    }
-}
-
-impl DecodeScratch {
-    /// The first `n` bytes of a buffer [`decode_chunk`] returned.
-    pub fn bytes(&self, which: Buffer, n: usize) -> &[u8] {
-        let words = if which == Buffer::A { &self.a } else { &self.b };
-        &bytemuck::cast_slice::<u64, u8>(words)[..n]
-    }
-}
-
-/// HDF5's Fletcher-32 (`H5_checksum_fletcher32`): 16-bit big-endian words, sums reduced
-/// every 360 words, a trailing odd byte as the high half of a word.
-pub fn fletcher32(data: &[u8]) -> u32 {
-    let (mut sum1, mut sum2) = (0u32, 0u32);
-    let mut words = data.chunks_exact(2);
-    loop {
-        let mut n = 0;
-        for w in words.by_ref().take(360) {
-            sum1 += (u32::from(w[0]) << 8) | u32::from(w[1]);
-            sum2 += sum1;
-            n += 1;
-        }
-        if n == 0 {
-            break;
-        }
-        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-    }
-    if let [last] = words.remainder() {
-        sum1 += u32::from(*last) << 8;
-        sum2 += sum1;
-        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-    }
-    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-    (sum2 << 16) | sum1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fletcher32_known_values() {
-        // Reference values of Fletcher-32 over 16-bit big-endian words (HDF5's variant).
-        assert_eq!(fletcher32(b""), 0);
-        assert_eq!(fletcher32(b"\x00\x01"), 0x0001_0001);
-        assert_eq!(
-            fletcher32(b"\x01\x02\x03\x04"),
-            ((0x0102 + 0x0102 + 0x0304) << 16) | (0x0102 + 0x0304)
-        );
-        // Odd length: the last byte is the high half of a word.
-        assert_eq!(fletcher32(b"\x01\x02\x03"), fletcher32(b"\x01\x02\x03\x00"));
-        // Long input crosses the 360-word reduction.
-        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 3) as u8).collect();
-        let (mut s1, mut s2) = (0u64, 0u64);
-        for w in data.chunks_exact(2) {
-            s1 = (s1 + ((u64::from(w[0]) << 8) | u64::from(w[1]))) % 65535;
-            s2 = (s2 + s1) % 65535;
-        }
-        let got = fletcher32(&data);
-        assert_eq!(u64::from(got & 0xffff) % 65535, s1);
-        assert_eq!(u64::from(got >> 16) % 65535, s2);
-    }
 }

@@ -1,0 +1,649 @@
+//! Detection: how one GeMS-style HDF5 file maps onto the output schema ([`FileMapping`]).
+//!
+//! Detection happens once per file, on one thread, before anything is written; a file that
+//! cannot be converted (no spectrum tensor, datasets of different lengths, an unsupported
+//! dtype or shape, no rows, or shapes declaring more data than the file can hold) is refused
+//! with an [`InputError`] naming the file and the dataset. [`FileMapping::detect`] runs the
+//! steps in order: list the root group, find the peak tensor, check that every other dataset
+//! is per spectrum, assign the fixed columns, pass the rest through, bound the declared size.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, FixedSizeListArray};
+use arrow::datatypes::{DataType, Field};
+use msms_kernels::Orientation;
+
+use crate::read::dtype::{PeakElem, ValueKind};
+use crate::read::error::InputError;
+use crate::read::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
+
+/// Largest number of values one row of a pass-through dataset may hold (guards allocation
+/// against absurd declared shapes).
+pub(crate) const MAX_ROW_VALUES: u64 = 1 << 20;
+/// Decoded input bytes one read unit may hold; wider rows give units (and row groups) of
+/// fewer than `batch_size` spectra, so memory stays bounded whatever the input declares.
+pub(crate) const UNIT_BYTES_BUDGET: u64 = 64 << 20;
+/// Largest number of peak slots per spectrum (`num_peaks` is a uint16).
+pub(crate) const MAX_PEAK_SLOTS: u64 = u16::MAX as u64;
+/// Most bytes a stored byte can decode to: deflate's ceiling (a 258-byte match per 2 bits).
+/// Data beyond this many times the file size cannot be stored in it: it would be fill values
+/// of chunks never written, declared by the shape alone.
+pub(crate) const MAX_EXPANSION: u64 = 1032;
+/// Decoded bytes a file may declare beyond `MAX_EXPANSION` times its size (small files with
+/// a few datasets never written, which read as fill values).
+pub(crate) const DECLARED_SLACK: u64 = 16 << 20;
+
+/// Where the peaks are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpectrumMapping {
+    /// Dataset name (`spectrum` or `spectra`).
+    pub dataset: String,
+    /// (N, 2, P) planar or (N, P, 2) interleaved.
+    pub orientation: Orientation,
+    /// Stored element type.
+    pub elem: PeakElem,
+    /// Peak slots per spectrum (P).
+    pub slots: usize,
+}
+
+/// A per-spectrum dataset copied through as its own column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassColumn {
+    /// Dataset name in the file.
+    pub dataset: String,
+    /// Output column name.
+    pub column: String,
+    /// Stored value kind.
+    pub kind: ValueKind,
+    /// Values per row: 1 for (N,), k for (N, k), the product of the trailing dims otherwise.
+    pub width: usize,
+}
+
+impl PassColumn {
+    /// The Arrow type of the output column.
+    pub(crate) fn data_type(&self) -> DataType {
+        let inner = self.kind.arrow_type();
+        if self.width == 1 {
+            inner
+        } else {
+            DataType::FixedSizeList(item_field(inner), self.width as i32)
+        }
+    }
+}
+
+/// The item field of a pass-through column of `width` > 1 values per row.
+fn item_field(inner: DataType) -> Arc<Field> {
+    Arc::new(Field::new("item", inner, false))
+}
+
+/// A flat values array as a pass-through column of `width` values of `inner` per row:
+/// itself for width 1, else a fixed-size list.
+pub(crate) fn wrap_width(flat: ArrayRef, inner: DataType, width: usize) -> ArrayRef {
+    if width == 1 {
+        return flat;
+    }
+    Arc::new(FixedSizeListArray::new(
+        item_field(inner),
+        width as i32,
+        flat,
+        None,
+    ))
+}
+
+/// How one input file maps onto the output schema.
+#[derive(Clone, Debug)]
+pub struct FileMapping {
+    /// The input file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub file_bytes: u64,
+    /// Spectra (N).
+    pub rows: u64,
+    /// The peak tensor.
+    pub spectrum: SpectrumMapping,
+    /// `precursor_mz` or `precursor mz`.
+    pub precursor_mz: String,
+    /// `RT`.
+    pub rt: Option<String>,
+    /// `charge`.
+    pub charge: Option<String>,
+    /// `instrument accuracy est.`.
+    pub accuracy: Option<String>,
+    /// `lsh`, integer or string.
+    pub lsh: Option<(String, ValueKind)>,
+    /// `name` or `file_name`.
+    pub name: Option<String>,
+    /// Every other per-spectrum dataset.
+    pub passthrough: Vec<PassColumn>,
+    /// Groups and non-per-spectrum objects skipped, with the reason.
+    pub skipped: Vec<(String, &'static str)>,
+    /// Metadata of every dataset, for reports.
+    pub datasets: Vec<DatasetInfo>,
+}
+
+/// Names of the fixed output columns; a pass-through dataset with one of these names is
+/// written as `input_<name>`.
+pub const FIXED_COLUMNS: [&str; 12] = [
+    "spectrum_id",
+    "source_index",
+    "source_row",
+    "name",
+    "precursor_mz",
+    "rt",
+    "charge",
+    "instrument_accuracy_est",
+    "lsh",
+    "num_peaks",
+    "mz",
+    "intensity",
+];
+
+impl FileMapping {
+    /// Open `path` and work out its mapping. Refuses files that cannot be converted.
+    pub fn detect(path: &Path) -> Result<FileMapping, InputError> {
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| InputError::new(path, None, format!("cannot read: {e}")))?
+            .len();
+        let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
+        Self::detect_open(&file, file_bytes)
+    }
+
+    fn detect_open(file: &h5::File, file_bytes: u64) -> Result<FileMapping, InputError> {
+        let path = file.path();
+        let (datasets, mut skipped) = list_root(file)?;
+        let spec = ["spectrum", "spectra"]
+            .iter()
+            .find_map(|n| datasets.iter().find(|d| d.name == *n))
+            .cloned()
+            .ok_or_else(|| {
+                InputError::new(
+                    path,
+                    None,
+                    "no spectrum tensor: expected a dataset `spectrum` (N, 2, P) or `spectra` (N, P, 2)",
+                )
+            })?;
+        let spectrum = spectrum_mapping(path, &spec)?;
+        let rows = spec.shape[0];
+        let per_spectrum = per_spectrum(path, &datasets, &spec, &mut skipped)?;
+        let mut mapping = FileMapping {
+            path: path.to_path_buf(),
+            file_bytes,
+            rows,
+            spectrum,
+            precursor_mz: String::new(),
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: Vec::new(),
+            skipped,
+            datasets: datasets.clone(),
+        };
+        let mut picker = Picker {
+            path,
+            per_spectrum: &per_spectrum,
+            used: vec![spec.name.clone()],
+        };
+        picker.assign_fixed(&mut mapping)?;
+        for d in per_spectrum
+            .iter()
+            .filter(|d| !picker.used.contains(&d.name))
+        {
+            mapping.passthrough.push(pass_column(path, d)?);
+        }
+        mapping.check_declared_size(&spec, &per_spectrum)?;
+        Ok(mapping)
+    }
+
+    /// Refuse shapes a run cannot take: no spectra at all, one row (over every per-spectrum
+    /// dataset) wider than a read unit, or more decoded bytes than [`MAX_EXPANSION`] times
+    /// the file size plus [`DECLARED_SLACK`] (an extent set without data, chunks never
+    /// written). Unit planning, buffers and the work of a run then stay bounded by the
+    /// file's real size, not by numbers it declares.
+    fn check_declared_size(
+        &self,
+        spec: &DatasetInfo,
+        others: &[&DatasetInfo],
+    ) -> Result<(), InputError> {
+        let path = &self.path;
+        if self.rows == 0 {
+            return Err(InputError::new(
+                path,
+                Some(&spec.name),
+                format!("shape {:?}: no spectra (0 rows)", spec.shape),
+            ));
+        }
+        // Stored bytes per element (variable-length strings: a 16-byte heap reference) of
+        // one row, and of the whole dataset.
+        let elem = |d: &DatasetInfo| -> u128 {
+            match d.dtype {
+                DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
+                    size as u128
+                }
+                DType::VarString => 16,
+                DType::Other(_) => 0,
+            }
+        };
+        let per_row = |d: &DatasetInfo| -> u128 {
+            d.shape[1..]
+                .iter()
+                .fold(elem(d), |acc, &x| acc.saturating_mul(u128::from(x)))
+        };
+        let declared = |d: &DatasetInfo| per_row(d).saturating_mul(u128::from(self.rows));
+        let all = || std::iter::once(spec).chain(others.iter().copied());
+        let row_bytes = self.row_bytes();
+        if row_bytes > UNIT_BYTES_BUDGET {
+            // The first of the widest, the first of the largest: named in the message.
+            let widest = all()
+                .min_by_key(|d| std::cmp::Reverse(per_row(d)))
+                .unwrap_or(spec);
+            return Err(InputError::new(
+                path,
+                Some(&widest.name),
+                format!(
+                    "declared shape {:?}: one row of the per-spectrum datasets is {row_bytes} \
+                     bytes decoded, more than a read unit holds ({UNIT_BYTES_BUDGET} bytes)",
+                    widest.shape
+                ),
+            ));
+        }
+        let total: u128 = all().map(declared).fold(0, u128::saturating_add);
+        let bound =
+            u128::from(self.file_bytes) * u128::from(MAX_EXPANSION) + u128::from(DECLARED_SLACK);
+        if total > bound {
+            let largest = all()
+                .min_by_key(|d| std::cmp::Reverse(declared(d)))
+                .unwrap_or(spec);
+            return Err(InputError::new(
+                path,
+                Some(&largest.name),
+                format!(
+                    "declared shape {:?}: the per-spectrum datasets of {} rows need {total} \
+                     bytes decoded, more than a file of {} bytes can hold ({bound} at most: \
+                     deflate expands {MAX_EXPANSION}-fold); the rest would be fill values of \
+                     chunks never written",
+                    largest.shape, self.rows, self.file_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decoded bytes of one row: peaks, the fixed columns and the pass-through columns
+    /// (strings counted as 64 bytes or their fixed size).
+    pub(crate) fn row_bytes(&self) -> u64 {
+        let elem = match self.spectrum.elem {
+            PeakElem::F32 => 4,
+            PeakElem::F64 => 8,
+        };
+        let value = |k: ValueKind| match k {
+            ValueKind::Num(e) => e.size() as u64,
+            ValueKind::Str => 64,
+        };
+        let fixed_string = |d: &str| match self.dataset_info(d).map(|i| &i.dtype) {
+            Some(DType::FixedString { size }) => (*size as u64).max(64),
+            _ => 64,
+        };
+        2 * self.spectrum.slots as u64 * elem
+            + 64
+            + self.lsh.as_ref().map_or(0, |(d, _)| fixed_string(d))
+            + self.name.as_deref().map_or(0, fixed_string)
+            + self
+                .passthrough
+                .iter()
+                .map(|p| match p.kind {
+                    ValueKind::Str => fixed_string(&p.dataset),
+                    k => p.width as u64 * value(k),
+                })
+                .sum::<u64>()
+    }
+
+    /// Rows per chunk of the spectrum dataset (`None` when it is not chunked).
+    pub(crate) fn spectrum_chunk_rows(&self) -> Option<u64> {
+        match &self.dataset_info(&self.spectrum.dataset)?.layout {
+            Layout::Chunked(c) => c.first().copied().filter(|&r| r > 0),
+            _ => None,
+        }
+    }
+
+    /// Metadata of the dataset `name`, when the file has one.
+    pub(crate) fn dataset_info(&self, name: &str) -> Option<&DatasetInfo> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+}
+
+/// Members of the root group that are not converted, with the reason ([`FileMapping::skipped`]).
+type Skipped = Vec<(String, &'static str)>;
+
+/// The datasets of the root group with their metadata, and the other members skipped with
+/// the reason.
+fn list_root(file: &h5::File) -> Result<(Vec<DatasetInfo>, Skipped), InputError> {
+    let path = file.path();
+    let members = file
+        .root_members()
+        .map_err(|e| InputError::h5(path, None, e))?;
+    let mut datasets = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, kind) in members {
+        match kind {
+            ObjectKind::Dataset => {
+                let ds = file
+                    .dataset(&name)
+                    .map_err(|e| InputError::h5(path, Some(&name), e))?;
+                datasets.push(
+                    ds.info(&name)
+                        .map_err(|e| InputError::h5(path, Some(&name), e))?,
+                );
+            }
+            ObjectKind::Group => skipped.push((name, "group (per-file arrays, not per spectrum)")),
+            ObjectKind::Other => skipped.push((name, "not a dataset")),
+        }
+    }
+    Ok((datasets, skipped))
+}
+
+/// Every dataset but the tensor `spec` must be per spectrum: same first dimension. Scalars
+/// are skipped (added to `skipped`); a different length refuses the file.
+fn per_spectrum<'d>(
+    path: &Path,
+    datasets: &'d [DatasetInfo],
+    spec: &DatasetInfo,
+    skipped: &mut Skipped,
+) -> Result<Vec<&'d DatasetInfo>, InputError> {
+    let rows = spec.shape[0];
+    let mut per_spectrum = Vec::new();
+    for d in datasets {
+        if d.name == spec.name {
+            continue;
+        }
+        if d.shape.is_empty() {
+            skipped.push((d.name.clone(), "scalar dataset (not per spectrum)"));
+            continue;
+        }
+        if d.shape[0] != rows {
+            return Err(InputError::new(
+                path,
+                Some(&d.name),
+                format!(
+                    "datasets of different lengths: `{}` has {} rows but `{}` has {rows}",
+                    d.name, d.shape[0], spec.name
+                ),
+            ));
+        }
+        per_spectrum.push(d);
+    }
+    Ok(per_spectrum)
+}
+
+/// Assigns the per-spectrum datasets to the fixed columns by name, remembering which ones
+/// it used (the rest are passed through).
+struct Picker<'a> {
+    path: &'a Path,
+    per_spectrum: &'a [&'a DatasetInfo],
+    used: Vec<String>,
+}
+
+impl<'a> Picker<'a> {
+    /// The first of `names` present, marked used.
+    fn pick(&mut self, names: &[&str]) -> Option<&'a DatasetInfo> {
+        let per_spectrum = self.per_spectrum;
+        let d = names
+            .iter()
+            .find_map(|n| per_spectrum.iter().find(|d| d.name == *n))?;
+        self.used.push(d.name.clone());
+        Some(*d)
+    }
+
+    /// `d`'s name when it holds one number per spectrum.
+    fn numeric_1d(&self, d: &DatasetInfo) -> Result<String, InputError> {
+        match ValueKind::of(&d.dtype) {
+            Some(ValueKind::Num(_)) if d.shape.len() == 1 => Ok(d.name.clone()),
+            Some(ValueKind::Num(_)) => Err(InputError::new(
+                self.path,
+                Some(&d.name),
+                format!(
+                    "unsupported shape {:?}: expected one value per spectrum",
+                    d.shape
+                ),
+            )),
+            _ => Err(InputError::new(
+                self.path,
+                Some(&d.name),
+                format!(
+                    "unsupported dtype {}: expected a number per spectrum",
+                    d.dtype
+                ),
+            )),
+        }
+    }
+
+    /// The first of `names` present, checked to be one number per spectrum.
+    fn numeric(&mut self, names: &[&str]) -> Result<Option<String>, InputError> {
+        self.pick(names).map(|d| self.numeric_1d(d)).transpose()
+    }
+
+    /// Assign precursor m/z (required), RT, charge, accuracy, lsh and name.
+    fn assign_fixed(&mut self, m: &mut FileMapping) -> Result<(), InputError> {
+        m.precursor_mz = self
+            .numeric(&["precursor_mz", "precursor mz"])?
+            .ok_or_else(|| {
+                InputError::new(
+                    self.path,
+                    None,
+                    "no precursor m/z: expected a dataset `precursor_mz` or `precursor mz`",
+                )
+            })?;
+        m.rt = self.numeric(&["RT", "rt"])?;
+        m.charge = self.numeric(&["charge"])?;
+        m.accuracy = self.numeric(&["instrument accuracy est."])?;
+        if let Some(d) = self.pick(&["lsh"]) {
+            let kind = match ValueKind::of(&d.dtype) {
+                Some(k @ ValueKind::Num(e)) if e.is_int() && d.shape.len() == 1 => k,
+                Some(ValueKind::Str) if d.shape.len() == 1 => ValueKind::Str,
+                _ => {
+                    return Err(InputError::new(
+                        self.path,
+                        Some(&d.name),
+                        format!("unsupported dtype {} or shape {:?} for lsh: expected int64 or strings (N,)", d.dtype, d.shape),
+                    ))
+                }
+            };
+            m.lsh = Some((d.name.clone(), kind));
+        }
+        if let Some(d) = self.pick(&["name", "file_name"]) {
+            if ValueKind::of(&d.dtype) != Some(ValueKind::Str) || d.shape.len() != 1 {
+                return Err(InputError::new(
+                    self.path,
+                    Some(&d.name),
+                    format!(
+                        "unsupported dtype {} or shape {:?}: expected strings (N,)",
+                        d.dtype, d.shape
+                    ),
+                ));
+            }
+            m.name = Some(d.name.clone());
+        }
+        Ok(())
+    }
+}
+
+/// A per-spectrum dataset not assigned to a fixed column, as a pass-through column.
+fn pass_column(path: &Path, d: &DatasetInfo) -> Result<PassColumn, InputError> {
+    let kind = ValueKind::of(&d.dtype).ok_or_else(|| {
+        InputError::new(
+            path,
+            Some(&d.name),
+            format!("unsupported dtype {}", d.dtype),
+        )
+    })?;
+    let width = d.shape[1..]
+        .iter()
+        .try_fold(1u64, |acc, &x| acc.checked_mul(x));
+    let width = match width {
+        Some(w) if (1..=MAX_ROW_VALUES).contains(&w) && (kind != ValueKind::Str || w == 1) => w,
+        _ => {
+            return Err(InputError::new(
+                path,
+                Some(&d.name),
+                format!("unsupported shape {:?} for a pass-through column", d.shape),
+            ))
+        }
+    };
+    let column = if FIXED_COLUMNS.contains(&d.name.as_str()) {
+        format!("input_{}", d.name)
+    } else {
+        d.name.clone()
+    };
+    Ok(PassColumn {
+        dataset: d.name.clone(),
+        column,
+        kind,
+        width: width as usize,
+    })
+}
+
+#[cfg(test)]
+impl FileMapping {
+    /// A float64 planar mapping with only the required datasets, for unit tests.
+    pub(crate) fn for_tests(rows: u64, slots: usize) -> FileMapping {
+        FileMapping {
+            path: PathBuf::from("test.hdf5"),
+            file_bytes: 0,
+            rows,
+            spectrum: SpectrumMapping {
+                dataset: "spectrum".into(),
+                orientation: Orientation::Planar,
+                elem: PeakElem::F64,
+                slots,
+            },
+            precursor_mz: "precursor_mz".into(),
+            rt: None,
+            charge: None,
+            accuracy: None,
+            lsh: None,
+            name: None,
+            passthrough: vec![],
+            skipped: vec![],
+            datasets: vec![],
+        }
+    }
+}
+
+fn spectrum_mapping(path: &Path, d: &DatasetInfo) -> Result<SpectrumMapping, InputError> {
+    let elem = match d.dtype {
+        DType::Float { size: 8 } => PeakElem::F64,
+        DType::Float { size: 4 } => PeakElem::F32,
+        ref other => {
+            return Err(InputError::new(
+                path,
+                Some(&d.name),
+                format!(
+                "unsupported dtype {other} for the spectrum tensor: expected float32 or float64"
+            ),
+            ))
+        }
+    };
+    let bad_shape = || {
+        InputError::new(
+            path,
+            Some(&d.name),
+            format!(
+                "unsupported shape {:?}: expected (N, 2, P) or (N, P, 2)",
+                d.shape
+            ),
+        )
+    };
+    if d.shape.len() != 3 {
+        return Err(bad_shape());
+    }
+    let (orientation, slots) = match (d.name.as_str(), d.shape[1], d.shape[2]) {
+        ("spectra", _, 2) => (Orientation::Interleaved, d.shape[1]),
+        (_, 2, p) => (Orientation::Planar, p),
+        (_, p, 2) => (Orientation::Interleaved, p),
+        _ => return Err(bad_shape()),
+    };
+    if slots == 0 || slots > MAX_PEAK_SLOTS {
+        return Err(InputError::new(
+            path,
+            Some(&d.name),
+            format!(
+                "unsupported shape {:?}: 1 to {MAX_PEAK_SLOTS} peak slots per spectrum",
+                d.shape
+            ),
+        ));
+    }
+    Ok(SpectrumMapping {
+        dataset: d.name.clone(),
+        orientation,
+        elem,
+        slots: slots as usize,
+    })
+}
+
+impl fmt::Display for FileMapping {
+    /// The mapping as printed at start: one line per output column and its source.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.spectrum;
+        let dinfo = |name: &str| {
+            self.dataset_info(name)
+                .map(|d| {
+                    let layout = match &d.layout {
+                        Layout::Chunked(c) => format!("chunks {c:?}"),
+                        Layout::Contiguous => "contiguous".into(),
+                        Layout::Compact => "compact".into(),
+                        Layout::Other => "other layout".into(),
+                    };
+                    let filters = if d.filters.is_empty() {
+                        "no filters".into()
+                    } else {
+                        d.filters.join("+")
+                    };
+                    format!("{} {:?}, {layout}, {filters}", d.dtype, d.shape)
+                })
+                .unwrap_or_default()
+        };
+        writeln!(
+            f,
+            "{} ({} spectra, {} bytes)",
+            self.path.display(),
+            self.rows,
+            self.file_bytes
+        )?;
+        writeln!(
+            f,
+            "  mz, intensity <- {} [{}] ({})",
+            s.dataset,
+            dinfo(&s.dataset),
+            match s.orientation {
+                Orientation::Planar => "(N, 2, P)",
+                Orientation::Interleaved => "(N, P, 2) high form",
+            }
+        )?;
+        let mut line = |col: &str, src: Option<&str>| match src {
+            Some(d) => writeln!(f, "  {col} <- {d} [{}]", dinfo(d)),
+            None => writeln!(f, "  {col} <- (absent: null)"),
+        };
+        line("precursor_mz", Some(&self.precursor_mz))?;
+        line("rt", self.rt.as_deref())?;
+        line("charge", self.charge.as_deref())?;
+        line("instrument_accuracy_est", self.accuracy.as_deref())?;
+        line("lsh", self.lsh.as_ref().map(|(d, _)| d.as_str()))?;
+        line("name", self.name.as_deref())?;
+        for p in &self.passthrough {
+            writeln!(
+                f,
+                "  {} <- {} [{}] (pass-through)",
+                p.column,
+                p.dataset,
+                dinfo(&p.dataset)
+            )?;
+        }
+        for (name, why) in &self.skipped {
+            writeln!(f, "  skipped {name}: {why}")?;
+        }
+        Ok(())
+    }
+}

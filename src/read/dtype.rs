@@ -1,0 +1,256 @@
+//! Stored element types the reader supports, and the one dispatch from an element type to
+//! its Rust type ([`with_elem!`]); the typed buffers a read unit holds ([`PeakData`],
+//! [`LshData`]).
+//!
+//! [`Elem`] is closed: the integers of 1, 2, 4 and 8 bytes, signed or not, and float32 and
+//! float64. Every place that turns a stored element type into code (the Arrow type of a
+//! column, preparing a mapped dataset, decoding it, reading it through libhdf5) goes through
+//! [`with_elem!`], so the list is written once.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, PrimitiveArray};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+
+use crate::read::h5::{self, DType};
+
+/// Largest fixed-length string element accepted, in bytes.
+pub(crate) const MAX_FIXED_STRING: u64 = 1 << 16;
+
+/// A numeric element type the reader supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// int8
+    I8,
+    /// int16
+    I16,
+    /// int32
+    I32,
+    /// int64
+    I64,
+    /// uint8
+    U8,
+    /// uint16
+    U16,
+    /// uint32
+    U32,
+    /// uint64
+    U64,
+    /// float32
+    F32,
+    /// float64
+    F64,
+}
+
+/// Run `$body` with `$T` the Rust type of the [`Elem`] `$elem`.
+///
+/// ```ignore
+/// let bytes = with_elem!(elem, T => std::mem::size_of::<T>());
+/// ```
+macro_rules! with_elem {
+    ($elem:expr, $T:ident => $body:expr) => {
+        match $elem {
+            $crate::read::dtype::Elem::I8 => {
+                type $T = i8;
+                $body
+            }
+            $crate::read::dtype::Elem::I16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::read::dtype::Elem::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::read::dtype::Elem::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::read::dtype::Elem::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::read::dtype::Elem::U16 => {
+                type $T = u16;
+                $body
+            }
+            $crate::read::dtype::Elem::U32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::read::dtype::Elem::U64 => {
+                type $T = u64;
+                $body
+            }
+            $crate::read::dtype::Elem::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::read::dtype::Elem::F64 => {
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_elem;
+
+/// The Rust type of an [`Elem`]: read through libhdf5 ([`h5::Native`]), decoded from the
+/// memory map ([`bytemuck::Pod`]), and made into an Arrow array.
+pub(crate) trait ElemType: h5::Native + bytemuck::Pod {
+    /// The Arrow type of a column of these values.
+    const ARROW: DataType;
+
+    /// `values` as an Arrow array without nulls.
+    fn array(values: Vec<Self>) -> ArrayRef;
+}
+
+macro_rules! elem_type {
+    ($t:ty, $arrow:ty) => {
+        impl ElemType for $t {
+            const ARROW: DataType = <$arrow as ArrowPrimitiveType>::DATA_TYPE;
+
+            fn array(values: Vec<$t>) -> ArrayRef {
+                Arc::new(PrimitiveArray::<$arrow>::from(values))
+            }
+        }
+    };
+}
+elem_type!(i8, Int8Type);
+elem_type!(i16, Int16Type);
+elem_type!(i32, Int32Type);
+elem_type!(i64, Int64Type);
+elem_type!(u8, UInt8Type);
+elem_type!(u16, UInt16Type);
+elem_type!(u32, UInt32Type);
+elem_type!(u64, UInt64Type);
+elem_type!(f32, Float32Type);
+elem_type!(f64, Float64Type);
+
+impl Elem {
+    /// The supported element type stored as `d`, if any.
+    pub(crate) fn of(d: &DType) -> Option<Elem> {
+        Some(match *d {
+            DType::Int {
+                size: 1,
+                signed: true,
+            } => Elem::I8,
+            DType::Int {
+                size: 2,
+                signed: true,
+            } => Elem::I16,
+            DType::Int {
+                size: 4,
+                signed: true,
+            } => Elem::I32,
+            DType::Int {
+                size: 8,
+                signed: true,
+            } => Elem::I64,
+            DType::Int {
+                size: 1,
+                signed: false,
+            } => Elem::U8,
+            DType::Int {
+                size: 2,
+                signed: false,
+            } => Elem::U16,
+            DType::Int {
+                size: 4,
+                signed: false,
+            } => Elem::U32,
+            DType::Int {
+                size: 8,
+                signed: false,
+            } => Elem::U64,
+            DType::Float { size: 4 } => Elem::F32,
+            DType::Float { size: 8 } => Elem::F64,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element.
+    pub(crate) fn size(self) -> usize {
+        with_elem!(self, T => std::mem::size_of::<T>())
+    }
+
+    /// An integer type (signed or not)?
+    pub(crate) fn is_int(self) -> bool {
+        !matches!(self, Elem::F32 | Elem::F64)
+    }
+
+    /// The Arrow type of a column of these values.
+    pub(crate) fn arrow_type(self) -> DataType {
+        with_elem!(self, T => <T as ElemType>::ARROW)
+    }
+}
+
+/// How a per-spectrum string or numeric column is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Numbers of this element type.
+    Num(Elem),
+    /// Fixed- or variable-length string.
+    Str,
+}
+
+impl ValueKind {
+    /// The kind of a dataset stored as `d`; `None` for unsupported types (other classes,
+    /// other sizes, fixed strings over [`MAX_FIXED_STRING`] bytes).
+    pub(crate) fn of(d: &DType) -> Option<ValueKind> {
+        match *d {
+            DType::Int { .. } | DType::Float { .. } => Elem::of(d).map(ValueKind::Num),
+            DType::FixedString { size } if size as u64 <= MAX_FIXED_STRING => Some(ValueKind::Str),
+            DType::VarString => Some(ValueKind::Str),
+            _ => None,
+        }
+    }
+
+    /// The Arrow type of one value of the output column.
+    pub(crate) fn arrow_type(self) -> DataType {
+        match self {
+            ValueKind::Num(e) => e.arrow_type(),
+            ValueKind::Str => DataType::Utf8,
+        }
+    }
+}
+
+/// Element type of the stored spectrum tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeakElem {
+    /// float32
+    F32,
+    /// float64
+    F64,
+}
+
+impl PeakElem {
+    /// The same type as an [`Elem`].
+    pub(crate) fn elem(self) -> Elem {
+        match self {
+            PeakElem::F32 => Elem::F32,
+            PeakElem::F64 => Elem::F64,
+        }
+    }
+}
+
+/// Peaks of a read unit, in the stored element type.
+#[derive(Debug)]
+pub(crate) enum PeakData {
+    /// float32 tensor rows.
+    F32(Vec<f32>),
+    /// float64 tensor rows.
+    F64(Vec<f64>),
+}
+
+/// `lsh` values of a read unit.
+#[derive(Debug)]
+pub(crate) enum LshData {
+    /// int64 buckets.
+    Int(Vec<i64>),
+    /// 64-byte hex strings.
+    Str(Vec<String>),
+}
