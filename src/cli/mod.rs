@@ -38,7 +38,7 @@ pub enum Command {
     /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
     /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
     /// estimated conversion time. Exit 2 when it cannot be converted.
-    Inspect(crate::commands::inspect::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Check an output root against its manifest: re-hash every shard, compare rows, schema
     /// and digests; with --full also check every spectrum. Exit 1 naming each mismatch.
     #[command(after_help = AFTER_VERIFY)]
@@ -307,7 +307,7 @@ where
         Command::Doctor(a) => crate::commands::doctor::run(&a),
         Command::Completions(a) => crate::cli::interactive::completions(&a),
         Command::Man(a) => crate::cli::interactive::man(&a),
-        Command::Inspect(a) => crate::commands::inspect::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::QualityReport(a) => crate::commands::report::run(a),
     }
 }
@@ -1085,4 +1085,5 @@ fn merge_cmd(a: MergeArgs) -> i32 {
         }
     }
 }
+mod inspect;
 pub mod interactive;
