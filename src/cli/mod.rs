@@ -54,8 +54,8 @@ pub enum Command {
     /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
     /// writability and O_DIRECT at an output root; suggest a mode and show its profile.
     /// Exit 1 with one line per problem that would stop a run.
-    #[command(after_help = crate::commands::doctor::AFTER_HELP)]
-    Doctor(crate::commands::doctor::DoctorArgs),
+    #[command(after_help = doctor::AFTER_HELP)]
+    Doctor(doctor::DoctorArgs),
     /// Cut a conversion into N parts for a cluster (Dask, Slurm): chunk-aligned runs of the
     /// input balanced by stored bytes, written to plan.json; each part is then converted by
     /// `msms build-shards --plan plan.json --part K --output-root ROOT`.
@@ -304,7 +304,7 @@ where
         Command::Merge(a) => merge_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
-        Command::Doctor(a) => crate::commands::doctor::run(&a),
+        Command::Doctor(a) => doctor::run(&a),
         Command::Completions(a) => crate::cli::interactive::completions(&a),
         Command::Man(a) => crate::cli::interactive::man(&a),
         Command::Inspect(a) => inspect::run(a),
@@ -1085,5 +1085,6 @@ fn merge_cmd(a: MergeArgs) -> i32 {
         }
     }
 }
+mod doctor;
 mod inspect;
 pub mod interactive;
