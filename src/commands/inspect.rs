@@ -362,8 +362,8 @@ pub(crate) fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, Inp
             return Ok(report);
         }
     };
-    if let Err(refusal) = add_mapping(&mut report, &mapping) {
-        report.refusal = Some(refusal);
+    if let Err(e) = add_mapping(&mut report, &mapping) {
+        report.refusal = Some(e.to_string());
         return Ok(report);
     }
     report.convertible = true;
@@ -400,16 +400,14 @@ fn list_root(
 
 /// Add the detected mapping to `report`: each dataset's output column and decode path.
 /// `Err`: why the pipeline's reader refuses the file.
-fn add_mapping(report: &mut Report, mapping: &FileMapping) -> Result<(), String> {
+fn add_mapping(report: &mut Report, mapping: &FileMapping) -> Result<(), InputError> {
     report.mapping_text = Some(mapping.to_string());
     report.mapping = Some(mapping_report(mapping));
     for d in &mut report.datasets {
         d.column = column_of(mapping, &d.name);
     }
     // The decode paths, exactly as the pipeline decides them when it opens the file.
-    let reader = mapping
-        .reader(1024, Decode::Native)
-        .map_err(|e| e.to_string())?;
+    let reader = mapping.reader(1024, Decode::Native)?;
     let cols = reader.mapped();
     for d in &mut report.datasets {
         if d.column.is_some() {

@@ -63,10 +63,17 @@ pub enum Filters {
     Shuffle,
 }
 
-impl FromStr for SynthLayout {
-    type Err = String;
+/// A `--layout` name [`SynthLayout`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown layout `{0}`; combine: gems, auto-chunk, contiguous, gzip, no-compression, shuffle, float32, high-form, strings, embedding"
+)]
+pub struct UnknownLayout(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for SynthLayout {
+    type Err = UnknownLayout;
+
+    fn from_str(s: &str) -> Result<Self, UnknownLayout> {
         let mut l = SynthLayout::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
@@ -86,11 +93,7 @@ impl FromStr for SynthLayout {
                 "high-form" => l.high_form = true,
                 "strings" => l.strings = true,
                 "embedding" => l.embedding = true,
-                other => {
-                    return Err(format!(
-                        "unknown layout `{other}`; combine: gems, auto-chunk, contiguous, gzip, no-compression, shuffle, float32, high-form, strings, embedding"
-                    ))
-                }
+                other => return Err(UnknownLayout(other.to_string())),
             }
         }
         Ok(l)

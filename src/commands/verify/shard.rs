@@ -210,7 +210,7 @@ impl ShardContext<'_> {
         let roots = match self.projection(builder.schema()) {
             Ok(roots) => roots,
             Err(why) => {
-                out.problems.push(Problem::rows(file, why));
+                out.problems.push(Problem::rows(file, why.to_string()));
                 return;
             }
         };
@@ -303,7 +303,7 @@ impl ShardContext<'_> {
 
     /// The columns to read (root indices of `schema`): spectrum_id always; with `full`, what
     /// the spectrum checks need. `Err`: why the rows cannot be checked.
-    fn projection(&self, schema: &SchemaRef) -> Result<Vec<usize>, String> {
+    fn projection(&self, schema: &SchemaRef) -> Result<Vec<usize>, Unchecked> {
         let mut wanted: Vec<(&str, DataType)> = vec![("spectrum_id", DataType::UInt64)];
         if self.full {
             let list = |t| DataType::List(Arc::new(Field::new_list_field(t, false)));
@@ -324,12 +324,13 @@ impl ShardContext<'_> {
                     roots.push(i)
                 }
                 Ok(i) => {
-                    return Err(format!(
-                        "column {name} is {}, not {t}: rows not checked",
-                        schema.field(i).data_type()
-                    ));
+                    return Err(Unchecked::Type {
+                        name: name.to_string(),
+                        found: schema.field(i).data_type().clone(),
+                        wanted: t.clone(),
+                    });
                 }
-                Err(_) => return Err(format!("no column {name}: rows not checked")),
+                Err(_) => return Err(Unchecked::Missing(name.to_string())),
             }
         }
         Ok(roots)
@@ -429,6 +430,24 @@ impl ShardContext<'_> {
     }
 }
 
+/// Why the rows of a shard cannot be checked: a column to read is missing or of another type.
+#[derive(Debug, thiserror::Error)]
+enum Unchecked {
+    /// No such column.
+    #[error("no column {0}: rows not checked")]
+    Missing(String),
+    /// The column has another type.
+    #[error("column {name} is {found}, not {wanted}: rows not checked")]
+    Type {
+        /// Column.
+        name: String,
+        /// Its type in the shard.
+        found: DataType,
+        /// The type the checks read.
+        wanted: DataType,
+    },
+}
+
 /// `a` and `b` equal but for the names of list item fields (writers differ: `item`, `element`).
 fn equal_ignoring_field_names(a: &DataType, b: &DataType) -> bool {
     match (a, b) {
@@ -468,4 +487,30 @@ fn schema_difference(manifest: &[ColumnRecord], schema: &SchemaRef) -> Option<St
         return Some(format!("manifest {a} columns, file {b} columns ({extra})"));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchecked_rows_are_named() {
+        assert_eq!(
+            Unchecked::Missing("mz".into()).to_string(),
+            "no column mz: rows not checked"
+        );
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false)));
+        let e = Unchecked::Type {
+            name: "mz".into(),
+            found: DataType::Float64,
+            wanted: list.clone(),
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "column mz is {}, not {list}: rows not checked",
+                DataType::Float64
+            )
+        );
+    }
 }

@@ -364,27 +364,30 @@ pub(crate) fn check_spectrum(
     }
     if intensities_ok && !it.is_empty() {
         if let Some(mode) = rules.normalize {
-            let values = it.iter().map(|&v| f64::from(v));
-            let (value, ok) = match mode {
-                Normalize::None => (0.0, true),
-                Normalize::Max | Normalize::Sqrt => {
-                    let max = values.fold(f64::NEG_INFINITY, f64::max);
-                    (max, max == 1.0)
-                }
-                Normalize::Sum => {
-                    let sum: f64 = values.sum();
-                    (sum, (sum - 1.0).abs() <= NORM_TOLERANCE)
-                }
-                Normalize::L2 => {
-                    let norm = values.map(|v| v * v).sum::<f64>().sqrt();
-                    (norm, (norm - 1.0).abs() <= NORM_TOLERANCE)
-                }
-            };
-            if !ok {
-                out.push(SpectrumFault::Normalisation { mode, value });
-            }
+            out.extend(normalisation_fault(it, mode));
         }
     }
+}
+
+/// A fault when the (finite, positive) intensities `it` are not normalised as `mode` says.
+fn normalisation_fault(it: &[f32], mode: Normalize) -> Option<SpectrumFault> {
+    let values = it.iter().map(|&v| f64::from(v));
+    let (value, ok) = match mode {
+        Normalize::None => (0.0, true),
+        Normalize::Max | Normalize::Sqrt => {
+            let max = values.fold(f64::NEG_INFINITY, f64::max);
+            (max, max == 1.0)
+        }
+        Normalize::Sum => {
+            let sum: f64 = values.sum();
+            (sum, (sum - 1.0).abs() <= NORM_TOLERANCE)
+        }
+        Normalize::L2 => {
+            let norm = values.map(|v| v * v).sum::<f64>().sqrt();
+            (norm, (norm - 1.0).abs() <= NORM_TOLERANCE)
+        }
+    };
+    (!ok).then_some(SpectrumFault::Normalisation { mode, value })
 }
 
 #[cfg(test)]
