@@ -15,6 +15,8 @@ use self::verify::{verify_cmd, ValidateShardsArgs, VerifyArgs, AFTER_VERIFY};
 
 mod build;
 mod completions;
+mod doctor;
+mod inspect;
 mod interactive;
 mod plan;
 mod report;
@@ -42,7 +44,7 @@ pub(crate) enum Command {
     /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
     /// filters, stored vs raw bytes), the GeMS mapping, each dataset's decode path and an
     /// estimated conversion time. Exit 2 when it cannot be converted.
-    Inspect(crate::commands::inspect::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Check an output root against its manifest: re-hash every shard, compare rows, schema
     /// and digests; with --full also check every spectrum. Exit 1 naming each mismatch.
     #[command(after_help = AFTER_VERIFY)]
@@ -58,8 +60,8 @@ pub(crate) enum Command {
     /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
     /// writability and O_DIRECT at an output root; suggest a mode and show its profile.
     /// Exit 1 with one line per problem that would stop a run.
-    #[command(after_help = crate::commands::doctor::AFTER_HELP)]
-    Doctor(crate::commands::doctor::DoctorArgs),
+    #[command(after_help = doctor::AFTER_HELP)]
+    Doctor(doctor::DoctorArgs),
     /// Cut a conversion into N parts for a cluster (Dask, Slurm): chunk-aligned runs of the
     /// input balanced by stored bytes, written to plan.json; each part is then converted by
     /// `msms build-shards --plan plan.json --part K --output-root ROOT`.
@@ -113,10 +115,10 @@ where
         Command::Merge(a) => merge_cmd(a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
-        Command::Doctor(a) => crate::commands::doctor::run(&a),
+        Command::Doctor(a) => doctor::run(&a),
         Command::Completions(a) => crate::cli::completions::completions(&a),
         Command::Man(a) => crate::cli::completions::man(&a),
-        Command::Inspect(a) => crate::commands::inspect::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::QualityReport(a) => report::run(a),
     }
 }

@@ -6,10 +6,10 @@
 //! mode by a fixed rule ([`suggest_mode`]) and shows the profile that mode resolves to here
 //! (environment variables applied, as `build-shards` would).
 //!
-//! Problems that would stop a run ([`Report::problems`]) make the exit code 1, each on its
-//! own line; everything else is information or a warning.
+//! [`diagnose`] returns a [`Report`]; `crate::cli::doctor` prints it. Problems that would stop
+//! a run ([`Report::problems`]) make the exit code 1, each on its own line; everything else
+//! is information or a warning.
 
-use crate::text::human_bytes as decimal;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::ffi::OsStrExt;
@@ -21,193 +21,151 @@ use serde::Serialize;
 use crate::config::machine::{
     parse_meminfo, suggest_mode, PRODUCTION_MIN_CORES, PRODUCTION_MIN_MEMORY,
 };
-use crate::config::{Layer, Mode, Profile, Settings};
-use crate::run::affinity::{format_cpulist, Topology};
+use crate::config::{ConfigError, Layer, Mode, Profile, Settings};
+use crate::run::affinity::Topology;
+use crate::text::human_bytes as decimal;
 
 /// Memory a run needs besides its batches (bytes): libraries, the writer's row group, the
 /// chunk index.
-pub const BASE_MEMORY: u64 = 256 << 20;
+pub(crate) const BASE_MEMORY: u64 = 256 << 20;
 /// Memory per spectrum of each worker's batch (bytes): the decoded row, the transformed
 /// peaks and their Arrow copy, with room to spare (a GeMS row is 2 KiB as float64).
-pub const MEMORY_PER_BATCH_SPECTRUM: u64 = 8 << 10;
+pub(crate) const MEMORY_PER_BATCH_SPECTRUM: u64 = 8 << 10;
 /// Free space needed at the output root, in shard sizes: one shard being written as `.tmp`
 /// and one more so that the disk is not filled by the first.
-pub const FREE_SPACE_SHARDS: u64 = 2;
-
-/// Flags of `msms doctor`.
-#[derive(Debug, clap::Args)]
-pub struct DoctorArgs {
-    /// Where shards would be written: file system, free space, whether files can be created
-    /// and whether O_DIRECT works are checked there (for a directory that does not exist yet,
-    /// at its nearest existing parent, where build-shards would create it). Default:
-    /// $MSMS_OUTPUT_ROOT if set, else the current directory.
-    #[arg(long, value_name = "DIR")]
-    pub output_root: Option<PathBuf>,
-    /// Check for this mode (local, production or cloud) instead of the suggested one: its
-    /// profile, the free space its shard size needs and the memory its workers need.
-    #[arg(long, value_name = "MODE")]
-    pub mode: Option<Mode>,
-    /// Print the report as one JSON object on stdout (problems still go to stderr too).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Text after `msms doctor --help`.
-pub const AFTER_HELP: &str = "\
-Checks (in this order): msms and libhdf5 versions; the SIMD level compiled into the kernels
-(and whether this CPU has a wider one); usable cores (available_parallelism, NUMA nodes from
-/sys); memory total and available (/proc/meminfo, a cgroup v2 limit if any); at the output
-root: file system, free space (statvfs), whether a file can be created and removed, whether
-O_DIRECT works (shards fall back to buffered writes where it does not), and the file-size
-limit (ulimit -f).
-
-Mode: build-shards uses local unless --mode (or MSMS_MODE, or mode: in a --config file) says
-otherwise. Doctor suggests production when this machine has at least 16 usable cores and at
-least 32 GiB of memory, local otherwise, and shows the profile that mode resolves to here
-(MSMS_* variables applied).
-
-A run is blocked (exit 1, one line per reason on stderr, `msms doctor: REASON`) when: the
-output root or a parent is a file, or no file can be created there; free space there is
-below 2 x the mode's shard size; available memory is below 256 MiB + workers x batch size
-x 8 KiB; the file-size limit is below the shard size; an MSMS_* variable is invalid.
-A non-empty output root, no O_DIRECT or a wider SIMD level left unused are warnings only.
-Exit codes: 0 nothing blocks a run; 1 something does (each reason listed); 2 bad flags.
-
-Examples:
-  msms doctor --output-root /data/shards/c1
-  msms doctor --mode production --json";
+pub(crate) const FREE_SPACE_SHARDS: u64 = 2;
 
 /// Everything `msms doctor` found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// True when nothing blocks a run (`problems` is empty).
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// This build's version.
-    pub msms_version: String,
+    pub(crate) msms_version: String,
     /// The linked libhdf5's version, e.g. `1.14.6`.
     pub hdf5_version: String,
     /// SIMD levels: compiled in, and the widest this CPU has.
-    pub simd: Simd,
+    pub(crate) simd: Simd,
     /// Usable cores and their NUMA nodes.
-    pub cpu: Cpu,
+    pub(crate) cpu: Cpu,
     /// Memory.
-    pub memory: Memory,
+    pub(crate) memory: Memory,
     /// The output root's checks.
-    pub output_root: OutputRoot,
+    pub(crate) output_root: OutputRoot,
     /// The suggested and the checked mode.
-    pub mode: ModeChoice,
+    pub(crate) mode: ModeChoice,
     /// The checked mode's profile, as resolved on this machine.
-    pub profile: ProfileReport,
+    pub(crate) profile: ProfileReport,
     /// Reasons a run would fail; empty when none.
-    pub problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
     /// Things worth knowing that do not stop a run.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// SIMD levels.
 #[derive(Debug, Clone, Serialize)]
-pub struct Simd {
+pub(crate) struct Simd {
     /// What `wide` was compiled for (`msms --version` prints the same).
-    pub compiled: String,
+    pub(crate) compiled: String,
     /// The widest level this CPU reports at run time.
-    pub cpu_supports: String,
+    pub(crate) cpu_supports: String,
 }
 
 /// Cores.
 #[derive(Debug, Clone, Serialize)]
-pub struct Cpu {
+pub(crate) struct Cpu {
     /// `std::thread::available_parallelism` (affinity mask and cgroup quota applied): the
     /// number profiles are computed from.
-    pub available_parallelism: usize,
+    pub(crate) available_parallelism: usize,
     /// CPU ids per NUMA node, restricted to this process's affinity mask.
-    pub numa_nodes: Vec<Vec<usize>>,
+    pub(crate) numa_nodes: Vec<Vec<usize>>,
 }
 
 /// Memory, in bytes.
 #[derive(Debug, Clone, Serialize)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// `MemTotal` of /proc/meminfo, or the cgroup limit when lower.
-    pub total_bytes: Option<u64>,
+    pub(crate) total_bytes: Option<u64>,
     /// `MemAvailable` of /proc/meminfo, or what the cgroup limit leaves when lower.
-    pub available_bytes: Option<u64>,
+    pub(crate) available_bytes: Option<u64>,
     /// The cgroup v2 `memory.max` of this process, when it sets one.
-    pub cgroup_limit_bytes: Option<u64>,
+    pub(crate) cgroup_limit_bytes: Option<u64>,
     /// Estimated need of a run in the checked mode.
-    pub needed_bytes: u64,
+    pub(crate) needed_bytes: u64,
 }
 
 /// Checks at the output root.
 #[derive(Debug, Clone, Serialize)]
-pub struct OutputRoot {
+pub(crate) struct OutputRoot {
     /// The root as given (or defaulted).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Where the default came from when no --output-root was given.
-    pub source: &'static str,
+    pub(crate) source: &'static str,
     /// Whether the root exists as a directory.
-    pub exists: bool,
+    pub(crate) exists: bool,
     /// The root, or the parent of it, that is a file: nothing can be created there.
-    pub not_a_directory: Option<PathBuf>,
+    pub(crate) not_a_directory: Option<PathBuf>,
     /// The directory checked: the root, or its nearest existing parent.
-    pub checked_path: PathBuf,
+    pub(crate) checked_path: PathBuf,
     /// Whether the root exists and holds entries (build-shards then needs --overwrite or
     /// --resume).
-    pub not_empty: bool,
+    pub(crate) not_empty: bool,
     /// Whether the root holds a checkpoint of an interrupted run (`.msms/checkpoint.json`).
-    pub checkpoint: bool,
+    pub(crate) checkpoint: bool,
     /// Whether the root holds a finished run's `manifest.json`.
-    pub manifest: bool,
+    pub(crate) manifest: bool,
     /// File system type, e.g. `ext2/3/4`, `xfs`, `tmpfs`, or its magic number in hex.
-    pub filesystem: Option<String>,
+    pub(crate) filesystem: Option<String>,
     /// Bytes free for an unprivileged writer (`f_bavail * f_frsize`).
-    pub free_bytes: Option<u64>,
+    pub(crate) free_bytes: Option<u64>,
     /// Size of the file system.
-    pub total_bytes: Option<u64>,
+    pub(crate) total_bytes: Option<u64>,
     /// Bytes free needed by the checked mode: 2 x shard size.
-    pub needed_bytes: u64,
+    pub(crate) needed_bytes: u64,
     /// Whether a file could be created and removed there.
-    pub writable: bool,
+    pub(crate) writable: bool,
     /// `direct` (shards bypass the page cache), `buffered` (O_DIRECT refused; shards fall
     /// back to ordinary writes) or `unknown` (not writable).
-    pub o_direct: String,
+    pub(crate) o_direct: String,
     /// The soft file-size limit (`ulimit -f`) in bytes, when there is one.
-    pub file_size_limit_bytes: Option<u64>,
+    pub(crate) file_size_limit_bytes: Option<u64>,
 }
 
 /// Which mode, and why.
 #[derive(Debug, Clone, Serialize)]
-pub struct ModeChoice {
+pub(crate) struct ModeChoice {
     /// What [`suggest_mode`] gives for this machine.
-    pub suggested: String,
+    pub(crate) suggested: String,
     /// The mode checked: --mode if given, else the suggestion.
-    pub checked: String,
+    pub(crate) checked: String,
     /// The mode `build-shards` uses without --mode here (MSMS_MODE if set, else local).
-    pub build_shards_default: String,
+    pub(crate) build_shards_default: String,
     /// The rule, in words.
-    pub rule: String,
+    pub(crate) rule: String,
 }
 
 /// A resolved profile.
 #[derive(Debug, Clone, Serialize)]
-pub struct ProfileReport {
+pub(crate) struct ProfileReport {
     /// Worker threads.
-    pub num_workers: usize,
+    pub(crate) num_workers: usize,
     /// Shard writer threads.
-    pub writers: usize,
+    pub(crate) writers: usize,
     /// Largest shard, as written in configs (`1GB`).
-    pub shard_size: String,
+    pub(crate) shard_size: String,
     /// Largest shard in bytes.
-    pub shard_size_bytes: u64,
+    pub(crate) shard_size_bytes: u64,
     /// Spectra per read unit and row group.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Spectra between checkpoint updates.
-    pub checkpoint_interval: usize,
+    pub(crate) checkpoint_interval: usize,
     /// MSMS_* variables that changed the mode's defaults.
-    pub env_overrides: Vec<String>,
+    pub(crate) env_overrides: Vec<String>,
 }
 
 /// Estimated memory a run with `profile` needs: [`BASE_MEMORY`] + workers x batch size x
 /// [`MEMORY_PER_BATCH_SPECTRUM`].
-pub fn memory_needed(profile: &Profile) -> u64 {
+pub(crate) fn memory_needed(profile: &Profile) -> u64 {
     BASE_MEMORY.saturating_add(
         (profile.num_workers as u64)
             .saturating_mul(profile.batch_size as u64)
@@ -215,11 +173,78 @@ pub fn memory_needed(profile: &Profile) -> u64 {
     )
 }
 
-/// Runs every check. `env` are the environment variables (`std::env::vars()`).
-pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
+/// Findings that block a run (`problems`) and those that do not (`warnings`).
+#[derive(Default)]
+struct Findings {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
 
+/// Runs every check: at `output_root` (default: `$MSMS_OUTPUT_ROOT`, else the current
+/// directory), for `mode` (default: the suggested one). `env` are the environment variables
+/// (`std::env::vars()`).
+pub(crate) fn diagnose(
+    output_root: Option<&Path>,
+    mode: Option<Mode>,
+    env: &[(String, String)],
+) -> Report {
+    let mut found = Findings::default();
+    let simd = check_simd(&mut found);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let topo = Topology::detect();
+    let cpu = Cpu {
+        available_parallelism: cores,
+        numa_nodes: topo.nodes.clone(),
+    };
+    let mut memory = read_memory();
+
+    // Mode and profile.
+    let suggested = suggest_mode(cores, memory.total_bytes);
+    let checked = mode.unwrap_or(suggested);
+    let env_layer = Layer::from_env(env.iter().cloned());
+    let env_mode = env_layer.as_ref().ok().and_then(|l| l.mode);
+    let (profile, env_overrides) = resolve_profile(checked, cores, &env_layer, &mut found);
+    memory.needed_bytes = memory_needed(&profile);
+    check_memory(&memory, checked, &profile, &mut found);
+
+    let (root, source) = root_to_check(output_root, env);
+    let output_root = check_root(&root, source, checked, &profile, &mut found);
+
+    let mode = ModeChoice {
+        suggested: suggested.as_str().into(),
+        checked: checked.as_str().into(),
+        build_shards_default: env_mode.unwrap_or_default().as_str().into(),
+        rule: format!(
+            "production when at least {PRODUCTION_MIN_CORES} usable cores and {} GiB of memory, else local",
+            PRODUCTION_MIN_MEMORY >> 30
+        ),
+    };
+
+    Report {
+        ok: found.problems.is_empty(),
+        msms_version: env!("CARGO_PKG_VERSION").into(),
+        hdf5_version: crate::read::h5::library_version(),
+        simd,
+        cpu,
+        memory,
+        output_root,
+        mode,
+        profile: ProfileReport {
+            num_workers: profile.num_workers,
+            writers: profile.writers,
+            shard_size: profile.shard_size.to_string(),
+            shard_size_bytes: profile.shard_size.bytes(),
+            batch_size: profile.batch_size,
+            checkpoint_interval: profile.checkpoint_interval,
+            env_overrides,
+        },
+        problems: found.problems,
+        warnings: found.warnings,
+    }
+}
+
+/// The SIMD level compiled in and the CPU's; a warning when the CPU has a wider one.
+fn check_simd(found: &mut Findings) -> Simd {
     let simd = Simd {
         compiled: msms_kernels::simd_level().to_string(),
         cpu_supports: cpu_simd_level().to_string(),
@@ -227,19 +252,17 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
     if simd.compiled != simd.cpu_supports
         && simd_rank(&simd.cpu_supports) > simd_rank(&simd.compiled)
     {
-        warnings.push(format!(
+        found.warnings.push(format!(
             "the kernels were compiled for {} but this CPU has {}: build with RUSTFLAGS=\"-C target-cpu=native\" to use it",
             simd.compiled, simd.cpu_supports
         ));
     }
+    simd
+}
 
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let topo = Topology::detect();
-    let cpu = Cpu {
-        available_parallelism: cores,
-        numa_nodes: topo.nodes.clone(),
-    };
-
+/// Memory total and available from /proc/meminfo, lowered to a cgroup limit when there is
+/// one (`needed_bytes` is left 0).
+fn read_memory() -> Memory {
     let (mem_total, mem_available) = read_meminfo();
     let cgroup = cgroup_memory();
     let cgroup_limit = cgroup.map(|(limit, _)| limit);
@@ -251,14 +274,24 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
         (Some(a), Some((limit, used))) => Some(a.min(limit.saturating_sub(used))),
         (a, c) => a.or(c.map(|(limit, used)| limit.saturating_sub(used))),
     };
+    Memory {
+        total_bytes: total,
+        available_bytes: available,
+        cgroup_limit_bytes: cgroup_limit,
+        needed_bytes: 0,
+    }
+}
 
-    // Mode and profile.
-    let suggested = suggest_mode(cores, total);
-    let checked = args.mode.unwrap_or(suggested);
-    let env_layer = Layer::from_env(env.iter().cloned());
-    let env_mode = env_layer.as_ref().ok().and_then(|l| l.mode);
+/// The profile `checked` resolves to here with the environment applied (its defaults when
+/// the environment is invalid: a problem), and the MSMS_* variables that changed it.
+fn resolve_profile(
+    checked: Mode,
+    cores: usize,
+    env_layer: &Result<Layer, ConfigError>,
+    found: &mut Findings,
+) -> (Profile, Vec<String>) {
     let defaults = Profile::for_mode(checked, cores);
-    let profile = match &env_layer {
+    let profile = match env_layer {
         Ok(env_layer) => {
             let cli = Layer {
                 mode: Some(checked),
@@ -267,13 +300,17 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
             match Settings::resolve(&cli, None, env_layer, cores) {
                 Ok(s) => s.profile,
                 Err(e) => {
-                    problems.push(format!("environment: {}", crate::text::error_chain(&e)));
+                    found
+                        .problems
+                        .push(format!("environment: {}", crate::text::error_chain(&e)));
                     defaults
                 }
             }
         }
         Err(e) => {
-            problems.push(format!("environment: {}", crate::text::error_chain(e)));
+            found
+                .problems
+                .push(format!("environment: {}", crate::text::error_chain(e)));
             defaults
         }
     };
@@ -295,11 +332,15 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
             env_overrides.push(name.to_string());
         }
     }
+    (profile, env_overrides)
+}
 
-    let needed_memory = memory_needed(&profile);
-    if let Some(a) = available {
+/// A problem when the available memory is below what a `checked` run needs.
+fn check_memory(memory: &Memory, checked: Mode, profile: &Profile, found: &mut Findings) {
+    let needed_memory = memory.needed_bytes;
+    if let Some(a) = memory.available_bytes {
         if a < needed_memory {
-            problems.push(format!(
+            found.problems.push(format!(
                 "memory: only {} available; a {} run with {} workers and batches of {} needs about {} (256 MiB + workers x batch x 8 KiB): use --mode local, fewer --num-workers or a smaller --batch-size",
                 gib(a),
                 checked.as_str(),
@@ -309,12 +350,17 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
             ));
         }
     } else {
-        warnings.push("memory: /proc/meminfo could not be read; available memory unknown".into());
+        found
+            .warnings
+            .push("memory: /proc/meminfo could not be read; available memory unknown".into());
     }
+}
 
-    // Output root.
-    let (root, source) = match &args.output_root {
-        Some(p) => (p.clone(), "--output-root"),
+/// The output root to check and where it came from: `--output-root`, `MSMS_OUTPUT_ROOT` or
+/// the current directory.
+fn root_to_check(output_root: Option<&Path>, env: &[(String, String)]) -> (PathBuf, &'static str) {
+    match output_root {
+        Some(p) => (p.to_path_buf(), "--output-root"),
         None => match env
             .iter()
             .find(|(k, v)| k == "MSMS_OUTPUT_ROOT" && !v.trim().is_empty())
@@ -322,241 +368,16 @@ pub fn diagnose(args: &DoctorArgs, env: &[(String, String)]) -> Report {
             Some((_, v)) => (PathBuf::from(v.trim()), "MSMS_OUTPUT_ROOT"),
             None => (PathBuf::from("."), "current directory"),
         },
-    };
-    let output_root = check_root(
-        &root,
-        source,
-        checked,
-        &profile,
-        &mut problems,
-        &mut warnings,
-    );
-
-    let mode = ModeChoice {
-        suggested: suggested.as_str().into(),
-        checked: checked.as_str().into(),
-        build_shards_default: env_mode.unwrap_or_default().as_str().into(),
-        rule: format!(
-            "production when at least {PRODUCTION_MIN_CORES} usable cores and {} GiB of memory, else local",
-            PRODUCTION_MIN_MEMORY >> 30
-        ),
-    };
-
-    Report {
-        ok: problems.is_empty(),
-        msms_version: env!("CARGO_PKG_VERSION").into(),
-        hdf5_version: crate::read::h5::library_version(),
-        simd,
-        cpu,
-        memory: Memory {
-            total_bytes: total,
-            available_bytes: available,
-            cgroup_limit_bytes: cgroup_limit,
-            needed_bytes: needed_memory,
-        },
-        output_root,
-        mode,
-        profile: ProfileReport {
-            num_workers: profile.num_workers,
-            writers: profile.writers,
-            shard_size: profile.shard_size.to_string(),
-            shard_size_bytes: profile.shard_size.bytes(),
-            batch_size: profile.batch_size,
-            checkpoint_interval: profile.checkpoint_interval,
-            env_overrides,
-        },
-        problems,
-        warnings,
     }
 }
 
-/// `msms doctor`: print the report; exit 0, or 1 when something blocks a run.
-pub fn run(args: &DoctorArgs) -> i32 {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let report = diagnose(args, &env);
-    let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&report).expect("the report serialises");
-        s.push('\n');
-        s
-    } else {
-        render(&report)
-    };
-    let _ = io::stdout().write_all(text.as_bytes());
-    let _ = io::stdout().flush();
-    for p in &report.problems {
-        eprintln!("msms doctor: {p}");
-    }
-    if report.ok {
-        0
-    } else {
-        1
-    }
-}
-
-/// The human-readable report.
-pub fn render(r: &Report) -> String {
-    use std::fmt::Write as _;
-    let mut o = String::new();
-    let nodes = &r.cpu.numa_nodes;
-    let node_text = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, cpus)| format!("node {i}: cpus {}", format_cpulist(cpus)))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let _ = writeln!(o, "msms doctor");
-    let _ = writeln!(o, "  msms          {}", r.msms_version);
-    let _ = writeln!(
-        o,
-        "  HDF5          libhdf5 {} (bundled, static)",
-        r.hdf5_version
-    );
-    let _ = writeln!(
-        o,
-        "  SIMD          {} compiled in; this CPU has {}",
-        r.simd.compiled, r.simd.cpu_supports
-    );
-    let _ = writeln!(
-        o,
-        "  cores         {} usable; {} NUMA node{} ({node_text})",
-        r.cpu.available_parallelism,
-        nodes.len(),
-        if nodes.len() == 1 { "" } else { "s" }
-    );
-    let opt = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), gib);
-    let _ = writeln!(
-        o,
-        "  memory        {} total, {} available{}; a run needs about {}",
-        opt(r.memory.total_bytes),
-        opt(r.memory.available_bytes),
-        r.memory
-            .cgroup_limit_bytes
-            .map(|l| format!(" (cgroup limit {})", gib(l)))
-            .unwrap_or_default(),
-        gib(r.memory.needed_bytes)
-    );
-    let root = &r.output_root;
-    let _ = writeln!(
-        o,
-        "  output root   {} ({}{})",
-        root.path.display(),
-        root.source,
-        if let Some(f) = &root.not_a_directory {
-            format!("; {} is a file, not a directory", f.display())
-        } else if root.exists {
-            if root.checkpoint {
-                "; exists, holds an interrupted run's checkpoint".to_string()
-            } else if root.manifest {
-                "; exists, holds a finished run".to_string()
-            } else if root.not_empty {
-                "; exists, not empty".to_string()
-            } else {
-                "; exists, empty".to_string()
-            }
-        } else {
-            format!(
-                "; does not exist: checked {}, where it would be created",
-                root.checked_path.display()
-            )
-        }
-    );
-    if root.not_a_directory.is_none() {
-        render_root_checks(&mut o, root);
-    }
-    let _ = writeln!(
-        o,
-        "  mode          {}: {} (rule: {})",
-        r.mode.checked,
-        if r.mode.checked == r.mode.suggested {
-            "suggested for this machine".to_string()
-        } else {
-            format!("from --mode; suggested here: {}", r.mode.suggested)
-        },
-        r.mode.rule
-    );
-    let _ = writeln!(
-        o,
-        "                msms build-shards uses {} unless --mode is given; doctor suggests {}",
-        r.mode.build_shards_default, r.mode.suggested
-    );
-    let p = &r.profile;
-    let _ = writeln!(
-        o,
-        "  profile       {}: {} workers, {} writer{}, shard size {}, batch {}, checkpoint every {} spectra{}",
-        r.mode.checked,
-        p.num_workers,
-        p.writers,
-        if p.writers == 1 { "" } else { "s" },
-        p.shard_size,
-        p.batch_size,
-        p.checkpoint_interval,
-        if p.env_overrides.is_empty() {
-            String::new()
-        } else {
-            format!(" (set by {})", p.env_overrides.join(", "))
-        }
-    );
-    for w in &r.warnings {
-        let _ = writeln!(o, "  warning: {w}");
-    }
-    if r.ok {
-        let _ = writeln!(
-            o,
-            "OK: nothing blocks a run (msms build-shards --mode {} ...)",
-            r.mode.checked
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "BLOCKED: {} problem{} (listed on stderr)",
-            r.problems.len(),
-            if r.problems.len() == 1 { "" } else { "s" }
-        );
-    }
-    o
-}
-
-fn render_root_checks(o: &mut String, root: &OutputRoot) {
-    use std::fmt::Write as _;
-    let _ = writeln!(
-        o,
-        "    file system {}",
-        root.filesystem.as_deref().unwrap_or("unknown")
-    );
-    let _ = writeln!(
-        o,
-        "    free space  {} of {}; {} needed (2 x shard size)",
-        root.free_bytes.map_or_else(|| "unknown".into(), decimal),
-        root.total_bytes.map_or_else(|| "unknown".into(), decimal),
-        decimal(root.needed_bytes)
-    );
-    let _ = writeln!(
-        o,
-        "    writable    {}",
-        if root.writable { "yes" } else { "no" }
-    );
-    let _ = writeln!(
-        o,
-        "    O_DIRECT    {}",
-        match root.o_direct.as_str() {
-            "direct" => "yes: shards are written direct (bypassing the page cache)",
-            "buffered" => "no: refused here, shards are written through the page cache",
-            _ => "unknown (no file could be created)",
-        }
-    );
-    if let Some(l) = root.file_size_limit_bytes {
-        let _ = writeln!(o, "    ulimit -f   {}", decimal(l));
-    }
-}
-
-/// The output root's checks; blocking findings go to `problems`.
+/// The output root's checks; blocking findings go to `found.problems`.
 fn check_root(
     root: &Path,
     source: &'static str,
     mode: Mode,
     profile: &Profile,
-    problems: &mut Vec<String>,
-    warnings: &mut Vec<String>,
+    found: &mut Findings,
 ) -> OutputRoot {
     let shard = profile.shard_size.bytes();
     let needed = shard.saturating_mul(FREE_SPACE_SHARDS);
@@ -582,7 +403,7 @@ fn check_root(
     };
     if let Some(limit) = out.file_size_limit_bytes {
         if limit < shard {
-            problems.push(format!(
+            found.problems.push(format!(
                 "file-size limit (ulimit -f) is {}, below the shard size {}: raise it or use a smaller --shard-size",
                 decimal(limit),
                 profile.shard_size
@@ -591,7 +412,7 @@ fn check_root(
     }
     if meta.is_some() && !is_dir {
         out.not_a_directory = Some(checked.clone());
-        problems.push(if checked == root {
+        found.problems.push(if checked == root {
             format!("output root {}: is a file, not a directory", root.display())
         } else {
             format!(
@@ -603,62 +424,78 @@ fn check_root(
         return out;
     }
     if meta.is_none() {
-        problems.push(format!(
+        found.problems.push(format!(
             "output root {}: no part of the path can be read",
             root.display()
         ));
         return out;
     }
     if exists {
-        out.not_empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
-        out.checkpoint = crate::format::checkpoint::path(root).is_file();
-        out.manifest = root.join("manifest.json").is_file();
-        if out.checkpoint {
-            warnings.push(format!(
-                "output root {} holds an interrupted run: continue it with --resume, or start over with --overwrite",
-                root.display()
-            ));
-        } else if out.not_empty {
-            warnings.push(format!(
-                "output root {} is not empty: build-shards needs --overwrite there (an earlier run's output is replaced, other files stay)",
-                root.display()
-            ));
-        }
+        check_contents(root, &mut out, found);
     }
-    if let Some((fs_type, free, total)) = statfs(&checked) {
-        out.filesystem = Some(fs_name(fs_type));
-        out.free_bytes = Some(free);
-        out.total_bytes = Some(total);
-        if free < needed {
-            problems.push(format!(
-                "output root {}: only {} free at {}; a {} run needs at least {} (2 x its shard size {}): free space, choose another root or a smaller --shard-size",
-                root.display(),
-                decimal(free),
-                checked.display(),
-                mode.as_str(),
-                decimal(needed),
-                profile.shard_size
-            ));
-        }
+    check_space(&mut out, mode, profile, found);
+    check_writable(&mut out, found);
+    out
+}
+
+/// What an existing root holds: a warning for an interrupted run or other entries.
+fn check_contents(root: &Path, out: &mut OutputRoot, found: &mut Findings) {
+    out.not_empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
+    out.checkpoint = crate::format::checkpoint::path(root).is_file();
+    out.manifest = root.join("manifest.json").is_file();
+    if out.checkpoint {
+        found.warnings.push(format!(
+            "output root {} holds an interrupted run: continue it with --resume, or start over with --overwrite",
+            root.display()
+        ));
+    } else if out.not_empty {
+        found.warnings.push(format!(
+            "output root {} is not empty: build-shards needs --overwrite there (an earlier run's output is replaced, other files stay)",
+            root.display()
+        ));
     }
-    match probe_writable(&checked) {
+}
+
+/// File system and free space at the checked directory; a problem when below the need.
+fn check_space(out: &mut OutputRoot, mode: Mode, profile: &Profile, found: &mut Findings) {
+    let Some((fs_type, free, total)) = statfs(&out.checked_path) else {
+        return;
+    };
+    out.filesystem = Some(fs_name(fs_type));
+    out.free_bytes = Some(free);
+    out.total_bytes = Some(total);
+    if free < out.needed_bytes {
+        found.problems.push(format!(
+            "output root {}: only {} free at {}; a {} run needs at least {} (2 x its shard size {}): free space, choose another root or a smaller --shard-size",
+            out.path.display(),
+            decimal(free),
+            out.checked_path.display(),
+            mode.as_str(),
+            decimal(out.needed_bytes),
+            profile.shard_size
+        ));
+    }
+}
+
+/// Whether a file can be created at the checked directory, and written with `O_DIRECT`.
+fn check_writable(out: &mut OutputRoot, found: &mut Findings) {
+    match probe_writable(&out.checked_path) {
         Ok(direct) => {
             out.writable = true;
             out.o_direct = if direct { "direct" } else { "buffered" }.into();
             if !direct {
-                warnings.push(format!(
+                found.warnings.push(format!(
                     "O_DIRECT is refused at {}: shards are written through the page cache (same bytes, more CPU and cache pressure)",
-                    checked.display()
+                    out.checked_path.display()
                 ));
             }
         }
-        Err(e) => problems.push(format!(
+        Err(e) => found.problems.push(format!(
             "output root {}: cannot create a file in {}: {e}",
-            root.display(),
-            checked.display()
+            out.path.display(),
+            out.checked_path.display()
         )),
     }
-    out
 }
 
 /// `root` if it exists, else its nearest existing ancestor (`.` for a relative path with
@@ -855,7 +692,7 @@ fn simd_rank(level: &str) -> u8 {
 }
 
 /// `12.3 GiB` (binary units, for memory).
-fn gib(b: u64) -> String {
+pub(crate) fn gib(b: u64) -> String {
     let g = b as f64 / (1u64 << 30) as f64;
     if g >= 1.0 {
         format!("{g:.1} GiB")

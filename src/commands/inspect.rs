@@ -1,7 +1,7 @@
 //! `msms inspect FILE.hdf5 [--json]`: what an HDF5 file holds and what `msms build-shards`
 //! would do with it, without converting anything.
 //!
-//! The report ([`Report`], printed by [`human_text`] or as JSON) has four parts:
+//! The report ([`Report`], printed by `crate::cli::inspect` as text or as JSON) has four parts:
 //!
 //! 1. **Datasets**: every dataset of the root group with its dtype, shape, storage (chunk
 //!    shape, `contiguous` or `compact`), filter pipeline with parameters (`deflate(4)`),
@@ -18,241 +18,200 @@
 //!    through libhdf5.
 //! 4. **Estimated conversion time** ([`Estimate`], model documented there).
 //!
-//! Exit codes ([`run`]): 0 the file can be converted; 2 the file cannot be read or is not
-//! HDF5 (a message naming it on stderr, nothing on stdout), or is HDF5 but cannot be
-//! converted (the listing is still printed, or the JSON with `convertible: false` and
-//! `refusal`, and the refusal goes to stderr).
+//! [`inspect`] fails only when the file cannot be read or is not HDF5; a file `build-shards`
+//! refuses gives a report with `convertible: false` and the `refusal`.
 
-use crate::text::{human_bytes, thousands};
-use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::Args;
 use msms_kernels::Orientation;
 use serde::Serialize;
 
 use crate::read::h5::{self, DType, DatasetInfo, Layout, ObjectKind, MAX_CHUNK_RANK};
 use crate::read::source::{Decode, FileMapping, InputError, MappedColumns, PeakElem, ValueKind};
+use crate::text::thousands;
 
 /// Version of the JSON object printed by `--json` (bumped when a field changes meaning or
 /// is removed; new fields may appear without a bump).
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Most chunks whose index is read to count stored bytes (48 bytes of memory each); a
 /// dataset declaring more, or more than the file has bytes, is reported without them.
-pub const MAX_INDEXED_CHUNKS: u64 = 1 << 22;
-
-const AFTER_HELP: &str = "\
-Prints, without converting anything:
-  - every dataset of the root group: dtype, shape, chunk shape (or contiguous / compact),
-    filters with parameters (e.g. shuffle, deflate(4), fletcher32, in pipeline order),
-    stored bytes, raw bytes (shape x element size) and the ratio raw / stored;
-  - the GeMS mapping build-shards detects (which dataset becomes which output column,
-    pass-through columns, skipped objects), or why the file cannot be converted;
-  - per dataset the decode path of --decode native: mapped (decoded in-process from a
-    memory map) or the libhdf5 fallback with its reason;
-  - an estimated conversion time on this machine (model in the output and the README).
-
-Exit codes: 0 the file can be converted; 2 it cannot be read, is not HDF5 (message on
-stderr), or is HDF5 but cannot be converted (listing printed, refusal on stderr).
-
-Examples:
-  msms inspect GeMS_C1_DreaMS.0.hdf5
-  msms inspect GeMS_C1_DreaMS.0.hdf5 --json | jq '.datasets[] | {name, stored_bytes, raw_bytes}'
-  msms inspect big.hdf5 --num-workers 48";
-
-/// Arguments of `msms inspect`.
-#[derive(Debug, Args)]
-#[command(after_help = AFTER_HELP)]
-pub struct InspectArgs {
-    /// The HDF5 file to describe.
-    #[arg(value_name = "FILE.hdf5")]
-    pub file: PathBuf,
-    /// Print one JSON object on stdout instead of the report (stable field names, see
-    /// `format_version`).
-    #[arg(long)]
-    pub json: bool,
-    /// Workers to estimate the conversion time for (default: the local profile's,
-    /// min(4, cores)).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub num_workers: Option<u32>,
-}
+pub(crate) const MAX_INDEXED_CHUNKS: u64 = 1 << 22;
 
 /// Everything `msms inspect` reports about one file (the `--json` object).
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// Always `msms-inspect`.
-    pub format: &'static str,
+    pub(crate) format: &'static str,
     /// [`FORMAT_VERSION`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// Version of msms-shards.
-    pub tool_version: &'static str,
+    pub(crate) tool_version: &'static str,
     /// The file, as given.
-    pub path: String,
+    pub(crate) path: String,
     /// Its size in bytes.
-    pub file_bytes: u64,
+    pub(crate) file_bytes: u64,
     /// Every dataset of the root group, in name order.
-    pub datasets: Vec<DatasetReport>,
+    pub(crate) datasets: Vec<DatasetReport>,
     /// Groups and other non-dataset objects of the root group.
-    pub other_objects: Vec<OtherObject>,
+    pub(crate) other_objects: Vec<OtherObject>,
     /// Sums over the datasets.
-    pub totals: Totals,
+    pub(crate) totals: Totals,
     /// Whether `build-shards` accepts the file.
-    pub convertible: bool,
+    pub(crate) convertible: bool,
     /// Why it does not (the message `build-shards` refuses it with).
-    pub refusal: Option<String>,
+    pub(crate) refusal: Option<String>,
     /// The detected mapping (when the file is GeMS-like).
-    pub mapping: Option<MappingReport>,
+    pub(crate) mapping: Option<MappingReport>,
     /// Estimated conversion time (when convertible).
-    pub estimate: Option<Estimate>,
+    pub(crate) estimate: Option<Estimate>,
     /// The mapping as `build-shards` prints it at start (not in the JSON).
     #[serde(skip)]
-    pub mapping_text: Option<String>,
+    pub(crate) mapping_text: Option<String>,
 }
 
 /// One dataset.
 #[derive(Clone, Debug, Serialize)]
-pub struct DatasetReport {
+pub(crate) struct DatasetReport {
     /// Path in the file (root-group datasets: their name).
-    pub name: String,
+    pub(crate) name: String,
     /// `float64`, `int8`, `uint32`, `S64` (fixed-length string), `vlen-str`, or the HDF5
     /// class name of anything else (`compound`, `enum`, …).
-    pub dtype: String,
+    pub(crate) dtype: String,
     /// Dimensions.
-    pub shape: Vec<u64>,
+    pub(crate) shape: Vec<u64>,
     /// `chunked`, `contiguous`, `compact` or `other` (virtual, external).
-    pub layout: &'static str,
+    pub(crate) layout: &'static str,
     /// Chunk shape for chunked datasets, else null.
-    pub chunk_shape: Option<Vec<u64>>,
+    pub(crate) chunk_shape: Option<Vec<u64>>,
     /// The filter pipeline in pipeline (write) order.
-    pub filters: Vec<FilterReport>,
+    pub(crate) filters: Vec<FilterReport>,
     /// Chunks allocated and declared (chunked datasets whose index was read), else null.
-    pub chunks: Option<ChunkCount>,
+    pub(crate) chunks: Option<ChunkCount>,
     /// Bytes stored in the file (null when unknown: other layouts, too many chunks).
-    pub stored_bytes: Option<u64>,
+    pub(crate) stored_bytes: Option<u64>,
     /// Elements × stored element size (null for types without a fixed size).
-    pub raw_bytes: Option<u64>,
+    pub(crate) raw_bytes: Option<u64>,
     /// raw ÷ stored (null when either is unknown or nothing is stored).
-    pub ratio: Option<f64>,
+    pub(crate) ratio: Option<f64>,
     /// The output column(s) it becomes, e.g. `mz, intensity, num_peaks` (null: not read).
-    pub column: Option<String>,
+    pub(crate) column: Option<String>,
     /// How `--decode native` reads it (null: not read).
-    pub decode: Option<DecodePath>,
+    pub(crate) decode: Option<DecodePath>,
     /// What failed while describing it, if anything.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// One filter of a pipeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FilterReport {
+pub(crate) struct FilterReport {
     /// `deflate`, `shuffle`, `fletcher32`, `szip`, `nbit`, `scaleoffset` or `filter-<id>`.
-    pub name: String,
+    pub(crate) name: String,
     /// HDF5 filter id (deflate 1, shuffle 2, fletcher32 3, szip 4, …; 32000+ registered).
-    pub id: i32,
+    pub(crate) id: i32,
     /// Client data values as stored (deflate: level; shuffle: element size).
-    pub params: Vec<u32>,
+    pub(crate) params: Vec<u32>,
 }
 
 /// Allocated vs declared chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct ChunkCount {
+pub(crate) struct ChunkCount {
     /// Chunks with storage.
-    pub allocated: u64,
+    pub(crate) allocated: u64,
     /// Chunks of the full grid (the rest read as fill values).
-    pub total: u64,
+    pub(crate) total: u64,
 }
 
 /// How a dataset is decoded under `--decode native`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DecodePath {
+pub(crate) struct DecodePath {
     /// `mapped` or `libhdf5`.
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// A libhdf5 read the pipeline announces with a `notice:` (false for strings, which
     /// always go through libhdf5).
-    pub fallback: bool,
+    pub(crate) fallback: bool,
     /// Mapped: storage and filters (`mapped, 3 chunks of [1024, 2, 128], deflate`);
     /// libhdf5: the reason.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// A non-dataset object of the root group.
 #[derive(Clone, Debug, Serialize)]
-pub struct OtherObject {
+pub(crate) struct OtherObject {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// `group` or `other` (named datatype, dangling link).
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
 }
 
 /// Sums over every dataset (unknown sizes count as 0).
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Stored bytes.
-    pub stored_bytes: u64,
+    pub(crate) stored_bytes: u64,
     /// Raw bytes.
-    pub raw_bytes: u64,
+    pub(crate) raw_bytes: u64,
     /// raw ÷ stored.
-    pub ratio: Option<f64>,
+    pub(crate) ratio: Option<f64>,
 }
 
 /// The detected mapping.
 #[derive(Clone, Debug, Serialize)]
-pub struct MappingReport {
+pub(crate) struct MappingReport {
     /// Spectra (N).
-    pub spectra: u64,
+    pub(crate) spectra: u64,
     /// The peak tensor.
-    pub spectrum: SpectrumReport,
+    pub(crate) spectrum: SpectrumReport,
     /// Every fixed output column with its dataset (null: absent, written as nulls).
-    pub columns: Vec<ColumnSource>,
+    pub(crate) columns: Vec<ColumnSource>,
     /// Pass-through columns.
-    pub passthrough: Vec<PassReport>,
+    pub(crate) passthrough: Vec<PassReport>,
     /// Objects not converted, with the reason.
-    pub skipped: Vec<Skipped>,
+    pub(crate) skipped: Vec<Skipped>,
     /// Decoded bytes per spectrum as the pipeline budgets them.
-    pub row_bytes: u64,
+    pub(crate) row_bytes: u64,
 }
 
 /// The spectrum tensor.
 #[derive(Clone, Debug, Serialize)]
-pub struct SpectrumReport {
+pub(crate) struct SpectrumReport {
     /// `spectrum` or `spectra`.
-    pub dataset: String,
+    pub(crate) dataset: String,
     /// `(N, 2, P)` or `(N, P, 2)`.
-    pub orientation: &'static str,
+    pub(crate) orientation: &'static str,
     /// `float64` or `float32`.
-    pub dtype: &'static str,
+    pub(crate) dtype: &'static str,
     /// P.
-    pub peak_slots: usize,
+    pub(crate) peak_slots: usize,
 }
 
 /// A fixed output column and its source.
 #[derive(Clone, Debug, Serialize)]
-pub struct ColumnSource {
+pub(crate) struct ColumnSource {
     /// Output column.
-    pub column: &'static str,
+    pub(crate) column: &'static str,
     /// Dataset, or null.
-    pub dataset: Option<String>,
+    pub(crate) dataset: Option<String>,
 }
 
 /// A pass-through column.
 #[derive(Clone, Debug, Serialize)]
-pub struct PassReport {
+pub(crate) struct PassReport {
     /// Dataset.
-    pub dataset: String,
+    pub(crate) dataset: String,
     /// Output column (`input_<name>` on a clash with a fixed column).
-    pub column: String,
+    pub(crate) column: String,
     /// Arrow type of the column, e.g. `Float32` or `FixedSizeList(1024 x Float32)`.
-    pub data_type: String,
+    pub(crate) data_type: String,
 }
 
 /// An object not converted.
 #[derive(Clone, Debug, Serialize)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// Why.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Estimated wall time of `msms build-shards` for this file on this machine.
@@ -281,33 +240,33 @@ pub struct Skipped {
 /// Beyond 2 workers the gain is extrapolated; the figures are for an otherwise idle machine,
 /// and a cold disk adds the file size ÷ the disk's read speed.
 #[derive(Clone, Debug, Serialize)]
-pub struct Estimate {
+pub(crate) struct Estimate {
     /// Estimated seconds for the whole file.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     /// Estimated seconds per 100,000 spectra.
     pub seconds_per_100k: f64,
     /// Estimated spectra per second.
-    pub spectra_per_second: f64,
+    pub(crate) spectra_per_second: f64,
     /// Workers assumed.
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// `local mode` (min(4, cores)) or `--num-workers`.
-    pub workers_from: &'static str,
+    pub(crate) workers_from: &'static str,
     /// Cores of this machine (`available_parallelism`).
-    pub cores: usize,
+    pub(crate) cores: usize,
     /// `deflate`, `chunked` or `contiguous`.
-    pub input_class: &'static str,
+    pub(crate) input_class: &'static str,
     /// How the spectrum dataset is decoded: `mapped` or `libhdf5`.
-    pub spectrum_decode: &'static str,
+    pub(crate) spectrum_decode: &'static str,
     /// Decoded bytes per spectrum ([`FileMapping::row_bytes`]).
-    pub row_bytes: u64,
+    pub(crate) row_bytes: u64,
     /// The row-width factor `s` of the model.
-    pub row_scale: f64,
+    pub(crate) row_scale: f64,
     /// The model in one line.
-    pub model: String,
+    pub(crate) model: String,
 }
 
 /// Decoded bytes per row of the benchmark files (README, Performance).
-pub const BENCH_ROW_BYTES: u64 = 2240;
+pub(crate) const BENCH_ROW_BYTES: u64 = 2240;
 
 /// Per input class: (name, r1, r2, libhdf5 cap), spectra per second.
 const CLASSES: [(&str, f64, f64, f64); 3] = [
@@ -319,7 +278,7 @@ const CLASSES: [(&str, f64, f64, f64); 3] = [
 impl Estimate {
     /// The estimate for `rows` spectra of `row_bytes` each, of input class `class`
     /// (`deflate`, `chunked`, `contiguous`), with the spectrum dataset mapped or not.
-    pub fn compute(
+    pub(crate) fn compute(
         rows: u64,
         row_bytes: u64,
         class: &'static str,
@@ -361,36 +320,9 @@ impl Estimate {
     }
 }
 
-/// `msms inspect`: print the report; 0 when the file can be converted, else 2.
-pub fn run(a: InspectArgs) -> i32 {
-    let report = match inspect(&a.file, a.num_workers.map(|n| n as usize)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("msms inspect: {e}");
-            return 2;
-        }
-    };
-    let out = if a.json {
-        let mut s = serde_json::to_string_pretty(&report).expect("the report serialises");
-        s.push('\n');
-        s
-    } else {
-        human_text(&report)
-    };
-    // A closed pipe (`msms inspect F | head`) is not an error of the inspection.
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    match &report.refusal {
-        None => 0,
-        Some(why) => {
-            eprintln!("msms inspect: cannot convert: {why}");
-            2
-        }
-    }
-}
-
 /// Describe `path`. `Err` only when the file cannot be read or is not HDF5; a file that
 /// `build-shards` refuses gives `Ok` with `convertible: false`.
-pub fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, InputError> {
+pub(crate) fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, InputError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| InputError::new(path, None, format!("cannot read: {e}")))?;
     if meta.is_dir() {
@@ -401,27 +333,7 @@ pub fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, InputError
         ));
     }
     let file_bytes = meta.len();
-    let mut datasets = Vec::new();
-    let mut other_objects = Vec::new();
-    {
-        let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
-        let members = file
-            .root_members()
-            .map_err(|e| InputError::h5(path, None, e))?;
-        for (name, kind) in members {
-            match kind {
-                ObjectKind::Dataset => datasets.push(describe_dataset(&file, &name, file_bytes)),
-                ObjectKind::Group => other_objects.push(OtherObject {
-                    name,
-                    kind: "group",
-                }),
-                ObjectKind::Other => other_objects.push(OtherObject {
-                    name,
-                    kind: "other",
-                }),
-            }
-        }
-    }
+    let (datasets, other_objects) = list_root(path, file_bytes)?;
     let stored: u64 = datasets.iter().filter_map(|d| d.stored_bytes).sum();
     let raw: u64 = datasets.iter().filter_map(|d| d.raw_bytes).sum();
     let mut report = Report {
@@ -450,27 +362,63 @@ pub fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, InputError
             return Ok(report);
         }
     };
+    if let Err(e) = add_mapping(&mut report, &mapping) {
+        report.refusal = Some(e.to_string());
+        return Ok(report);
+    }
+    report.convertible = true;
+    report.estimate = Some(estimate(&report, &mapping, workers));
+    Ok(report)
+}
+
+/// Every dataset of the root group, described, and the other objects there.
+fn list_root(
+    path: &Path,
+    file_bytes: u64,
+) -> Result<(Vec<DatasetReport>, Vec<OtherObject>), InputError> {
+    let mut datasets = Vec::new();
+    let mut other_objects = Vec::new();
+    let file = h5::File::open(path).map_err(|e| InputError::h5(path, None, e))?;
+    let members = file
+        .root_members()
+        .map_err(|e| InputError::h5(path, None, e))?;
+    for (name, kind) in members {
+        match kind {
+            ObjectKind::Dataset => datasets.push(describe_dataset(&file, &name, file_bytes)),
+            ObjectKind::Group => other_objects.push(OtherObject {
+                name,
+                kind: "group",
+            }),
+            ObjectKind::Other => other_objects.push(OtherObject {
+                name,
+                kind: "other",
+            }),
+        }
+    }
+    Ok((datasets, other_objects))
+}
+
+/// Add the detected mapping to `report`: each dataset's output column and decode path.
+/// `Err`: why the pipeline's reader refuses the file.
+fn add_mapping(report: &mut Report, mapping: &FileMapping) -> Result<(), InputError> {
     report.mapping_text = Some(mapping.to_string());
-    report.mapping = Some(mapping_report(&mapping));
+    report.mapping = Some(mapping_report(mapping));
     for d in &mut report.datasets {
-        d.column = column_of(&mapping, &d.name);
+        d.column = column_of(mapping, &d.name);
     }
     // The decode paths, exactly as the pipeline decides them when it opens the file.
-    let reader = match mapping.reader(1024, Decode::Native) {
-        Ok(r) => r,
-        Err(e) => {
-            report.refusal = Some(e.to_string());
-            return Ok(report);
-        }
-    };
+    let reader = mapping.reader(1024, Decode::Native)?;
     let cols = reader.mapped();
     for d in &mut report.datasets {
         if d.column.is_some() {
-            d.decode = Some(decode_path(&mapping, &d.name, cols));
+            d.decode = Some(decode_path(mapping, &d.name, cols));
         }
     }
-    drop(reader);
-    report.convertible = true;
+    Ok(())
+}
+
+/// The conversion time of a convertible file, for `workers` (default: the local profile's).
+fn estimate(report: &Report, mapping: &FileMapping, workers: Option<usize>) -> Estimate {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (w, from) = match workers {
         Some(w) => (w, "--num-workers"),
@@ -488,7 +436,7 @@ pub fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, InputError
     let mapped = spec
         .and_then(|d| d.decode.as_ref())
         .is_some_and(|p| p.path == "mapped");
-    report.estimate = Some(Estimate::compute(
+    Estimate::compute(
         mapping.rows,
         mapping.row_bytes(),
         class,
@@ -496,8 +444,7 @@ pub fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, InputError
         w,
         from,
         cores,
-    ));
-    Ok(report)
+    )
 }
 
 /// Element size in the file, when fixed (variable-length strings: the 16-byte heap
@@ -747,260 +694,6 @@ fn mapping_report(m: &FileMapping) -> MappingReport {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Human-readable text
-
-/// `(10000, 2, 128)`, `(10000,)`, `()`.
-pub fn shape_text(s: &[u64]) -> String {
-    match s {
-        [x] => format!("({x},)"),
-        _ => format!(
-            "({})",
-            s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-/// `shuffle, deflate(4), fletcher32` (pipeline order), or `-`.
-pub fn filters_text(f: &[FilterReport]) -> String {
-    if f.is_empty() {
-        return "-".into();
-    }
-    f.iter()
-        .map(|f| {
-            let p = &f.params;
-            let shown: &[u32] = match f.id {
-                // deflate: the level.
-                1 => &p[..p.len().min(1)],
-                // shuffle (element size), fletcher32, n-bit: nothing a user chose.
-                2 | 3 | 5 => &[],
-                // szip: options mask, pixels per block; scale-offset: type, factor.
-                4 | 6 => &p[..p.len().min(2)],
-                _ => &p[..p.len().min(6)],
-            };
-            if shown.is_empty() {
-                f.name.clone()
-            } else {
-                let vals: Vec<String> = shown.iter().map(u32::to_string).collect();
-                format!(
-                    "{}({}{})",
-                    f.name,
-                    vals.join(", "),
-                    if f.id > 6 && p.len() > 6 { ", …" } else { "" }
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `0.042 s`, `4.6 s`, `512 s (8.5 min)`.
-fn seconds_text(s: f64) -> String {
-    let base = if s < 0.1 {
-        format!("{s:.3} s")
-    } else if s < 10.0 {
-        format!("{s:.2} s")
-    } else if s < 100.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{s:.0} s")
-    };
-    if s >= 7200.0 {
-        format!("{base} ({:.1} h)", s / 3600.0)
-    } else if s >= 120.0 {
-        format!("{base} ({:.1} min)", s / 60.0)
-    } else {
-        base
-    }
-}
-
-fn ratio_text(r: Option<f64>) -> String {
-    r.map_or("-".into(), |r| format!("{r:.2}x"))
-}
-
-/// The report as printed without `--json`.
-pub fn human_text(r: &Report) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}: HDF5, {} ({} bytes), {} dataset{}{}",
-        r.path,
-        human_bytes(r.file_bytes),
-        r.file_bytes,
-        r.datasets.len(),
-        if r.datasets.len() == 1 { "" } else { "s" },
-        if r.other_objects.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", other objects: {}",
-                r.other_objects
-                    .iter()
-                    .map(|o| format!("{} ({})", o.name, o.kind))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
-    );
-    let _ = writeln!(
-        out,
-        "\ndatasets (root group; bytes; ratio = raw / stored; filters in pipeline order):"
-    );
-    let header = [
-        "dataset", "dtype", "shape", "chunks", "filters", "stored", "raw", "ratio",
-    ];
-    let mut rows: Vec<[String; 8]> = r
-        .datasets
-        .iter()
-        .map(|d| {
-            [
-                d.name.clone(),
-                d.dtype.clone(),
-                shape_text(&d.shape),
-                match (&d.chunk_shape, d.layout) {
-                    (Some(c), _) => shape_text(c),
-                    (None, l) => l.to_string(),
-                },
-                filters_text(&d.filters),
-                d.stored_bytes.map_or("?".into(), |b| b.to_string()),
-                d.raw_bytes.map_or("?".into(), |b| b.to_string()),
-                ratio_text(d.ratio),
-            ]
-        })
-        .collect();
-    rows.push([
-        "total".into(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        r.totals.stored_bytes.to_string(),
-        r.totals.raw_bytes.to_string(),
-        ratio_text(r.totals.ratio),
-    ]);
-    let mut width = header.map(str::len);
-    for row in &rows {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String; 8]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-            let pad = w - c.chars().count();
-            // Numbers right-aligned, text left-aligned.
-            if i >= 5 {
-                s.push_str(&" ".repeat(pad + 2));
-                s.push_str(c);
-            } else {
-                s.push_str("  ");
-                s.push_str(c);
-                s.push_str(&" ".repeat(pad));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    let _ = writeln!(out, "{}", line(&header.map(str::to_string)));
-    let n = rows.len();
-    for (i, row) in rows.iter().enumerate() {
-        if i + 1 == n {
-            let rule: usize = width.iter().map(|w| w + 2).sum::<usize>() - 2;
-            let _ = writeln!(out, "  {}", "-".repeat(rule));
-        }
-        let _ = writeln!(out, "{}", line(row));
-    }
-    if r.datasets.iter().any(|d| d.dtype == "vlen-str") {
-        let _ = writeln!(
-            out,
-            "  vlen-str: stored and raw count 16-byte heap references; the strings are in the global heap"
-        );
-    }
-    for d in &r.datasets {
-        if let Some(e) = &d.error {
-            let _ = writeln!(out, "  {}: {e}", d.name);
-        }
-        if let Some(c) = d.chunks.filter(|c| c.allocated != c.total) {
-            let _ = writeln!(
-                out,
-                "  {}: {} of {} chunks allocated (the rest read as fill values)",
-                d.name, c.allocated, c.total
-            );
-        }
-    }
-
-    match &r.mapping_text {
-        Some(text) => {
-            let _ = writeln!(out, "\nGeMS mapping (output column <- dataset):");
-            for l in text.lines() {
-                let _ = writeln!(out, "  {l}");
-            }
-        }
-        None => {
-            let _ = writeln!(out, "\nGeMS mapping: none");
-        }
-    }
-    // In mapping order: the spectrum tensor, the fixed columns, the pass-through columns.
-    let order: Vec<&str> = r
-        .mapping
-        .iter()
-        .flat_map(|m| {
-            m.columns
-                .iter()
-                .filter_map(|c| c.dataset.as_deref())
-                .chain(m.passthrough.iter().map(|p| p.dataset.as_str()))
-        })
-        .collect();
-    let mut read: Vec<&DatasetReport> = r.datasets.iter().filter(|d| d.decode.is_some()).collect();
-    read.sort_by_key(|d| order.iter().position(|n| *n == d.name));
-    if !read.is_empty() {
-        let _ = writeln!(out, "\ndecode paths (--decode native):");
-        let w = read
-            .iter()
-            .map(|d| d.name.chars().count())
-            .max()
-            .unwrap_or(0);
-        for d in &read {
-            let p = d.decode.as_ref().expect("filtered");
-            let text = match (p.path, p.fallback) {
-                ("mapped", _) => {
-                    // Decode order: the reverse of the pipeline.
-                    let f: Vec<&str> = d.filters.iter().rev().map(|f| f.name.as_str()).collect();
-                    if f.is_empty() {
-                        "mapped (no filters: copied from the map in-process)".to_string()
-                    } else {
-                        format!("mapped ({} decoded in-process)", f.join("+"))
-                    }
-                }
-                (_, true) => format!("libhdf5 fallback: {}", p.detail),
-                _ => format!("libhdf5 ({})", p.detail),
-            };
-            let _ = writeln!(out, "  {:<w$}  {text}", d.name);
-        }
-    }
-    if let Some(e) = &r.estimate {
-        let _ = writeln!(
-            out,
-            "\nestimated conversion: ~{} with {} worker{} ({}), ~{} per 100k spectra ({}/s)",
-            seconds_text(e.seconds),
-            e.workers,
-            if e.workers == 1 { "" } else { "s" },
-            e.workers_from,
-            seconds_text(e.seconds_per_100k),
-            thousands(e.spectra_per_second as u64),
-        );
-        let _ = writeln!(out, "  model: {}", e.model);
-    }
-    match &r.refusal {
-        None => {
-            let _ = writeln!(out, "\nconvertible: yes");
-        }
-        Some(why) => {
-            let _ = writeln!(out, "\nconvertible: no: {why}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1021,34 +714,6 @@ mod tests {
         assert!((wide.spectra_per_second - 74_933.0).abs() < 1.0, "{wide:?}");
         let narrow = Estimate::compute(1000, 1000, "contiguous", true, 1, "local mode", 1);
         assert!((narrow.spectra_per_second - 224_800.0).abs() < 1.0);
-    }
-
-    #[test]
-    fn texts() {
-        assert_eq!(shape_text(&[10, 2, 128]), "(10, 2, 128)");
-        assert_eq!(shape_text(&[10]), "(10,)");
-        assert_eq!(shape_text(&[]), "()");
-        let f = |name: &str, id, params: &[u32]| FilterReport {
-            name: name.into(),
-            id,
-            params: params.to_vec(),
-        };
-        assert_eq!(
-            filters_text(&[
-                f("shuffle", 2, &[8]),
-                f("deflate", 1, &[4]),
-                f("fletcher32", 3, &[])
-            ]),
-            "shuffle, deflate(4), fletcher32"
-        );
-        assert_eq!(
-            filters_text(&[f("filter-32001", 32001, &[1, 2, 3, 4, 5, 6, 7])]),
-            "filter-32001(1, 2, 3, 4, 5, 6, …)"
-        );
-        assert_eq!(filters_text(&[]), "-");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(seconds_text(4.623), "4.62 s");
-        assert_eq!(seconds_text(600.0), "600 s (10.0 min)");
     }
 
     #[test]

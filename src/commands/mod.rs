@@ -1,8 +1,11 @@
-pub mod doctor;
-pub mod inspect;
-pub mod report;
+//! The commands besides `build-shards`, each a library returning values that `crate::cli`
+//! prints: `verify`, `inspect`, `doctor`, `report` (quality-report) and `synth`.
+
+pub(crate) mod doctor;
+pub(crate) mod inspect;
+pub(crate) mod report;
 pub mod synth;
-pub mod verify;
+pub(crate) mod verify;
 
 /// A pool of `threads` (default: one per core) named `name-N`, for commands that work on
 /// several shards at a time; the error is (threads asked for, why).

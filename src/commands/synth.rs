@@ -63,10 +63,17 @@ pub enum Filters {
     Shuffle,
 }
 
-impl FromStr for SynthLayout {
-    type Err = String;
+/// A `--layout` name [`SynthLayout`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown layout `{0}`; combine: gems, auto-chunk, contiguous, gzip, no-compression, shuffle, float32, high-form, strings, embedding"
+)]
+pub struct UnknownLayout(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for SynthLayout {
+    type Err = UnknownLayout;
+
+    fn from_str(s: &str) -> Result<Self, UnknownLayout> {
         let mut l = SynthLayout::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
@@ -86,11 +93,7 @@ impl FromStr for SynthLayout {
                 "high-form" => l.high_form = true,
                 "strings" => l.strings = true,
                 "embedding" => l.embedding = true,
-                other => {
-                    return Err(format!(
-                        "unknown layout `{other}`; combine: gems, auto-chunk, contiguous, gzip, no-compression, shuffle, float32, high-form, strings, embedding"
-                    ))
-                }
+                other => return Err(UnknownLayout(other.to_string())),
             }
         }
         Ok(l)
@@ -229,106 +232,7 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
     let n = opts.spectra;
     let l = &opts.layout;
     let file = h5::File::create(path)?;
-    let storage = |shape: &[u64], vlen: bool| -> Storage {
-        let rows = n.max(1);
-        let chunk: Vec<u64> = match l.chunking {
-            Chunking::Contiguous => return Storage::Contiguous,
-            Chunking::Rows => std::iter::once(rows.min(1024))
-                .chain(shape[1..].iter().copied())
-                .collect(),
-            Chunking::Auto => std::iter::once(rows.min(4096))
-                .chain(shape[1..].iter().map(|_| 1))
-                .collect(),
-        };
-        let (deflate, shuffle, fletcher32) = match l.filters {
-            Filters::Gzip => (Some(4), false, false),
-            Filters::None => (None, false, false),
-            // HDF5 refuses shuffle and fletcher32 on variable-length strings.
-            Filters::Shuffle if vlen => (Some(4), false, false),
-            Filters::Shuffle => (Some(4), true, true),
-        };
-        Storage::Chunked {
-            chunk,
-            deflate,
-            shuffle,
-            fletcher32,
-        }
-    };
-    let make = |name: &str, t: WriteType, shape: &[u64]| {
-        let vlen = matches!(t, WriteType::VarString);
-        file.create_dataset(name, &t, shape, &storage(shape, vlen))
-    };
-    let spec_shape: Vec<u64> = if l.high_form {
-        vec![n, SLOTS as u64, 2]
-    } else {
-        vec![n, 2, SLOTS as u64]
-    };
-    let spec_type = if l.float32 {
-        WriteType::of::<f32>()
-    } else {
-        WriteType::of::<f64>()
-    };
-    let spectrum = make(
-        if l.high_form { "spectra" } else { "spectrum" },
-        spec_type,
-        &spec_shape,
-    )?;
-    let precursor = make(
-        if l.high_form {
-            "precursor mz"
-        } else {
-            "precursor_mz"
-        },
-        WriteType::of::<f32>(),
-        &[n],
-    )?;
-    let rt = make("RT", WriteType::of::<f32>(), &[n])?;
-    let charge = make("charge", WriteType::of::<i8>(), &[n])?;
-    let accuracy = make("instrument accuracy est.", WriteType::of::<f32>(), &[n])?;
-    let lsh = make(
-        "lsh",
-        if l.strings {
-            WriteType::FixedString(64)
-        } else {
-            WriteType::of::<i64>()
-        },
-        &[n],
-    )?;
-    let name = make(
-        if l.strings { "file_name" } else { "name" },
-        if l.strings {
-            WriteType::FixedString(32)
-        } else {
-            WriteType::VarString
-        },
-        &[n],
-    )?;
-    let extra = if l.embedding {
-        file.create_group("metadata")?;
-        let names = file.create_dataset(
-            "metadata/file_names",
-            &WriteType::VarString,
-            &[3],
-            &Storage::Contiguous,
-        )?;
-        names.write_strings(
-            0,
-            &["a.mzML".into(), "b.mzML".into(), "c.mzML".into()],
-            None,
-        )?;
-        Some((
-            make(
-                "DreaMS_embedding",
-                WriteType::of::<f32>(),
-                &[n, EMBEDDING_DIM as u64],
-            )?,
-            make("file_id", WriteType::of::<i32>(), &[n])?,
-            make("scan_number", WriteType::of::<i32>(), &[n])?,
-        ))
-    } else {
-        None
-    };
-
+    let datasets = Datasets::create(&file, n, l)?;
     let mut report = SynthReport {
         spectra: n,
         planted: BTreeMap::new(),
@@ -345,57 +249,165 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
                 *report.planted.entry(f).or_default() += 1;
             }
         }
-        let mut peaks = Vec::with_capacity(rows as usize * 2 * SLOTS);
-        for s in &specs {
-            if l.high_form {
-                for i in 0..SLOTS {
-                    peaks.push(s.mz[i]);
-                    peaks.push(s.intensity[i]);
-                }
-            } else {
-                peaks.extend_from_slice(&s.mz);
-                peaks.extend_from_slice(&s.intensity);
-            }
-        }
-        if l.float32 {
-            let p32: Vec<f32> = peaks.iter().map(|&x| x as f32).collect();
-            spectrum.write_rows(start, rows, &p32)?;
+        datasets.write_block(l, start, &specs)?;
+        start += rows;
+    }
+    Ok(report)
+}
+
+/// How a dataset of `shape` is stored in a file of `n` rows with layout `l` (`vlen`: it
+/// holds variable-length strings).
+fn storage(l: &SynthLayout, n: u64, shape: &[u64], vlen: bool) -> Storage {
+    let rows = n.max(1);
+    let chunk: Vec<u64> = match l.chunking {
+        Chunking::Contiguous => return Storage::Contiguous,
+        Chunking::Rows => std::iter::once(rows.min(1024))
+            .chain(shape[1..].iter().copied())
+            .collect(),
+        Chunking::Auto => std::iter::once(rows.min(4096))
+            .chain(shape[1..].iter().map(|_| 1))
+            .collect(),
+    };
+    let (deflate, shuffle, fletcher32) = match l.filters {
+        Filters::Gzip => (Some(4), false, false),
+        Filters::None => (None, false, false),
+        // HDF5 refuses shuffle and fletcher32 on variable-length strings.
+        Filters::Shuffle if vlen => (Some(4), false, false),
+        Filters::Shuffle => (Some(4), true, true),
+    };
+    Storage::Chunked {
+        chunk,
+        deflate,
+        shuffle,
+        fletcher32,
+    }
+}
+
+/// The datasets of a synthetic file. Created in file order; the fields are declared in
+/// reverse, so that they are closed in the reverse order of their creation.
+struct Datasets {
+    /// `DreaMS_embedding`, `file_id` and `scan_number` (the `embedding` layout).
+    extra: Option<(h5::Dataset, h5::Dataset, h5::Dataset)>,
+    name: h5::Dataset,
+    lsh: h5::Dataset,
+    accuracy: h5::Dataset,
+    charge: h5::Dataset,
+    rt: h5::Dataset,
+    precursor: h5::Dataset,
+    spectrum: h5::Dataset,
+}
+
+impl Datasets {
+    /// Create every dataset of a file of `n` rows with layout `l`.
+    fn create(file: &h5::File, n: u64, l: &SynthLayout) -> Result<Datasets, H5Error> {
+        let make = |name: &str, t: WriteType, shape: &[u64]| {
+            let vlen = matches!(t, WriteType::VarString);
+            file.create_dataset(name, &t, shape, &storage(l, n, shape, vlen))
+        };
+        let spec_shape: Vec<u64> = if l.high_form {
+            vec![n, SLOTS as u64, 2]
         } else {
-            spectrum.write_rows(start, rows, &peaks)?;
-        }
+            vec![n, 2, SLOTS as u64]
+        };
+        let spec_type = if l.float32 {
+            WriteType::of::<f32>()
+        } else {
+            WriteType::of::<f64>()
+        };
+        let spectrum = make(
+            if l.high_form { "spectra" } else { "spectrum" },
+            spec_type,
+            &spec_shape,
+        )?;
+        let precursor = make(
+            if l.high_form {
+                "precursor mz"
+            } else {
+                "precursor_mz"
+            },
+            WriteType::of::<f32>(),
+            &[n],
+        )?;
+        let rt = make("RT", WriteType::of::<f32>(), &[n])?;
+        let charge = make("charge", WriteType::of::<i8>(), &[n])?;
+        let accuracy = make("instrument accuracy est.", WriteType::of::<f32>(), &[n])?;
+        let lsh = make(
+            "lsh",
+            if l.strings {
+                WriteType::FixedString(64)
+            } else {
+                WriteType::of::<i64>()
+            },
+            &[n],
+        )?;
+        let name = make(
+            if l.strings { "file_name" } else { "name" },
+            if l.strings {
+                WriteType::FixedString(32)
+            } else {
+                WriteType::VarString
+            },
+            &[n],
+        )?;
+        let extra = if l.embedding {
+            file.create_group("metadata")?;
+            let names = file.create_dataset(
+                "metadata/file_names",
+                &WriteType::VarString,
+                &[3],
+                &Storage::Contiguous,
+            )?;
+            names.write_strings(
+                0,
+                &["a.mzML".into(), "b.mzML".into(), "c.mzML".into()],
+                None,
+            )?;
+            Some((
+                make(
+                    "DreaMS_embedding",
+                    WriteType::of::<f32>(),
+                    &[n, EMBEDDING_DIM as u64],
+                )?,
+                make("file_id", WriteType::of::<i32>(), &[n])?,
+                make("scan_number", WriteType::of::<i32>(), &[n])?,
+            ))
+        } else {
+            None
+        };
+        Ok(Datasets {
+            extra,
+            name,
+            lsh,
+            accuracy,
+            charge,
+            rt,
+            precursor,
+            spectrum,
+        })
+    }
+
+    /// Write `specs`, rows `start..` of the file.
+    fn write_block(
+        &self,
+        l: &SynthLayout,
+        start: u64,
+        specs: &[SynthSpectrum],
+    ) -> Result<(), H5Error> {
+        let rows = specs.len() as u64;
+        self.write_peaks(l, start, specs)?;
         let col = |f: &dyn Fn(&SynthSpectrum) -> f32| specs.iter().map(f).collect::<Vec<f32>>();
-        precursor.write_rows(start, rows, &col(&|s| s.precursor_mz as f32))?;
-        rt.write_rows(start, rows, &col(&|s| s.rt))?;
-        accuracy.write_rows(start, rows, &col(&|s| s.accuracy))?;
-        charge.write_rows(
+        self.precursor
+            .write_rows(start, rows, &col(&|s| s.precursor_mz as f32))?;
+        self.rt.write_rows(start, rows, &col(&|s| s.rt))?;
+        self.accuracy
+            .write_rows(start, rows, &col(&|s| s.accuracy))?;
+        self.charge.write_rows(
             start,
             rows,
             &specs.iter().map(|s| s.charge).collect::<Vec<_>>(),
         )?;
-        if l.strings {
-            lsh.write_strings(
-                start,
-                &specs.iter().map(|s| lsh_hex(s.lsh)).collect::<Vec<_>>(),
-                Some(64),
-            )?;
-            name.write_strings(
-                start,
-                &specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-                Some(32),
-            )?;
-        } else {
-            lsh.write_rows(
-                start,
-                rows,
-                &specs.iter().map(|s| s.lsh).collect::<Vec<_>>(),
-            )?;
-            name.write_strings(
-                start,
-                &specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-                None,
-            )?;
-        }
-        if let Some((emb, file_id, scan)) = &extra {
+        self.write_labels(l, start, specs)?;
+        if let Some((emb, file_id, scan)) = &self.extra {
             let e: Vec<f32> = (start..start + rows).flat_map(embedding_row).collect();
             emb.write_rows(start, rows, &e)?;
             file_id.write_rows(
@@ -413,9 +425,62 @@ pub fn write(path: &Path, opts: &SynthOptions) -> Result<SynthReport, H5Error> {
                     .collect::<Vec<_>>(),
             )?;
         }
-        start += rows;
+        Ok(())
     }
-    Ok(report)
+
+    /// The peak tensor of `specs`, in the layout's orientation and float width.
+    fn write_peaks(
+        &self,
+        l: &SynthLayout,
+        start: u64,
+        specs: &[SynthSpectrum],
+    ) -> Result<(), H5Error> {
+        let rows = specs.len() as u64;
+        let mut peaks = Vec::with_capacity(specs.len() * 2 * SLOTS);
+        for s in specs {
+            if l.high_form {
+                for i in 0..SLOTS {
+                    peaks.push(s.mz[i]);
+                    peaks.push(s.intensity[i]);
+                }
+            } else {
+                peaks.extend_from_slice(&s.mz);
+                peaks.extend_from_slice(&s.intensity);
+            }
+        }
+        if l.float32 {
+            let p32: Vec<f32> = peaks.iter().map(|&x| x as f32).collect();
+            self.spectrum.write_rows(start, rows, &p32)
+        } else {
+            self.spectrum.write_rows(start, rows, &peaks)
+        }
+    }
+
+    /// `lsh` and the file name: integers and variable-length strings, or fixed-length
+    /// strings with the `strings` layout.
+    fn write_labels(
+        &self,
+        l: &SynthLayout,
+        start: u64,
+        specs: &[SynthSpectrum],
+    ) -> Result<(), H5Error> {
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        if l.strings {
+            self.lsh.write_strings(
+                start,
+                &specs.iter().map(|s| lsh_hex(s.lsh)).collect::<Vec<_>>(),
+                Some(64),
+            )?;
+            self.name.write_strings(start, &names, Some(32))
+        } else {
+            self.lsh.write_rows(
+                start,
+                specs.len() as u64,
+                &specs.iter().map(|s| s.lsh).collect::<Vec<_>>(),
+            )?;
+            self.name.write_strings(start, &names, None)
+        }
+    }
 }
 
 /// The embedding row written for `row` (cheap, deterministic).
