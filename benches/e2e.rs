@@ -15,8 +15,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use msms_shards::commands::synth::{self, SynthOptions};
 use msms_shards::config::{Layer, Settings};
-use msms_shards::read::source::Decode;
-use msms_shards::run::pipeline::{build_shards, detect_inputs, BuildOptions, Progress};
+use msms_shards::read::Decode;
+use msms_shards::run::{build_shards, detect_inputs, BuildOptions, Progress};
 
 fn spectra() -> u64 {
     std::env::var("MSMS_BENCH_SPECTRA")
@@ -76,7 +76,7 @@ fn convert(input: &Path, out: Option<&Path>, workers: usize, decode: Decode, exp
 }
 
 fn end_to_end(c: &mut Criterion) {
-    msms_shards::run::pipeline::tune_allocator();
+    msms_shards::run::tune_allocator();
     let n = spectra();
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = out_dir.path().join("out");

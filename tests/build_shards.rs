@@ -421,7 +421,7 @@ fn dry_run_writes_nothing_and_projects_the_real_run() {
 #[test]
 fn dry_run_summary_matches_real_run_exactly_through_the_library() {
     use msms_shards::config::{ByteSize, Layer, Settings};
-    use msms_shards::run::pipeline::{build_shards, detect_inputs, BuildOptions, Progress};
+    use msms_shards::run::{build_shards, detect_inputs, BuildOptions, Progress};
 
     let dir = tempfile::tempdir().unwrap();
     let input = synth_input(&dir.path().join("in.hdf5"), "high-form", 2000, FAULTS, 22);

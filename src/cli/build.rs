@@ -15,9 +15,9 @@ use crate::config::{
     BinAggregation, BinOutput, BinRange, ByteSize, Dedup, Layer, Mode, Normalize, QualityFormat,
     Settings, SplitKey, Splits,
 };
-use crate::read::source::{Decode, FileMapping};
-use crate::run::distributed::{part_root, Plan};
-use crate::run::pipeline::{self, BuildOptions, Progress, RunError, Summary};
+use crate::read::{Decode, FileMapping};
+use crate::run::plan::{part_root, Plan};
+use crate::run::{self, BuildOptions, Progress, RunError, Summary};
 use crate::text::{error_chain, human_bytes, shell_quote};
 
 /// Text after `msms build-shards --help`.
@@ -235,7 +235,7 @@ pub(crate) fn build(a: BuildArgs) -> i32 {
         stop: Some(install_stop_handlers()),
         units,
     };
-    match pipeline::build_shards_with(&opts, &mappings, &|event| eprintln!("{event}")) {
+    match run::build_shards_with(&opts, &mappings, &|event| eprintln!("{event}")) {
         Ok(summary) => {
             report_done(&summary, a.dry_run, &mut log);
             0
@@ -312,7 +312,7 @@ fn checked_inputs(
         );
         return Err(2);
     }
-    let mappings = match pipeline::detect_inputs(&settings.inputs) {
+    let mappings = match run::detect_inputs(&settings.inputs) {
         Ok(m) => m,
         Err(e) => {
             log.at(0, &format!("msms build-shards: refusing input: {e}"));

@@ -365,7 +365,7 @@ fn input_answer<R: BufRead, W: Write>(
     if meta.is_dir() {
         return Err(format!("{path}: is a directory; give an HDF5 file"));
     }
-    let m = crate::read::source::FileMapping::detect(Path::new(&path))
+    let m = crate::read::FileMapping::detect(Path::new(&path))
         .map_err(|e| format!("not usable: {e}"))?;
     p.say(&format!(
         "  ok: {} spectra, peaks in `{}`",

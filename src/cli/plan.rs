@@ -8,7 +8,7 @@ use clap::Args;
 use super::build::BuildArgs;
 use crate::config::{Layer, Settings};
 use crate::format::manifest::MANIFEST;
-use crate::run::pipeline;
+use crate::run;
 use crate::text::{error_chain, human_bytes};
 
 /// Text after `msms plan --help`.
@@ -89,14 +89,14 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
         );
         return 2;
     }
-    let mappings = match pipeline::detect_inputs(&settings.inputs) {
+    let mappings = match run::detect_inputs(&settings.inputs) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("msms plan: refusing input: {e}");
             return 2;
         }
     };
-    let plan = match crate::run::distributed::make_plan(&settings, &mappings, a.parts) {
+    let plan = match crate::run::plan::make_plan(&settings, &mappings, a.parts) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("msms plan: {e}");
@@ -134,7 +134,7 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
 
 /// `msms merge ROOT`: check the parts and write ROOT/manifest.json; exit 0, 2 or 1.
 pub(crate) fn merge_cmd(a: MergeArgs) -> i32 {
-    match crate::run::distributed::merge(&a.root) {
+    match crate::commands::merge::merge(&a.root) {
         Ok(m) => {
             println!(
                 "msms merge: {} parts, {} shards, {} spectra written ({} read); {}",
@@ -150,9 +150,38 @@ pub(crate) fn merge_cmd(a: MergeArgs) -> i32 {
         Err(e) => {
             eprintln!("msms merge: {}", error_chain(&e));
             match e {
-                crate::run::distributed::MergeError::Write(_) => 1,
+                crate::commands::merge::MergeError::Write(_) => 1,
                 _ => 2,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Layer, Settings};
+    use crate::run::plan::settings_args;
+
+    #[test]
+    fn settings_args_resolve_back_to_the_same_hash() {
+        let cli = Layer {
+            max_peaks: Some(64),
+            splits: Some("train=0.9,test=0.1".parse().unwrap()),
+            seed: Some(3),
+            bin_width: Some(0.5),
+            bin_range: Some("10:1000".parse().unwrap()),
+            max_precursor_mz: Some(1200.5),
+            ..Layer::default()
+        };
+        let s = Settings::resolve(&cli, None, &Layer::default(), 2).unwrap();
+        let args = settings_args(&s);
+        let mut argv = vec!["msms".to_string(), "build-shards".to_string()];
+        argv.extend(args);
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
+        let crate::cli::Command::BuildShards(b) = cli.command else {
+            panic!("build-shards")
+        };
+        let again = Settings::resolve(&b.layer(), None, &Layer::default(), 2).unwrap();
+        assert_eq!(again.config_hash(), s.config_hash());
     }
 }

@@ -14,7 +14,7 @@
 //!    or the reason the file is refused.
 //! 3. **Decode paths** under `--decode native`: for each dataset read, `mapped` (decoded from
 //!    the memory map by the workers) or the libhdf5 fallback with the same reason the
-//!    pipeline prints as a `notice:` ([`crate::read::source::MappedColumns`]); strings always go
+//!    pipeline prints as a `notice:` ([`crate::read::MappedColumns`]); strings always go
 //!    through libhdf5.
 //! 4. **Estimated conversion time** ([`Estimate`], model documented there).
 //!
@@ -27,7 +27,7 @@ use msms_kernels::Orientation;
 use serde::Serialize;
 
 use crate::read::h5::{self, DType, DatasetInfo, Layout, ObjectKind, MAX_CHUNK_RANK};
-use crate::read::source::{Decode, FileMapping, InputError, MappedColumns, PeakElem, ValueKind};
+use crate::read::{Decode, FileMapping, InputError, MappedColumns, PeakElem, ValueKind};
 use crate::text::thousands;
 
 /// Version of the JSON object printed by `--json` (bumped when a field changes meaning or

@@ -3,6 +3,7 @@
 
 pub(crate) mod doctor;
 pub(crate) mod inspect;
+pub(crate) mod merge;
 pub(crate) mod report;
 pub mod synth;
 pub(crate) mod verify;

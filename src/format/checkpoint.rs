@@ -14,7 +14,7 @@
 //! - progress: spectra read so far, updated every `checkpoint_interval` spectra (these updates
 //!   are renamed into place but not fsynced: they carry no resume state).
 //!
-//! Shard boundaries depend only on the data and the settings ([`crate::write::sink`]), so a resume
+//! Shard boundaries depend only on the data and the settings ([`crate::write::planner`]), so a resume
 //! that re-plans the same units from a recorded position writes the same bytes as the run
 //! that was interrupted. A resume re-hashes the recorded shards and continues after the last
 //! one that still matches; unfinished `.tmp` files and shards written after the last
@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::format::manifest::{ShardRecord, FORMAT_VERSION};
 use crate::process::batch::Counts;
-use crate::read::source::FileMapping;
+use crate::read::FileMapping;
 
 /// Directory under the output root that holds the checkpoint.
 pub(crate) const DIR: &str = ".msms";
@@ -160,7 +160,7 @@ pub(crate) struct Position {
     pub(crate) counts: SavedCounts,
 }
 
-/// One input as fingerprinted. (`pub`: a distributed plan lists its inputs this way.)
+/// One input as fingerprinted. (A plan lists its inputs this way.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputPrint {
     /// Path as given.

@@ -19,9 +19,7 @@ use msms_kernels::{
     Normalize, PeakBlock, PeakValue, RejectReason, ValidationRules,
 };
 
-use crate::read::source::{
-    FileMapping, InputError, LshData, PassColumn, PeakData, RawUnit, ValueKind,
-};
+use crate::read::{FileMapping, InputError, LshData, PassColumn, PeakData, RawUnit, ValueKind};
 
 /// Spectra read, written and rejected (by reason).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -10,7 +10,6 @@ pub mod error;
 pub mod h5;
 pub mod mapped;
 mod reader;
-pub mod source;
 
 pub(crate) use columns::MappedColumns;
 pub(crate) use detect::UNIT_BYTES_BUDGET;

@@ -19,7 +19,7 @@ use crate::format::manifest::MANIFEST;
 use crate::format::manifest::{InputRecord, Manifest, RunRecord, ShardRecord};
 use crate::process::batch::{self, Counts, Processing};
 use crate::process::split::{self, SplitPlan};
-use crate::read::source::{Decode, FileMapping, InputError};
+use crate::read::{Decode, FileMapping, InputError};
 use crate::run::error::RunError;
 use crate::run::output_root::{remove_checkpoint, remove_ours, save_checkpoint, Prepare, Start};
 use crate::run::processing::processing;
@@ -27,7 +27,7 @@ use crate::run::progress::{Event, Events, Progress, ProgressReporter};
 use crate::run::stream::{Sink, Stream};
 use crate::run::units::{check_list_offsets, part_units, read_units, UnitPlan};
 use crate::run::workers::{Pool, Shared, WorkerState};
-use crate::write::sink::ShardPlanner;
+use crate::write::planner::ShardPlanner;
 
 /// One `build-shards` run.
 #[derive(Clone, Debug)]
@@ -205,7 +205,7 @@ impl Opened {
             units = part_units(&units, range)?;
         }
         check_list_offsets(&units, mappings)?;
-        let props = crate::write::sink::writer_properties(&schema, &s.config_hash());
+        let props = crate::write::writer_properties(&schema, &s.config_hash());
         let workers = s.profile.num_workers.max(1);
         let states = WorkerState::for_workers(workers, &schema, &props)?;
         Ok(Opened {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::format::checkpoint::CheckpointError;
-use crate::read::source::InputError;
+use crate::read::InputError;
 use crate::write::error::SinkError;
 
 /// Why a run stopped.

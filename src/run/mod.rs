@@ -12,14 +12,14 @@
 //! prepares the output root and keeps the checkpoint. The library prints nothing: notices,
 //! progress lines and warnings are [`Event`]s handed to the caller ([`build_shards_with`]).
 //!
-//! `distributed`: `msms plan` cuts a run into parts, `msms merge` joins them.
+//! `plan`: `msms plan` cuts a run into parts that `build-shards --plan --part` converts
+//! (`msms merge`, which joins them, is a command: [`crate::commands::merge`]).
 
 pub(crate) mod affinity;
 mod build;
-pub(crate) mod distributed;
 mod error;
 mod output_root;
-pub mod pipeline;
+pub(crate) mod plan;
 mod processing;
 mod progress;
 mod stream;

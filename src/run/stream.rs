@@ -13,13 +13,13 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::format::checkpoint::{self, Checkpoint, Position, ShardEntry};
 use crate::process::batch::Counts;
-use crate::read::source::{Decode, FileMapping, FileReader};
+use crate::read::{Decode, FileMapping, FileReader};
 use crate::run::error::RunError;
 use crate::run::output_root::save_checkpoint;
 use crate::run::progress::{Events, ProgressReporter};
 use crate::run::units::{reader_rows, UnitPlan};
 use crate::run::workers::{run_unit, Done, Shared};
-use crate::write::sink::{ShardPlanner, UnitOutput};
+use crate::write::planner::{ShardPlanner, UnitOutput};
 
 /// The sink's state: shard planners, counts so far and the checkpoint.
 pub(crate) struct Sink<'a> {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use crate::config::Settings;
 use crate::process::batch::Processing;
-use crate::read::source::{FileMapping, UNIT_BYTES_BUDGET};
+use crate::read::{FileMapping, UNIT_BYTES_BUDGET};
 use crate::run::error::RunError;
 use crate::run::processing::processing;
 

@@ -13,11 +13,12 @@ use crate::config::Mode;
 use crate::process::batch::{self, Counts, Processing, Scratch};
 use crate::process::split::{self, SplitPlan};
 use crate::read::mapped::DecodeScratch;
-use crate::read::source::RawUnit;
+use crate::read::RawUnit;
 use crate::run::affinity;
 use crate::run::error::RunError;
+use crate::write::encode::{EncodedBatch, Encoder};
 use crate::write::error::SinkError;
-use crate::write::sink::{EncodedBatch, Encoder, UnitOutput};
+use crate::write::planner::UnitOutput;
 
 /// A finished unit (sequence number, row groups and counts) or why it failed.
 pub(crate) type Done = (u64, Result<(Vec<UnitOutput>, Counts), RunError>);

@@ -9,7 +9,6 @@ pub mod error;
 pub(crate) mod hashing;
 pub(crate) mod planner;
 pub(crate) mod pool;
-pub mod sink;
 pub(crate) mod stall;
 
 pub use encode::writer_properties;

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::plan::{part_root, PartPlan, Plan, PlanError};
+use crate::commands::verify;
 use crate::format::manifest::MANIFEST;
 use crate::format::manifest::{dataset_digest, Manifest, RunRecord, ShardRecord, SplitRecord};
+use crate::run::plan::{part_root, PartPlan, Plan, PlanError};
 
 /// Why `msms merge` refused.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +89,7 @@ fn checked_part(root: &Path, plan: &Plan, part: &PartPlan) -> Result<Manifest, S
             m.counts.read, part.rows
         ));
     }
-    match crate::commands::verify::verify(&proot, &crate::commands::verify::Options::default()) {
+    match verify::verify(&proot, &verify::Options::default()) {
         Ok(r) if r.problems.is_empty() => Ok(m),
         Ok(r) => Err(format!(
             "part {k}: {} problem(s) with its shards (run `msms verify {}`)",

@@ -1,5 +1,32 @@
-//! `plan.json`: the parts of a run (whole read units, balanced by stored bytes), how it is
-//! read and checked, and the `build-shards` arguments of each part.
+//! Beyond one machine: `msms plan` cuts a conversion into parts that an existing engine (Dask,
+//! Slurm, …) runs as `msms build-shards --plan plan.json --part K`, and `msms merge` joins the
+//! parts' manifests into one, without copying data.
+//!
+//! A part is a contiguous run of the read units `build-shards` itself would process (whole
+//! chunks of the spectrum dataset, see `crate::run::units::unit_spans`), so parts are
+//! disjoint, chunk-aligned and cover every input; they are balanced by stored bytes (each
+//! unit weighs its rows × its file's bytes per spectrum). Part `K` is written to
+//! `ROOT/parts/K/` as an ordinary output root (own manifest, own checkpoint: `--resume`
+//! works per part, and a finished part run again only says so). Spectrum ids are those of
+//! the whole input, so the merged dataset holds exactly the rows of a single-machine run with
+//! the same settings (the shard boundaries differ).
+//!
+//! `plan.json` (`format` `msms-plan`, `version` 1):
+//!
+//! ```text
+//! { "format": "msms-plan", "version": 1, "tool_version": "0.1.0",
+//!   "config_hash": "sha256:…",                 // of the output-affecting settings
+//!   "settings": { … },                          // those settings, as in a manifest
+//!   "args": ["--mode", "local", "--shard-size", "1GB", …],   // the flags that give them
+//!   "inputs": [ { "path": "/abs/a.hdf5", "bytes": …, "modified_ns": …, "spectra": … } ],
+//!   "units": 977,                               // read units in all
+//!   "parts": [ { "part": 0, "units": [0, 326], "rows": 333824, "stored_bytes": 308124672,
+//!                "first_spectrum_id": 0 }, … ] }
+//! ```
+//!
+//! This file: `plan.json` (the parts of a run, balanced by stored bytes), how it is read and
+//! checked, and the `build-shards` arguments of each part; `msms merge` is
+//! [`crate::commands::merge`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -8,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{BinOutput, Dedup, Settings};
 use crate::format::checkpoint::{Fingerprint, InputPrint};
-use crate::read::source::FileMapping;
+use crate::read::FileMapping;
 use crate::run::error::RunError;
 use crate::run::units::{unit_spans, UnitSpan};
 
@@ -271,33 +298,4 @@ impl Plan {
 /// `root/parts/k`.
 pub(crate) fn part_root(root: &Path, k: usize) -> PathBuf {
     root.join("parts").join(k.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Layer;
-
-    #[test]
-    fn settings_args_resolve_back_to_the_same_hash() {
-        let cli = Layer {
-            max_peaks: Some(64),
-            splits: Some("train=0.9,test=0.1".parse().unwrap()),
-            seed: Some(3),
-            bin_width: Some(0.5),
-            bin_range: Some("10:1000".parse().unwrap()),
-            max_precursor_mz: Some(1200.5),
-            ..Layer::default()
-        };
-        let s = Settings::resolve(&cli, None, &Layer::default(), 2).unwrap();
-        let args = settings_args(&s);
-        let mut argv = vec!["msms".to_string(), "build-shards".to_string()];
-        argv.extend(args);
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
-        let crate::cli::Command::BuildShards(b) = cli.command else {
-            panic!("build-shards")
-        };
-        let again = Settings::resolve(&b.layer(), None, &Layer::default(), 2).unwrap();
-        assert_eq!(again.config_hash(), s.config_hash());
-    }
 }
