@@ -8,5 +8,5 @@ pub mod format;
 pub mod process;
 pub mod read;
 pub mod run;
-pub mod text;
+mod text;
 pub mod write;

@@ -1,7 +1,7 @@
 //! Small text helpers shared by the commands' human-readable output.
 
 /// Decimal units, as shard sizes are written: `1.9 MB`, `512 B`.
-pub fn human_bytes(b: u64) -> String {
+pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = b as f64;
     let mut u = 0;
@@ -17,7 +17,7 @@ pub fn human_bytes(b: u64) -> String {
 }
 
 /// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -31,7 +31,7 @@ pub fn thousands(n: u64) -> String {
 
 /// One word for a POSIX shell: as is when it holds only safe characters, else in single
 /// quotes.
-pub fn shell_quote(a: &str) -> String {
+pub(crate) fn shell_quote(a: &str) -> String {
     let plain = !a.is_empty()
         && a.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c));
@@ -43,7 +43,7 @@ pub fn shell_quote(a: &str) -> String {
 }
 
 /// `error: cause: cause`, each link once.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(cause) = src {

@@ -34,7 +34,7 @@ use msms_shards::read::mapped::{decode_chunk, fletcher32, Buffer, ChunkFilter, D
 const MAX_N_BYTES: usize = 1 << 20;
 
 /// The target: one fuzz input, checked as the module docs say. Panics on a failed check.
-pub fn run(data: &[u8]) {
+pub(crate) fn run(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = match u.int_in_range(0u8..=2) {
         Ok(0) => arbitrary_chunk(&mut u),

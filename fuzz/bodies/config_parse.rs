@@ -32,7 +32,7 @@ use msms_shards::config::{
 const ORIGIN: &str = "fuzz.yaml";
 
 /// The target: one fuzz input, checked as the module docs say. Panics on a failed check.
-pub fn run(data: &[u8]) {
+pub(crate) fn run(data: &[u8]) {
     // The first byte: the core count handed to `resolve` (low 7 bits, plus one) and, in its
     // top bit, whether the rest is YAML text as is or drives `structured` (a document built
     // from the schema's keys and interesting values, to reach `resolve` more often).

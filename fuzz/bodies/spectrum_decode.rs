@@ -42,7 +42,7 @@ use msms_kernels::{
 const MAX_DENSE_BINS: usize = 1 << 16;
 
 /// The target: one fuzz input, checked as the module docs say. Panics on a failed check.
-pub fn run(data: &[u8]) {
+pub(crate) fn run(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = if u.arbitrary::<bool>().unwrap_or(false) {
         check_block::<f64>(&mut u)

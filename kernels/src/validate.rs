@@ -207,7 +207,7 @@ pub(crate) mod scalar {
 
     /// Index after the last non-zero-entry slot of two equal-length columns.
     #[inline]
-    pub fn last_real<T: PeakValue>(mz: &[T], intensity: &[T]) -> usize {
+    pub(crate) fn last_real<T: PeakValue>(mz: &[T], intensity: &[T]) -> usize {
         mz.iter()
             .zip(intensity)
             .rposition(|(m, i)| !is_zero_entry(m.to_f64(), i.to_f64()))
@@ -238,7 +238,7 @@ pub(crate) mod scalar {
     }
 
     /// The verdict for a block whose unpadded length is `n >= 1`.
-    pub fn verdict<T: PeakValue>(
+    pub(crate) fn verdict<T: PeakValue>(
         block: PeakBlock<'_, T>,
         n: usize,
         precursor_mz: f64,

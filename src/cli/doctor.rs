@@ -14,7 +14,7 @@ use crate::text::human_bytes as decimal;
 
 /// Flags of `msms doctor`.
 #[derive(Debug, clap::Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// Where shards would be written: file system, free space, whether files can be created
     /// and whether O_DIRECT works are checked there (for a directory that does not exist yet,
     /// at its nearest existing parent, where build-shards would create it). Default:

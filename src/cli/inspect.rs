@@ -37,7 +37,7 @@ Examples:
 /// Arguments of `msms inspect`.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// The HDF5 file to describe.
     #[arg(value_name = "FILE.hdf5")]
     pub(crate) file: PathBuf,

@@ -35,7 +35,7 @@ Examples:
 
 /// Arguments of `msms quality-report`.
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// Output root of `msms build-shards`: the directory holding manifest.json.
     #[arg(value_name = "ROOT")]
     pub root: PathBuf,

@@ -125,7 +125,7 @@ pub struct FileMapping {
 
 /// Names of the fixed output columns; a pass-through dataset with one of these names is
 /// written as `input_<name>`.
-pub const FIXED_COLUMNS: [&str; 12] = [
+pub(crate) const FIXED_COLUMNS: [&str; 12] = [
     "spectrum_id",
     "source_index",
     "source_row",

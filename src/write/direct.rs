@@ -97,9 +97,13 @@ impl ShardFile {
 
     fn set_buffered(&mut self) -> io::Result<()> {
         let fd = self.file.as_raw_fd();
-        // SAFETY: F_GETFL / F_SETFL on a descriptor this struct owns.
+        // SAFETY: F_GETFL on a descriptor this struct owns.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: F_SETFL on a descriptor this struct owns, with flags it just read.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
             return Err(io::Error::last_os_error());
         }
         self.direct = false;

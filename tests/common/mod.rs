@@ -23,7 +23,7 @@ use parquet::basic::Compression;
 use sha2::{Digest, Sha256};
 
 /// The 13 fixed output columns, in order.
-pub const FIXED_COLUMNS: [&str; 13] = [
+pub(crate) const FIXED_COLUMNS: [&str; 13] = [
     "spectrum_id",
     "source_index",
     "source_row",
@@ -41,16 +41,16 @@ pub const FIXED_COLUMNS: [&str; 13] = [
 
 /// What a finished `msms` process did.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Panic with both streams unless the exit code is `code`.
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
+    pub(crate) fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
             "exit code {} (want {code})\n--- stdout\n{}\n--- stderr\n{}",
@@ -67,7 +67,7 @@ impl Run {
 
 /// A `Command` for the binary with every inherited `MSMS_*` variable removed, so that the
 /// environment of whoever runs the tests cannot change the results.
-pub fn msms_command() -> Command {
+pub(crate) fn msms_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_msms"));
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("MSMS_") {
@@ -84,12 +84,12 @@ pub fn msms_command() -> Command {
 static FORK_GUARD: Mutex<()> = Mutex::new(());
 
 /// Take [`FORK_GUARD`].
-pub fn fork_guard() -> MutexGuard<'static, ()> {
+pub(crate) fn fork_guard() -> MutexGuard<'static, ()> {
     FORK_GUARD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Run a prepared command to completion.
-pub fn run_command(mut cmd: Command) -> Run {
+pub(crate) fn run_command(mut cmd: Command) -> Run {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = {
         let _g = fork_guard();
@@ -104,7 +104,7 @@ pub fn run_command(mut cmd: Command) -> Run {
 }
 
 /// Run `msms ARGS...`.
-pub fn msms<I, S>(args: I) -> Run
+pub(crate) fn msms<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -115,7 +115,7 @@ where
 }
 
 /// `msms build-shards --input-hdf5 INPUTS... --output-root ROOT EXTRA...`.
-pub fn build(inputs: &[&Path], root: &Path, extra: &[&str]) -> Run {
+pub(crate) fn build(inputs: &[&Path], root: &Path, extra: &[&str]) -> Run {
     let mut cmd = msms_command();
     cmd.arg("build-shards").arg("--input-hdf5");
     cmd.args(inputs);
@@ -126,17 +126,23 @@ pub fn build(inputs: &[&Path], root: &Path, extra: &[&str]) -> Run {
 
 /// One generated input file.
 #[derive(Clone, Debug)]
-pub struct Input {
-    pub path: PathBuf,
-    pub layout: SynthLayout,
-    pub spectra: u64,
-    pub faults: f64,
-    pub seed: u64,
-    pub report: SynthReport,
+pub(crate) struct Input {
+    pub(crate) path: PathBuf,
+    pub(crate) layout: SynthLayout,
+    pub(crate) spectra: u64,
+    pub(crate) faults: f64,
+    pub(crate) seed: u64,
+    pub(crate) report: SynthReport,
 }
 
 /// Generate `path` with the library's sample writer.
-pub fn synth_input(path: &Path, layout: &str, spectra: u64, faults: f64, seed: u64) -> Input {
+pub(crate) fn synth_input(
+    path: &Path,
+    layout: &str,
+    spectra: u64,
+    faults: f64,
+    seed: u64,
+) -> Input {
     let layout: SynthLayout = layout.parse().expect("known layout");
     let _g = fork_guard();
     let report = synth::write(
@@ -161,13 +167,13 @@ pub fn synth_input(path: &Path, layout: &str, spectra: u64, faults: f64, seed: u
 }
 
 /// Lowercase hex SHA-256 of a file's bytes.
-pub fn sha256_file(path: &Path) -> String {
+pub(crate) fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     hex::encode(Sha256::digest(&bytes))
 }
 
 /// Every file under `dir` (recursively), relative paths with `/`, sorted.
-pub fn files_under(dir: &Path) -> Vec<String> {
+pub(crate) fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
@@ -197,7 +203,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 /// Assert `run` exited 2 (a refusal, not a panic) with a message on stderr naming `file` and
 /// every one of `mentions`.
 #[track_caller]
-pub fn assert_refusal_message(run: &Run, file: &Path, mentions: &[&str]) {
+pub(crate) fn assert_refusal_message(run: &Run, file: &Path, mentions: &[&str]) {
     run.expect_code(2);
     let file_s = file.display().to_string();
     assert!(
@@ -215,7 +221,7 @@ pub fn assert_refusal_message(run: &Run, file: &Path, mentions: &[&str]) {
 }
 
 /// The parsed `manifest.json` under `root`.
-pub fn read_manifest(root: &Path) -> serde_json::Value {
+pub(crate) fn read_manifest(root: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(root.join("manifest.json")).expect("manifest.json");
     serde_json::from_str(&text).expect("manifest is JSON")
 }
@@ -226,10 +232,10 @@ pub fn read_manifest(root: &Path) -> serde_json::Value {
 
 /// Processing settings the oracle applies.
 #[derive(Clone, Copy, Debug)]
-pub struct Rules {
-    pub min_peaks: usize,
-    pub max_precursor_mz: Option<f64>,
-    pub normalize_max: bool,
+pub(crate) struct Rules {
+    pub(crate) min_peaks: usize,
+    pub(crate) max_precursor_mz: Option<f64>,
+    pub(crate) normalize_max: bool,
 }
 
 impl Default for Rules {
@@ -244,7 +250,7 @@ impl Default for Rules {
 
 /// Validation as the issue states it: trailing (0, 0) entries are padding; the first reason
 /// that applies, in the issue's order. `Ok(n)` = number of real peaks.
-pub fn oracle_validate(s: &SynthSpectrum, rules: &Rules) -> Result<usize, RejectReason> {
+pub(crate) fn oracle_validate(s: &SynthSpectrum, rules: &Rules) -> Result<usize, RejectReason> {
     let zero = |i: usize| s.mz[i] == 0.0 && s.intensity[i] == 0.0;
     let n = (0..SLOTS).rev().find(|&i| !zero(i)).map_or(0, |i| i + 1);
     let mz = &s.mz[..n];
@@ -282,28 +288,32 @@ pub fn oracle_validate(s: &SynthSpectrum, rules: &Rules) -> Result<usize, Reject
 
 /// One spectrum the shards must contain.
 #[derive(Clone, Debug)]
-pub struct Expected {
-    pub spectrum_id: u64,
-    pub source_index: u16,
-    pub source_row: u64,
-    pub spec: SynthSpectrum,
-    pub mz: Vec<f64>,
-    pub intensity: Vec<f32>,
-    pub strings: bool,
-    pub embedding: bool,
+pub(crate) struct Expected {
+    pub(crate) spectrum_id: u64,
+    pub(crate) source_index: u16,
+    pub(crate) source_row: u64,
+    pub(crate) spec: SynthSpectrum,
+    pub(crate) mz: Vec<f64>,
+    pub(crate) intensity: Vec<f32>,
+    pub(crate) strings: bool,
+    pub(crate) embedding: bool,
 }
 
 /// What a run over `inputs` must produce.
 #[derive(Debug, Default)]
-pub struct Expectation {
-    pub rows: Vec<Expected>,
-    pub read: u64,
-    pub rejected: BTreeMap<&'static str, u64>,
+pub(crate) struct Expectation {
+    pub(crate) rows: Vec<Expected>,
+    pub(crate) read: u64,
+    pub(crate) rejected: BTreeMap<&'static str, u64>,
 }
 
 /// The expected output of `inputs` (numbered as one sequence), under `rules`, stopping
 /// after `max_spectra`. Also checks the oracle agrees with every planted fault.
-pub fn expectation(inputs: &[&Input], rules: &Rules, max_spectra: Option<u64>) -> Expectation {
+pub(crate) fn expectation(
+    inputs: &[&Input],
+    rules: &Rules,
+    max_spectra: Option<u64>,
+) -> Expectation {
     let mut e = Expectation::default();
     for r in RejectReason::ALL {
         e.rejected.insert(r.as_str(), 0);
@@ -373,7 +383,7 @@ pub fn expectation(inputs: &[&Input], rules: &Rules, max_spectra: Option<u64>) -
 
 /// `lsh` as read back.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Lsh {
+pub(crate) enum Lsh {
     Int(i64),
     Str(String),
     Null,
@@ -381,33 +391,33 @@ pub enum Lsh {
 
 /// One row of a shard.
 #[derive(Clone, Debug)]
-pub struct Row {
-    pub shard: usize,
-    pub spectrum_id: u64,
-    pub source_index: u16,
-    pub source_row: u64,
-    pub name: Option<String>,
-    pub precursor_mz: f64,
-    pub rt: Option<f32>,
-    pub charge: Option<i8>,
-    pub accuracy: Option<f32>,
-    pub lsh: Lsh,
-    pub num_peaks: u16,
-    pub mz: Vec<f64>,
-    pub intensity: Vec<f32>,
-    pub embedding: Option<Vec<f32>>,
-    pub file_id: Option<i32>,
-    pub scan_number: Option<i32>,
+pub(crate) struct Row {
+    pub(crate) shard: usize,
+    pub(crate) spectrum_id: u64,
+    pub(crate) source_index: u16,
+    pub(crate) source_row: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) precursor_mz: f64,
+    pub(crate) rt: Option<f32>,
+    pub(crate) charge: Option<i8>,
+    pub(crate) accuracy: Option<f32>,
+    pub(crate) lsh: Lsh,
+    pub(crate) num_peaks: u16,
+    pub(crate) mz: Vec<f64>,
+    pub(crate) intensity: Vec<f32>,
+    pub(crate) embedding: Option<Vec<f32>>,
+    pub(crate) file_id: Option<i32>,
+    pub(crate) scan_number: Option<i32>,
 }
 
 /// One shard file, read back.
 #[derive(Debug)]
-pub struct Shard {
-    pub rows: Vec<Row>,
-    pub schema: SchemaRef,
-    pub key_value: HashMap<String, String>,
-    pub compressions: Vec<Compression>,
-    pub row_group_rows: Vec<i64>,
+pub(crate) struct Shard {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) schema: SchemaRef,
+    pub(crate) key_value: HashMap<String, String>,
+    pub(crate) compressions: Vec<Compression>,
+    pub(crate) row_group_rows: Vec<i64>,
 }
 
 fn opt<T: Copy>(a: &dyn Array, i: usize, v: impl Fn(usize) -> T) -> Option<T> {
@@ -415,7 +425,7 @@ fn opt<T: Copy>(a: &dyn Array, i: usize, v: impl Fn(usize) -> T) -> Option<T> {
 }
 
 /// Read one shard completely.
-pub fn read_shard(path: &Path, shard: usize) -> Shard {
+pub(crate) fn read_shard(path: &Path, shard: usize) -> Shard {
     let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("a Parquet file");
     let meta = builder.metadata().clone();
@@ -501,7 +511,7 @@ pub fn read_shard(path: &Path, shard: usize) -> Shard {
 }
 
 /// Every shard listed in the manifest under `root`, read in manifest order.
-pub fn read_all(root: &Path) -> (serde_json::Value, Vec<Shard>) {
+pub(crate) fn read_all(root: &Path) -> (serde_json::Value, Vec<Shard>) {
     let m = read_manifest(root);
     let shards = m["shards"]
         .as_array()
@@ -514,7 +524,7 @@ pub fn read_all(root: &Path) -> (serde_json::Value, Vec<Shard>) {
 }
 
 /// All rows of all shards, in shard order.
-pub fn all_rows(shards: &[Shard]) -> Vec<&Row> {
+pub(crate) fn all_rows(shards: &[Shard]) -> Vec<&Row> {
     shards.iter().flat_map(|s| &s.rows).collect()
 }
 
@@ -528,7 +538,7 @@ fn bits32(v: &[f32]) -> Vec<u32> {
 
 /// Assert `rows` are exactly `want`: same spectra, in order, each value exact.
 #[track_caller]
-pub fn assert_rows(rows: &[&Row], want: &[Expected]) {
+pub(crate) fn assert_rows(rows: &[&Row], want: &[Expected]) {
     let got_ids: Vec<u64> = rows.iter().map(|r| r.spectrum_id).collect();
     let want_ids: Vec<u64> = want.iter().map(|e| e.spectrum_id).collect();
     if got_ids != want_ids {
@@ -597,7 +607,7 @@ pub fn assert_rows(rows: &[&Row], want: &[Expected]) {
 
 /// Assert the manifest's per-reason counts and totals equal `want`.
 #[track_caller]
-pub fn assert_counts(m: &serde_json::Value, want: &Expectation) {
+pub(crate) fn assert_counts(m: &serde_json::Value, want: &Expectation) {
     let c = &m["counts"];
     assert_eq!(c["read"], want.read, "counts.read");
     assert_eq!(c["written"], want.rows.len() as u64, "counts.written");
@@ -624,7 +634,7 @@ pub fn assert_counts(m: &serde_json::Value, want: &Expectation) {
 /// the fixed shard schema and footer. `strings`: lsh is utf8; `pass`: the pass-through
 /// columns expected after the fixed ones.
 #[track_caller]
-pub fn assert_manifest_and_files(
+pub(crate) fn assert_manifest_and_files(
     root: &Path,
     m: &serde_json::Value,
     shards: &[Shard],
@@ -744,7 +754,7 @@ pub fn assert_manifest_and_files(
 
 /// Assert the column names and Arrow types of a shard.
 #[track_caller]
-pub fn assert_schema(schema: &SchemaRef, strings: bool, pass: &[(&str, DataType)]) {
+pub(crate) fn assert_schema(schema: &SchemaRef, strings: bool, pass: &[(&str, DataType)]) {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut want_names: Vec<&str> = FIXED_COLUMNS.to_vec();
     want_names.extend(pass.iter().map(|(n, _)| *n));
@@ -785,7 +795,7 @@ pub fn assert_schema(schema: &SchemaRef, strings: bool, pass: &[(&str, DataType)
 }
 
 /// The pass-through columns of the `embedding` layout, in the order they must appear.
-pub fn embedding_columns() -> Vec<(&'static str, DataType)> {
+pub(crate) fn embedding_columns() -> Vec<(&'static str, DataType)> {
     vec![
         (
             "DreaMS_embedding",
@@ -805,7 +815,7 @@ pub fn embedding_columns() -> Vec<(&'static str, DataType)> {
 
 /// A converted output root `dir/out` with several shards (100 kB each at most): `spectra`
 /// synthetic gems spectra (5 % planted faults, `seed`) in row groups of `batch_size`.
-pub fn sharded_root(dir: &Path, spectra: u64, batch_size: u32, seed: u64) -> PathBuf {
+pub(crate) fn sharded_root(dir: &Path, spectra: u64, batch_size: u32, seed: u64) -> PathBuf {
     let input = synth_input(&dir.join("in.hdf5"), "gems", spectra, 0.05, seed);
     let root = dir.join("out");
     let batch = batch_size.to_string();

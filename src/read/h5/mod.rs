@@ -302,9 +302,9 @@ impl File {
         let dot = c".";
         let mut names: Vec<String> = Vec::new();
         let mut idx: h5::hsize_t = 0;
-        // SAFETY: valid file id and name; the callback only appends to `names`, which
-        // outlives the call.
         check(
+            // SAFETY: valid file id and name; the callback only appends to `names`, which
+            // outlives the call.
             unsafe {
                 h5l::H5Literate_by_name2(
                     self.id.0,
