@@ -2,9 +2,10 @@
 //! dispatches to one file per command, and the `--version` text. `main.rs` only calls [`run`].
 //!
 //! Files: `build` (build-shards and its parts of a plan), `verify` (verify, validate-shards),
-//! `plan` (plan, merge), `synth`, `completions` (completions, man) and `interactive` (the
-//! questions of `build-shards --interactive`). Printing and exit codes live here, not in the
-//! library.
+//! `plan` (plan, merge), `inspect`, `doctor`, `report` (quality-report), `synth`,
+//! `completions` (completions, man), `values` (clap value types of library enums) and
+//! `interactive` (the questions of `build-shards --interactive`). Printing, clap types and
+//! exit codes live here, not in the library.
 
 use clap::{Parser, Subcommand};
 

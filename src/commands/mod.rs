@@ -1,5 +1,6 @@
 //! The commands besides `build-shards`, each a library returning values that `crate::cli`
-//! prints: `verify`, `inspect`, `doctor`, `report` (quality-report) and `synth`.
+//! prints: `verify`, `merge`, `inspect`, `doctor`, `report` (quality-report) and [`synth`];
+//! and `shard_pool`, the thread pool the commands that read every shard share.
 
 pub(crate) mod doctor;
 pub(crate) mod inspect;

@@ -5,16 +5,16 @@
 //! directory) when the run starts and every time a shard is finalised (renamed into place),
 //! and records:
 //!
-//! - a [`Fingerprint`] of the inputs (path, size, modification time, spectra) and of the
+//! - a `Fingerprint` of the inputs (path, size, modification time, spectra) and of the
 //!   output-affecting settings, so that a resume with other inputs or settings is refused
 //!   with a message saying what differs;
-//! - the finalised shards, in order, each with its SHA-256 and the [`Position`] of the input
+//! - the finalised shards, in order, each with its SHA-256 and the `Position` of the input
 //!   right after it: the read unit whose rows come next, the row ranges of that unit still to
 //!   write, and the counts of every unit before it;
 //! - progress: spectra read so far, updated every `checkpoint_interval` spectra (these updates
 //!   are renamed into place but not fsynced: they carry no resume state).
 //!
-//! Shard boundaries depend only on the data and the settings ([`crate::write::planner`]), so a resume
+//! Shard boundaries depend only on the data and the settings (`crate::write::planner`), so a resume
 //! that re-plans the same units from a recorded position writes the same bytes as the run
 //! that was interrupted. A resume re-hashes the recorded shards and continues after the last
 //! one that still matches; unfinished `.tmp` files and shards written after the last

@@ -1,6 +1,6 @@
 //! `manifest.json`: the record of a run, written last and atomically.
 //!
-//! Format (version [`FORMAT_VERSION`]); every field is always
+//! Format (version `FORMAT_VERSION`); every field is always
 //! present:
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! On-disk formats of an output root: the manifest ([`manifest`]), the checkpoint of an
-//! unfinished run ([`checkpoint`]) and the path rules of shards ([`paths`]).
+//! unfinished run ([`checkpoint`]) and the path rules of shards (`paths`).
 
 pub mod checkpoint;
 pub mod manifest;

@@ -13,7 +13,7 @@
 //! progress lines and warnings are [`Event`]s handed to the caller ([`build_shards_with`]).
 //!
 //! `plan`: `msms plan` cuts a run into parts that `build-shards --plan --part` converts
-//! (`msms merge`, which joins them, is a command: [`crate::commands::merge`]).
+//! (`msms merge`, which joins them, is a command: `crate::commands::merge`).
 
 pub(crate) mod affinity;
 mod build;

@@ -26,7 +26,7 @@
 //!
 //! This file: `plan.json` (the parts of a run, balanced by stored bytes), how it is read and
 //! checked, and the `build-shards` arguments of each part; `msms merge` is
-//! [`crate::commands::merge`].
+//! `crate::commands::merge`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

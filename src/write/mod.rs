@@ -1,6 +1,6 @@
-//! Output: shards encoded ([`encode`]), planned ([`planner`]) and written by a pool of
-//! writer threads ([`pool`]) through `O_DIRECT` files ([`direct`]) and a hashing writer
-//! ([`hashing`]); small files replaced atomically ([`atomic`]); [`error::SinkError`].
+//! Output: shards encoded (`encode`), planned (`planner`) and written by a pool of
+//! writer threads (`pool`) through `O_DIRECT` files (`direct`) and a hashing writer
+//! (`hashing`); small files replaced atomically (`atomic`); [`error::SinkError`].
 
 pub(crate) mod atomic;
 pub(crate) mod direct;
