@@ -4,7 +4,7 @@
 use crate::{Normalize, PeakBlock, PeakValue, RejectReason, ValidationRules};
 
 /// Index after the last slot that is not `(0, 0)`.
-pub fn unpadded_len<T: PeakValue>(b: PeakBlock<'_, T>) -> usize {
+pub(crate) fn unpadded_len<T: PeakValue>(b: PeakBlock<'_, T>) -> usize {
     (0..b.slots())
         .rev()
         .find(|&i| !(b.mz(i).to_f64() == 0.0 && b.intensity(i).to_f64() == 0.0))
@@ -12,7 +12,7 @@ pub fn unpadded_len<T: PeakValue>(b: PeakBlock<'_, T>) -> usize {
 }
 
 /// Each rule evaluated independently; first hit in priority order.
-pub fn unpad_validate<T: PeakValue>(
+pub(crate) fn unpad_validate<T: PeakValue>(
     b: PeakBlock<'_, T>,
     p: f64,
     rules: &ValidationRules,
@@ -39,19 +39,19 @@ pub fn unpad_validate<T: PeakValue>(
 }
 
 /// First `n` m/z values widened.
-pub fn mz<T: PeakValue>(b: PeakBlock<'_, T>, n: usize) -> Vec<f64> {
+pub(crate) fn mz<T: PeakValue>(b: PeakBlock<'_, T>, n: usize) -> Vec<f64> {
     (0..n).map(|i| b.mz(i).to_f64()).collect()
 }
 
 /// First `n` intensities, transformed.
-pub fn intensity<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, mode: Normalize) -> Vec<f32> {
+pub(crate) fn intensity<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, mode: Normalize) -> Vec<f32> {
     let v: Vec<f64> = (0..n).map(|i| b.intensity(i).to_f64()).collect();
     transform(&v, mode)
 }
 
 /// Indices of the `k` most intense of the first `n` peaks, ascending: sort every index by
 /// (intensity descending by `total_cmp`, index ascending), keep `k`, sort.
-pub fn top_k<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, k: usize) -> Vec<u32> {
+pub(crate) fn top_k<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, k: usize) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..n as u32).collect();
     idx.sort_by(|&x, &y| {
         let it = |i: u32| b.intensity(i as usize).to_f64();
@@ -63,12 +63,16 @@ pub fn top_k<T: PeakValue>(b: PeakBlock<'_, T>, n: usize, k: usize) -> Vec<u32> 
 }
 
 /// The m/z values at `idx`, widened.
-pub fn mz_at<T: PeakValue>(b: PeakBlock<'_, T>, idx: &[u32]) -> Vec<f64> {
+pub(crate) fn mz_at<T: PeakValue>(b: PeakBlock<'_, T>, idx: &[u32]) -> Vec<f64> {
     idx.iter().map(|&i| b.mz(i as usize).to_f64()).collect()
 }
 
 /// The intensities at `idx`, transformed with statistics over those peaks only.
-pub fn intensity_at<T: PeakValue>(b: PeakBlock<'_, T>, idx: &[u32], mode: Normalize) -> Vec<f32> {
+pub(crate) fn intensity_at<T: PeakValue>(
+    b: PeakBlock<'_, T>,
+    idx: &[u32],
+    mode: Normalize,
+) -> Vec<f32> {
     let v: Vec<f64> = idx
         .iter()
         .map(|&i| b.intensity(i as usize).to_f64())
@@ -77,7 +81,7 @@ pub fn intensity_at<T: PeakValue>(b: PeakBlock<'_, T>, idx: &[u32], mode: Normal
 }
 
 /// One formula per mode over the `f64` intensities `v`, in index order.
-pub fn transform(v: &[f64], mode: Normalize) -> Vec<f32> {
+pub(crate) fn transform(v: &[f64], mode: Normalize) -> Vec<f32> {
     let max = |it: &mut dyn Iterator<Item = f64>| {
         it.fold(f64::NEG_INFINITY, |m, x| if x > m { x } else { m })
     };

@@ -4,7 +4,7 @@ use crate::{Orientation, PeakValue};
 use std::fmt::Debug;
 
 /// A stored element type the tests can build from `f64`.
-pub trait Elem: PeakValue + Debug + PartialEq {
+pub(crate) trait Elem: PeakValue + Debug + PartialEq {
     /// Type name for messages.
     const NAME: &'static str;
     /// Convert (rounding for `f32`).
@@ -26,14 +26,14 @@ impl Elem for f64 {
 }
 
 /// `peaks` followed by `(0, 0)` up to `slots` slots.
-pub fn padded(peaks: &[(f64, f64)], slots: usize) -> Vec<(f64, f64)> {
+pub(crate) fn padded(peaks: &[(f64, f64)], slots: usize) -> Vec<(f64, f64)> {
     let mut v = peaks.to_vec();
     v.resize(slots.max(peaks.len()), (0.0, 0.0));
     v
 }
 
 /// One row holding `slots` as laid out by `o`.
-pub fn layout<T: Elem>(slots: &[(f64, f64)], o: Orientation) -> Vec<T> {
+pub(crate) fn layout<T: Elem>(slots: &[(f64, f64)], o: Orientation) -> Vec<T> {
     let conv = |v| T::from_f64(v);
     match o {
         Orientation::Planar => slots
@@ -46,7 +46,7 @@ pub fn layout<T: Elem>(slots: &[(f64, f64)], o: Orientation) -> Vec<T> {
 }
 
 /// Call `f` with the row for `slots` in both orientations.
-pub fn for_each_layout<T: Elem>(slots: &[(f64, f64)], mut f: impl FnMut(&[T], Orientation)) {
+pub(crate) fn for_each_layout<T: Elem>(slots: &[(f64, f64)], mut f: impl FnMut(&[T], Orientation)) {
     for o in [Orientation::Planar, Orientation::Interleaved] {
         f(&layout::<T>(slots, o), o);
     }

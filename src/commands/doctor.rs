@@ -442,7 +442,7 @@ fn check_root(
 fn check_contents(root: &Path, out: &mut OutputRoot, found: &mut Findings) {
     out.not_empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
     out.checkpoint = crate::format::checkpoint::path(root).is_file();
-    out.manifest = root.join("manifest.json").is_file();
+    out.manifest = root.join(crate::format::manifest::MANIFEST).is_file();
     if out.checkpoint {
         found.warnings.push(format!(
             "output root {} holds an interrupted run: continue it with --resume, or start over with --overwrite",
