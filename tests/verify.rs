@@ -10,14 +10,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Float32Array, Float64Array, ListArray, RecordBatch};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float32Array, Float64Array, ListArray, PrimitiveArray, RecordBatch,
+    StringArray,
+};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, UInt64Type};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, UInt16Type, UInt64Type,
+};
 use common::*;
 use msms_shards::format::manifest::{dataset_digest, ShardRecord};
 use msms_shards::write::writer_properties;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 
 /// A converted output root with several shards, built in `dir`; returns the root.
 fn fresh_root(dir: &Path) -> PathBuf {
@@ -308,54 +315,34 @@ fn manifest_edits_are_named() {
     );
 }
 
-/// Rewrite shard `i` with `edit(row, mz, intensity)` applied to every row's peaks (lengths
-/// kept), with the run's writer properties, then record its new size and SHA-256 and the new
-/// dataset digest in the manifest: only the spectrum checks of `--full` can tell.
-fn rewrite_shard(root: &Path, i: usize, edit: impl Fn(usize, &mut [f64], &mut [f32])) {
+/// Rewrite shard `i`: every batch read back goes through `edit(first row of the batch, batch)`
+/// and is written with the run's writer properties passed through `props`; then record the
+/// file's new size and SHA-256 and the new dataset digest in the manifest, so that only the
+/// checks that read the rows (or the footer) can tell.
+fn rewrite_shard_with(
+    root: &Path,
+    i: usize,
+    props: impl FnOnce(WriterProperties) -> WriterProperties,
+    mut edit: impl FnMut(usize, RecordBatch) -> RecordBatch,
+) {
     let m = read_manifest(root);
     let rel = shard(root, i);
     let path = root.join(&rel);
     let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
     let schema = builder.schema().clone();
     let batches: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
-    let props = writer_properties(&schema, m["config_hash"].as_str().unwrap());
+    let run_props = writer_properties(&schema, m["config_hash"].as_str().unwrap());
     let mut w = ArrowWriter::try_new(
         fs::File::create(&path).unwrap(),
         schema.clone(),
-        Some((*props).clone()),
+        Some(props((*run_props).clone())),
     )
     .unwrap();
     let mut row = 0;
     for b in batches {
-        let list_of = |name: &str| b.column_by_name(name).unwrap().as_list::<i32>().clone();
-        let (mz, it) = (list_of("mz"), list_of("intensity"));
-        let mut mz_vals = mz.values().as_primitive::<Float64Type>().values().to_vec();
-        let mut it_vals = it.values().as_primitive::<Float32Type>().values().to_vec();
-        let offsets = mz.value_offsets().to_vec();
-        assert_eq!(offsets, it.value_offsets());
-        for r in 0..b.num_rows() {
-            let (s, e) = (offsets[r] as usize, offsets[r + 1] as usize);
-            edit(row + r, &mut mz_vals[s..e], &mut it_vals[s..e]);
-        }
-        row += b.num_rows();
-        let list = |t: DataType, values: Arc<dyn Array>| {
-            Arc::new(
-                ListArray::try_new(
-                    Arc::new(Field::new_list_field(t, false)),
-                    OffsetBuffer::new(offsets.clone().into()),
-                    values,
-                    None,
-                )
-                .unwrap(),
-            ) as Arc<dyn Array>
-        };
-        let mut cols = b.columns().to_vec();
-        cols[schema.index_of("mz").unwrap()] =
-            list(DataType::Float64, Arc::new(Float64Array::from(mz_vals)));
-        cols[schema.index_of("intensity").unwrap()] =
-            list(DataType::Float32, Arc::new(Float32Array::from(it_vals)));
-        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
-            .unwrap();
+        let n = b.num_rows();
+        w.write(&edit(row, b)).unwrap();
+        row += n;
     }
     w.close().unwrap();
     let sha = sha256_file(&path);
@@ -366,6 +353,47 @@ fn rewrite_shard(root: &Path, i: usize, edit: impl Fn(usize, &mut [f64], &mut [f
         let recs: Vec<ShardRecord> = serde_json::from_value(m["shards"].clone()).unwrap();
         m["dataset_digest"] = dataset_digest(&recs).into();
     });
+}
+
+/// Rewrite shard `i` with `edit(row, mz, intensity)` applied to every row's peaks (lengths
+/// kept), with the run's writer properties, then record its new size and SHA-256 and the new
+/// dataset digest in the manifest: only the spectrum checks of `--full` can tell.
+fn rewrite_shard(root: &Path, i: usize, edit: impl Fn(usize, &mut [f64], &mut [f32])) {
+    rewrite_shard_with(
+        root,
+        i,
+        |p| p,
+        |row, b| {
+            let schema = b.schema();
+            let list_of = |name: &str| b.column_by_name(name).unwrap().as_list::<i32>().clone();
+            let (mz, it) = (list_of("mz"), list_of("intensity"));
+            let mut mz_vals = mz.values().as_primitive::<Float64Type>().values().to_vec();
+            let mut it_vals = it.values().as_primitive::<Float32Type>().values().to_vec();
+            let offsets = mz.value_offsets().to_vec();
+            assert_eq!(offsets, it.value_offsets());
+            for r in 0..b.num_rows() {
+                let (s, e) = (offsets[r] as usize, offsets[r + 1] as usize);
+                edit(row + r, &mut mz_vals[s..e], &mut it_vals[s..e]);
+            }
+            let list = |t: DataType, values: Arc<dyn Array>| {
+                Arc::new(
+                    ListArray::try_new(
+                        Arc::new(Field::new_list_field(t, false)),
+                        OffsetBuffer::new(offsets.clone().into()),
+                        values,
+                        None,
+                    )
+                    .unwrap(),
+                ) as Arc<dyn Array>
+            };
+            let mut cols = b.columns().to_vec();
+            cols[schema.index_of("mz").unwrap()] =
+                list(DataType::Float64, Arc::new(Float64Array::from(mz_vals)));
+            cols[schema.index_of("intensity").unwrap()] =
+                list(DataType::Float32, Arc::new(Float32Array::from(it_vals)));
+            RecordBatch::try_new(schema, cols).unwrap()
+        },
+    );
 }
 
 /// The `spectrum_id` of row `row` of shard `i`.
@@ -513,4 +541,380 @@ fn help_documents_checks_output_and_exit_codes() {
             assert!(run.stdout.contains(want), "{cmd} --help lacks {want}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// One broken promise at a time: a shard rewritten so that exactly one spectrum (or the
+// footer) breaks one rule, with the manifest's digests brought up to date, so that only the
+// targeted check can fire.
+
+/// `b` with column `name` replaced by `array`.
+fn with_column(b: RecordBatch, name: &str, array: ArrayRef) -> RecordBatch {
+    let schema = b.schema();
+    let mut cols = b.columns().to_vec();
+    cols[schema.index_of(name).unwrap()] = array;
+    RecordBatch::try_new(schema, cols).unwrap()
+}
+
+/// `b` with the primitive column `name` holding `value` at batch row `row`.
+fn set_primitive<T: ArrowPrimitiveType>(
+    b: RecordBatch,
+    name: &str,
+    row: usize,
+    value: T::Native,
+) -> RecordBatch {
+    let a = b.column_by_name(name).unwrap().as_primitive::<T>();
+    let v: PrimitiveArray<T> = a
+        .iter()
+        .enumerate()
+        .map(|(j, x)| if j == row { Some(value) } else { x })
+        .collect();
+    with_column(b, name, Arc::new(v))
+}
+
+/// `b` with the string column `name` holding `value` at batch row `row`.
+fn set_string(b: RecordBatch, name: &str, row: usize, value: Option<&str>) -> RecordBatch {
+    let a = b.column_by_name(name).unwrap().as_string::<i32>();
+    let v: StringArray = a
+        .iter()
+        .enumerate()
+        .map(|(j, x)| if j == row { value } else { x })
+        .collect();
+    with_column(b, name, Arc::new(v))
+}
+
+/// An edit for [`rewrite_shard_with`] that applies `f(batch, row in batch)` to the batch
+/// holding shard row `target` and leaves every other batch alone.
+fn at_row(
+    target: usize,
+    f: impl Fn(RecordBatch, usize) -> RecordBatch,
+) -> impl FnMut(usize, RecordBatch) -> RecordBatch {
+    move |first, b| {
+        if (first..first + b.num_rows()).contains(&target) {
+            f(b, target - first)
+        } else {
+            b
+        }
+    }
+}
+
+/// Row `row` of shard `i`, as a one-row batch.
+fn row_of(root: &Path, i: usize, row: usize) -> RecordBatch {
+    let f = fs::File::open(root.join(shard(root, i))).unwrap();
+    let mut seen = 0;
+    for b in ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+    {
+        let b = b.unwrap();
+        if row < seen + b.num_rows() {
+            return b.slice(row - seen, 1);
+        }
+        seen += b.num_rows();
+    }
+    panic!("shard {i} has no row {row}");
+}
+
+/// Column `name` of a one-row batch, as a primitive value.
+fn value<T: ArrowPrimitiveType>(b: &RecordBatch, name: &str) -> T::Native {
+    b.column_by_name(name).unwrap().as_primitive::<T>().value(0)
+}
+
+/// `verify --full` (and, where `also_plain`, plain `verify`) exit 1 listing exactly `want`
+/// (one line each, contained) and the summary counting them.
+#[track_caller]
+fn assert_only_problems(root: &Path, want: &[String], also_plain: bool) {
+    let mut runs = vec![verify(root, &["--full"])];
+    if also_plain {
+        runs.push(verify(root, &[]));
+    }
+    for run in runs {
+        run.expect_code(1);
+        let want_refs: Vec<&str> = want.iter().map(String::as_str).collect();
+        assert_lines(&run, &want_refs);
+        let summary = match want.len() {
+            1 => ": 1 problem".to_string(),
+            n => format!(": {n} problems"),
+        };
+        assert_lines(&run, &[&summary]);
+        assert_eq!(
+            run.stdout.lines().count(),
+            want.len() + 1,
+            "only the targeted problems and the summary:\n{}",
+            run.stdout
+        );
+    }
+}
+
+/// An output root whose manifest records `--quality-format B` and `--max-precursor-mz 900`,
+/// with at least two shards.
+fn rules_root(dir: &Path) -> PathBuf {
+    let input = synth_input(&dir.join("in.hdf5"), "gems", 2400, 0.05, 7);
+    let root = dir.join("out");
+    build(
+        &[&input.path],
+        &root,
+        &[
+            "--batch-size",
+            "50",
+            "--shard-size",
+            "100kB",
+            "--quality-format",
+            "B",
+            "--max-precursor-mz",
+            "900",
+            "-q",
+        ],
+    )
+    .expect_code(0);
+    let m = read_manifest(&root);
+    assert_eq!(m["settings"]["quality_format"], "B");
+    assert_eq!(m["settings"]["max_precursor_mz"], 900.0);
+    let shards = m["shards"].as_array().unwrap().len();
+    assert!(shards >= 2, "want two shards, got {shards}");
+    assert!(m["shards"][1]["rows"].as_u64().unwrap() > 10);
+    verify(&root, &["--full"]).expect_code(0);
+    root
+}
+
+#[test]
+fn full_names_a_num_peaks_that_differs_from_the_peak_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fresh_root(dir.path());
+    let row = 4;
+    let before = row_of(&root, 1, row);
+    let peaks = before
+        .column_by_name("mz")
+        .unwrap()
+        .as_list::<i32>()
+        .value(0)
+        .len();
+    assert_eq!(
+        usize::from(value::<UInt16Type>(&before, "num_peaks")),
+        peaks,
+        "a fresh shard's num_peaks is the length of mz"
+    );
+    let id = value::<UInt64Type>(&before, "spectrum_id");
+    let wrong = peaks as u16 + 1;
+    rewrite_shard_with(
+        &root,
+        1,
+        |p| p,
+        at_row(row, |b, r| {
+            set_primitive::<UInt16Type>(b, "num_peaks", r, wrong)
+        }),
+    );
+    // Digests, rows, schema, footer and ids all match: only --full reads num_peaks.
+    verify(&root, &[]).expect_code(0);
+    let rel = shard(&root, 1);
+    assert_only_problems(
+        &root,
+        &[format!(
+            "{rel}: row {row} (spectrum_id {id}): num_peaks is {wrong} but mz has {peaks} values \
+             and intensity {peaks}"
+        )],
+        false,
+    );
+}
+
+#[test]
+fn full_names_a_precursor_above_the_recorded_maximum_or_not_positive() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = rules_root(dir.path());
+    let (above, negative) = (2, 6);
+    let id = |row| value::<UInt64Type>(&row_of(&root, 1, row), "spectrum_id");
+    let (above_id, negative_id) = (id(above), id(negative));
+    rewrite_shard_with(
+        &root,
+        1,
+        |p| p,
+        |first, b| {
+            let mut b = b;
+            for (row, mz) in [(above, 950.5), (negative, -1.0)] {
+                if (first..first + b.num_rows()).contains(&row) {
+                    b = set_primitive::<Float64Type>(b, "precursor_mz", row - first, mz);
+                }
+            }
+            b
+        },
+    );
+    verify(&root, &[]).expect_code(0);
+    let rel = shard(&root, 1);
+    assert_only_problems(
+        &root,
+        &[
+            format!(
+                "{rel}: row {above} (spectrum_id {above_id}): precursor_mz 950.5 is above \
+                 max_precursor_mz 900"
+            ),
+            format!(
+                "{rel}: row {negative} (spectrum_id {negative_id}): precursor_mz -1 is not a \
+                 finite positive m/z"
+            ),
+        ],
+        false,
+    );
+}
+
+#[test]
+fn full_names_a_spectrum_below_the_recorded_quality_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = rules_root(dir.path());
+    let (class_c, null) = (3, 7);
+    for row in [class_c, null] {
+        let b = row_of(&root, 1, row);
+        let g = b.column_by_name("gems_format").unwrap().as_string::<i32>();
+        assert!(
+            !g.is_null(0) && ["A", "B"].contains(&g.value(0)),
+            "a kept spectrum meets B"
+        );
+    }
+    let id = |row| value::<UInt64Type>(&row_of(&root, 1, row), "spectrum_id");
+    let (c_id, null_id) = (id(class_c), id(null));
+    rewrite_shard_with(
+        &root,
+        1,
+        |p| p,
+        |first, b| {
+            let mut b = b;
+            for (row, g) in [(class_c, Some("C")), (null, None)] {
+                if (first..first + b.num_rows()).contains(&row) {
+                    b = set_string(b, "gems_format", row - first, g);
+                }
+            }
+            b
+        },
+    );
+    verify(&root, &[]).expect_code(0);
+    let rel = shard(&root, 1);
+    assert_only_problems(
+        &root,
+        &[
+            format!(
+                "{rel}: row {class_c} (spectrum_id {c_id}): gems_format C does not meet \
+                 quality_format B"
+            ),
+            format!(
+                "{rel}: row {null} (spectrum_id {null_id}): gems_format null does not meet \
+                 quality_format B"
+            ),
+        ],
+        false,
+    );
+}
+
+#[test]
+fn spectrum_ids_out_of_order_are_named_within_and_across_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fresh_root(dir.path());
+    let across = dir.path().join("across");
+    copy_dir(&root, &across);
+
+    // Within shard 1: rows 3 and 4 swap their ids; first and last stay as recorded.
+    let (a, b) = (id_at(&root, 1, 3), id_at(&root, 1, 4));
+    assert!(a < b);
+    rewrite_shard_with(
+        &root,
+        1,
+        |p| p,
+        |first, batch| {
+            let mut batch = batch;
+            for (row, id) in [(3, b), (4, a)] {
+                if (first..first + batch.num_rows()).contains(&row) {
+                    batch = set_primitive::<UInt64Type>(batch, "spectrum_id", row - first, id);
+                }
+            }
+            batch
+        },
+    );
+    let rel = shard(&root, 1);
+    assert_only_problems(
+        &root,
+        &[format!(
+            "{rel}: row 4 (spectrum_id {a}): spectrum_id does not increase (previous row has {b})"
+        )],
+        true,
+    );
+
+    // Across shards: shard 2 starts at shard 1's last id (the manifest says so too).
+    let last = read_manifest(&across)["shards"][1]["last_spectrum_id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        id_at(
+            &across,
+            1,
+            read_manifest(&across)["shards"][1]["rows"]
+                .as_u64()
+                .unwrap() as usize
+                - 1
+        ),
+        last
+    );
+    rewrite_shard_with(
+        &across,
+        2,
+        |p| p,
+        at_row(0, |b, r| {
+            set_primitive::<UInt64Type>(b, "spectrum_id", r, last)
+        }),
+    );
+    edit_manifest(&across, |m| {
+        m["shards"][2]["first_spectrum_id"] = last.into()
+    });
+    let rel2 = shard(&across, 2);
+    assert_only_problems(
+        &across,
+        &[format!(
+            "{rel2}: row 0 (spectrum_id {last}): spectrum_id does not increase (previous row has \
+             {last})"
+        )],
+        true,
+    );
+}
+
+#[test]
+fn a_footer_format_version_other_than_the_manifests_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fresh_root(dir.path());
+    let version = read_manifest(&root)["format_version"].as_u64().unwrap();
+    let other = (version + 1).to_string();
+    let mut replaced = 0;
+    rewrite_shard_with(
+        &root,
+        1,
+        |p| {
+            let kv: Vec<KeyValue> = p
+                .key_value_metadata()
+                .unwrap()
+                .iter()
+                .map(|k| {
+                    if k.key == "msms_shards.format_version" {
+                        assert_eq!(k.value.as_deref(), Some(version.to_string().as_str()));
+                        replaced += 1;
+                        KeyValue::new(k.key.clone(), other.clone())
+                    } else {
+                        k.clone()
+                    }
+                })
+                .collect();
+            p.into_builder().set_key_value_metadata(Some(kv)).build()
+        },
+        |_, b| b,
+    );
+    assert_eq!(replaced, 1);
+    let rel = shard(&root, 1);
+    assert_eq!(
+        read_shard(&root.join(&rel), 1).key_value["msms_shards.format_version"],
+        other
+    );
+    assert_only_problems(
+        &root,
+        &[format!(
+            "{rel}: format_version (footer msms_shards.format_version) mismatch: manifest \
+             {version}, file {other}"
+        )],
+        true,
+    );
 }
