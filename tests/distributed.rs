@@ -237,3 +237,121 @@ fn plans_and_parts_refuse_what_cannot_work() {
     r.expect_code(2);
     assert!(r.stderr.contains("config hash"), "{}", r.stderr);
 }
+
+/// Replace `root/parts/K/manifest.json` by `edit` of itself.
+fn edit_part_manifest(root: &Path, k: usize, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = root.join(format!("parts/{k}/manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut m);
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// `msms merge ROOT` refuses with exit 2: stderr is exactly the header naming the root and
+/// `problems.len()` parts, then one indented line per problem; no manifest is written.
+#[track_caller]
+fn assert_merge_refuses(root: &Path, problems: &[String]) {
+    let r = msms(["merge".as_ref(), root.as_os_str()]);
+    r.expect_code(2);
+    let mut want = format!(
+        "msms merge: cannot merge {}: {} part(s) missing or mismatched:\n",
+        root.display(),
+        problems.len()
+    );
+    for p in problems {
+        want.push_str(&format!("  {p}\n"));
+    }
+    assert_eq!(r.stderr, want);
+    assert_eq!(r.stdout, "");
+    assert!(
+        !root.join("manifest.json").exists(),
+        "a refused merge wrote a manifest"
+    );
+}
+
+#[test]
+fn merge_refuses_parts_with_another_config_hash_or_spectrum_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = synth_input(&dir.path().join("a.hdf5"), "gems", 2500, 0.02, 3);
+    let b = synth_input(&dir.path().join("b.hdf5"), "gems", 1500, 0.02, 4);
+    plan(dir.path(), &a, &b, "2", &[]).expect_code(0);
+    let plan_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let plan_hash = plan_json["config_hash"].as_str().unwrap().to_string();
+    let rows: Vec<u64> = plan_json["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.iter().sum::<u64>(), 4000);
+    let root = dir.path().join("out");
+    for k in 0..2 {
+        part(dir.path(), &root, k).expect_code(0);
+        let m = read_manifest(&root.join(format!("parts/{k}")));
+        assert_eq!(m["config_hash"], plan_hash.as_str());
+        assert_eq!(m["counts"]["read"], rows[k]);
+    }
+    let pristine: Vec<String> = (0..2)
+        .map(|k| std::fs::read_to_string(root.join(format!("parts/{k}/manifest.json"))).unwrap())
+        .collect();
+    let restore = || {
+        for (k, text) in pristine.iter().enumerate() {
+            std::fs::write(root.join(format!("parts/{k}/manifest.json")), text).unwrap();
+        }
+    };
+
+    // Part 0 written with other settings.
+    let other = format!("sha256:{}", "1".repeat(64));
+    edit_part_manifest(&root, 0, |m| m["config_hash"] = other.clone().into());
+    assert_merge_refuses(
+        &root,
+        &[format!(
+            "part 0: written with other settings (config hash {other}, the plan's {plan_hash})"
+        )],
+    );
+    restore();
+
+    // Part 1 read another number of spectra than the plan gives it (its counts and shard
+    // rows consistent, so only the plan can tell).
+    edit_part_manifest(&root, 1, |m| {
+        let read = m["counts"]["read"].as_u64().unwrap();
+        m["counts"]["read"] = (read + 1).into();
+        let rejected = m["counts"]["rejected"]["empty"].as_u64().unwrap();
+        m["counts"]["rejected"]["empty"] = (rejected + 1).into();
+        let total = m["counts"]["rejected_total"].as_u64().unwrap();
+        m["counts"]["rejected_total"] = (total + 1).into();
+    });
+    assert_merge_refuses(
+        &root,
+        &[format!(
+            "part 1: read {} spectra, the plan's part has {}",
+            rows[1] + 1,
+            rows[1]
+        )],
+    );
+
+    // Both at once: each part named on its own line, in part order.
+    edit_part_manifest(&root, 0, |m| m["config_hash"] = other.clone().into());
+    assert_merge_refuses(
+        &root,
+        &[
+            format!(
+                "part 0: written with other settings (config hash {other}, the plan's {plan_hash})"
+            ),
+            format!(
+                "part 1: read {} spectra, the plan's part has {}",
+                rows[1] + 1,
+                rows[1]
+            ),
+        ],
+    );
+
+    // Restored, the same parts merge.
+    restore();
+    let merged = msms(["merge".as_ref(), root.as_os_str()]);
+    merged.expect_code(0);
+    assert_eq!(read_manifest(&root)["counts"]["read"], 4000);
+}

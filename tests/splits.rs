@@ -197,3 +197,53 @@ fn dedup_exact_drops_repeats_in_input_order() {
     );
     assert_eq!(m3["counts"]["rejected"]["duplicate"], 0);
 }
+
+#[test]
+fn split_key_name_keeps_every_name_in_one_split() {
+    let dir = tempfile::tempdir().unwrap();
+    // The sample names its spectra after their source run, one name per 500 rows: 24 names,
+    // each on many rows. The lsh values differ row by row, so lsh or spectrum as the key would
+    // scatter a name's rows over the splits.
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 12_000, 0.0, 21);
+    let root = dir.path().join("out");
+    build(
+        &[&input.path],
+        &root,
+        &[
+            "--splits",
+            "train=0.5,val=0.25,test=0.25",
+            "--split-key",
+            "name",
+            "--shard-size",
+            "1MB",
+        ],
+    )
+    .expect_code(0);
+    let m = read_manifest(&root);
+    assert_eq!(m["settings"]["split_key"], "name");
+    let mut name_split: HashMap<String, &str> = HashMap::new();
+    let mut rows_of_name: HashMap<String, usize> = HashMap::new();
+    let mut non_empty = 0;
+    let mut total = 0;
+    for split in ["train", "val", "test"] {
+        let rows = split_rows(&root, &m, split);
+        total += rows.len();
+        non_empty += usize::from(!rows.is_empty());
+        for r in rows {
+            let name = r.name.clone().expect("every spectrum has a name");
+            *rows_of_name.entry(name.clone()).or_default() += 1;
+            let first = *name_split.entry(name.clone()).or_insert(split);
+            assert_eq!(first, split, "name {name} in {first} and {split}");
+        }
+    }
+    assert_eq!(total as u64, m["counts"]["written"].as_u64().unwrap());
+    assert_eq!(total, 12_000);
+    assert_eq!(name_split.len(), 24, "names: {:?}", rows_of_name);
+    assert!(rows_of_name.values().all(|&n| n == 500), "{rows_of_name:?}");
+    assert!(
+        non_empty >= 2,
+        "all names landed in one split: {name_split:?}"
+    );
+    let v = msms(["verify".as_ref(), root.as_os_str(), "--full".as_ref()]);
+    v.expect_code(0);
+}
