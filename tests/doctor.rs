@@ -780,3 +780,67 @@ fn new_commands_have_help() {
         assert!(run.stdout.contains(c), "{}", run.stdout);
     }
 }
+
+#[test]
+fn interactive_session_offers_resume_for_an_interrupted_run_and_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 2000, 0.02, 8);
+    let input_s = input.path.to_str().unwrap();
+    let typed = |root: &Path| -> std::process::Command {
+        let mut cmd = msms_command();
+        cmd.args(["build-shards", "--mode", "local", "--input-hdf5", input_s])
+            .arg("--output-root")
+            .arg(root)
+            .args(["--shard-size", "100kB"]);
+        cmd
+    };
+
+    // The same conversion, uninterrupted.
+    let reference = dir.path().join("reference");
+    run_command(typed(&reference)).expect_code(0);
+    let want = read_manifest(&reference);
+    assert!(
+        want["shards"].as_array().unwrap().len() >= 3,
+        "several shards: {want}"
+    );
+
+    // Interrupted once shard 1 is in place, before the checkpoint records it.
+    let root = dir.path().join("shards");
+    stall_and_kill(typed(&root), "shard-renamed:1");
+    assert!(root.join(".msms/checkpoint.json").is_file());
+    assert!(!root.join("manifest.json").exists());
+
+    let root_s = root.to_str().unwrap();
+    let mut s = PtyChild::spawn(&["build-shards", "--interactive"], dir.path());
+    s.expect("Mode (local or production)");
+    s.send("local");
+    s.expect("Input 1: ");
+    s.send(input_s);
+    s.expect("Input 2: ");
+    s.send("");
+    s.expect("Output root: ");
+    s.send(root_s);
+    s.expect(&format!(
+        "{root_s} holds an interrupted run (.msms/checkpoint.json)."
+    ));
+    s.expect("[r]esume it (same inputs and settings), [o]verwrite it (start over), or [c]hoose another root [r]: ");
+    s.send("r");
+    answer_options(&mut s, "100kB");
+    s.send("y");
+    let line = format!(
+        "msms build-shards --mode local --input-hdf5 {input_s} --output-root {root_s} --resume --shard-size 100kB"
+    );
+    s.expect(&format!("Running: {line}\n"));
+    s.expect("msms build-shards: done");
+    let (code, transcript) = s.finish();
+    assert_eq!(code, 0, "{transcript}");
+
+    let got = read_manifest(&root);
+    assert_eq!(
+        got["dataset_digest"], want["dataset_digest"],
+        "{transcript}"
+    );
+    assert_eq!(got["counts"], want["counts"]);
+    assert!(!root.join(".msms/checkpoint.json").exists());
+    msms_no_tty(&["verify", root_s]).expect_code(0);
+}

@@ -829,3 +829,33 @@ pub(crate) fn sharded_root(dir: &Path, spectra: u64, batch_size: u32, seed: u64)
     assert!(shards >= 3, "want several shards, got {shards}");
     root
 }
+
+/// Run `cmd` with the test hook `MSMS_TEST_STALL_AT=point`, read its stderr until it prints
+/// `msms: stalled at POINT` (a state, not a moment), then SIGKILL it and reap it; returns
+/// what it printed on stderr. Panics if it exits without stalling there.
+#[track_caller]
+pub(crate) fn stall_and_kill(mut cmd: Command, point: &str) -> String {
+    use std::io::Read;
+    cmd.env("MSMS_TEST_STALL_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = {
+        let _g = fork_guard();
+        cmd.spawn().expect("spawn msms")
+    };
+    let marker = format!("msms: stalled at {point}");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains(&marker) {
+        let n = err.read(&mut buf).expect("read stderr");
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.kill().expect("kill the stalled msms");
+    child.wait().expect("reap the stalled msms");
+    assert!(text.contains(&marker), "never stalled at {point}:\n{text}");
+    text
+}
