@@ -52,6 +52,39 @@ fn doctor_json(args: &[&str]) -> (Run, serde_json::Value) {
     parse_json(msms_no_tty(&all))
 }
 
+/// Whether a new file in `dir` can be opened with `O_DIRECT` and one aligned 4 KiB block
+/// written to it, probed with libc directly: the expected `o_direct` answer, found without
+/// doctor's own probe. The file is removed again.
+fn o_direct_write_works(dir: &Path) -> bool {
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::os::unix::ffi::OsStrExt;
+    let path = dir.join(".o-direct-oracle");
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let layout = Layout::from_size_align(4096, 4096).unwrap();
+    // SAFETY: `c` is a NUL-terminated path; the buffer is 4096 bytes, 4096-aligned, written
+    // by pwrite only as far as its length and freed with the layout it was allocated with;
+    // the descriptor is closed once.
+    let written = unsafe {
+        let fd = libc::open(
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC | libc::O_DIRECT,
+            0o600,
+        );
+        if fd < 0 {
+            None
+        } else {
+            let buf = alloc_zeroed(layout);
+            assert!(!buf.is_null());
+            let n = libc::pwrite(fd, buf.cast(), 4096, 0);
+            dealloc(buf, layout);
+            libc::close(fd);
+            Some(n)
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    written == Some(4096)
+}
+
 // ---------------------------------------------------------------------------------------
 // msms doctor
 
@@ -135,8 +168,13 @@ fn doctor_json_has_every_field() {
     assert!(r["free_bytes"].as_u64().unwrap() > 0);
     assert!(r["total_bytes"].as_u64().unwrap() > 0);
     assert_eq!(r["writable"], true);
-    let od = r["o_direct"].as_str().unwrap();
-    assert!(od == "direct" || od == "buffered", "{od}");
+    // The answer this directory really gives, probed here with libc (not with doctor's code).
+    let want = if o_direct_write_works(dir.path()) {
+        "direct"
+    } else {
+        "buffered"
+    };
+    assert_eq!(r["o_direct"], want, "{r:#}");
     let m = &v["mode"];
     let suggested = m["suggested"].as_str().unwrap();
     assert!(suggested == "local" || suggested == "production");
@@ -196,6 +234,11 @@ fn doctor_applies_the_environment_like_build_shards() {
     run.expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["profile"]["num_workers"], 3);
+    // Memory needed, worked out by hand from the documented figures (src/commands/doctor.rs):
+    // 256 MiB (268,435,456 bytes) + 3 workers × 1,000 batch spectra × 8 KiB (8,192 bytes)
+    // = 268,435,456 + 24,576,000.
+    assert_eq!(v["profile"]["batch_size"], 1000);
+    assert_eq!(v["memory"]["needed_bytes"], 293_011_456u64);
     assert_eq!(
         v["profile"]["env_overrides"],
         serde_json::json!(["MSMS_NUM_WORKERS", "MSMS_SHARD_SIZE"])

@@ -1,6 +1,9 @@
 //! `msms inspect FILE [--json]`: the real binary on small generated files. Every dataset is
-//! listed with dtype, shape, chunk shape and filters; stored bytes agree with the chunk
-//! index read independently and raw bytes with product(shape) × element size; the decode
+//! listed with dtype, shape, chunk shape and filters; raw bytes agree with product(shape) ×
+//! element size, and the human table with the JSON (the stored bytes, chunk counts and
+//! filter pipelines are checked against h5py's own view of the file, an independent reader,
+//! in tests/python/test_twins.py); the estimate is checked by its properties (time = spectra
+//! ÷ rate, faster with more workers, capped when the spectrum falls back); the decode
 //! path names the libhdf5 fallback and its reason where the memory map cannot be used; a
 //! file that is not GeMS-like is listed and then refused (exit 2); a file that is not HDF5
 //! is refused (exit 2) naming it.
@@ -30,6 +33,30 @@ fn inspect_json(file: &Path, code: i32) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout))
 }
 
+/// `msms inspect FILE --json EXTRA...`, parsed; the exit code must be 0.
+#[track_caller]
+fn inspect_json_with(file: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let run = inspect(file, &args);
+    run.expect_code(0);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout))
+}
+
+/// `n` with commas between thousands, as the human report prints rates (`216,300`).
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The dataset object `name` of a report.
 #[track_caller]
 fn dataset<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -39,21 +66,6 @@ fn dataset<'a>(report: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|d| d["name"] == name)
         .unwrap_or_else(|| panic!("no dataset {name} in {report:#}"))
-}
-
-/// Stored bytes of `name` computed through the h5 module: the allocated chunks' sizes, or
-/// the contiguous extent; with the chunk count.
-fn stored_independently(file: &Path, name: &str) -> (u64, Option<usize>) {
-    let f = h5::File::open(file).unwrap();
-    let ds = f.dataset(name).unwrap();
-    match ds.info(name).unwrap().layout {
-        h5::Layout::Chunked(_) => {
-            let chunks = ds.chunk_index(1 << 20).unwrap();
-            (chunks.iter().map(|c| c.size).sum(), Some(chunks.len()))
-        }
-        h5::Layout::Contiguous => (ds.contiguous_extent().unwrap().map_or(0, |e| e.1), None),
-        other => panic!("{name}: layout {other:?}"),
-    }
 }
 
 /// The table row of `name` in the human report (the line that starts with it).
@@ -107,6 +119,7 @@ fn human_report_names_every_dataset_with_dtype_shape_chunks_filters_and_sizes() 
         out.starts_with(&format!("{}: HDF5, ", file.display())),
         "{out}"
     );
+    let json = inspect_json(&file, 0);
     let size = std::fs::metadata(&file).unwrap().len();
     assert!(
         out.contains(&format!("({size} bytes), 7 datasets")),
@@ -137,13 +150,16 @@ fn human_report_names_every_dataset_with_dtype_shape_chunks_filters_and_sizes() 
             )),
             "{name}: {row}"
         );
-        // stored, raw, ratio are the last three cells.
+        // stored, raw, ratio are the last three cells: the JSON's figures (which
+        // tests/python/test_twins.py checks against h5py), raw also by hand.
         let k = cells.len();
         let stored: u64 = cells[k - 3].parse().unwrap();
         let raw: u64 = cells[k - 2].parse().unwrap();
         assert_eq!(raw, shape.iter().product::<u64>() * elem, "{name} raw");
-        assert_eq!(stored, stored_independently(&file, name).0, "{name} stored");
-        let ratio = format!("{:.2}x", raw as f64 / stored as f64);
+        let d = dataset(&json, name);
+        assert_eq!(stored, d["stored_bytes"], "{name} stored");
+        assert!(stored > 0 && stored < size, "{name} stored {stored}");
+        let ratio = format!("{:.2}x", d["ratio"].as_f64().unwrap());
         assert_eq!(cells[k - 1], ratio, "{name} ratio");
     }
     // The mapping as build-shards prints it, then the decode paths and the estimate.
@@ -166,9 +182,23 @@ fn human_report_names_every_dataset_with_dtype_shape_chunks_filters_and_sizes() 
         out.contains("\nestimated conversion: ~") && out.contains(" per 100k spectra ("),
         "{out}"
     );
+    // The estimate as the JSON gives it (its figures are checked in `json_for_a_gems_file`).
+    let e = &json["estimate"];
+    let rate = e["spectra_per_second"].as_f64().unwrap() as u64;
     assert!(
-        out.contains("\n  model: 1,500 spectra / (134,200/s per worker"),
+        out.contains(&format!(" spectra ({}/s)\n", thousands(rate))),
+        "{rate}: {out}"
+    );
+    assert!(
+        out.contains(&format!("\n  model: {}\n", e["model"].as_str().unwrap())),
         "{out}"
+    );
+    assert!(
+        e["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("1,500 spectra / ("),
+        "{e:#}"
     );
     assert!(out.ends_with("convertible: yes\n"), "{out}");
     assert!(run.stderr.is_empty(), "{}", run.stderr);
@@ -214,15 +244,22 @@ fn json_for_a_gems_file() {
             serde_json::json!([{"name": "deflate", "id": 1, "params": [4]}]),
             "{name}"
         );
-        let (stored, chunks) = stored_independently(&file, name);
-        assert_eq!(chunks, Some(3));
+        // 2100 rows in chunks of 1024: 3 chunks, all written by synth. The stored bytes are
+        // checked against h5py in tests/python/test_twins.py; here: present, within the
+        // file, and for the zero-padded peak tensor smaller than raw (random lsh values do
+        // not deflate).
         assert_eq!(
             d["chunks"],
             serde_json::json!({"allocated": 3, "total": 3}),
             "{name}"
         );
         let raw = shape.iter().product::<u64>() * elem;
-        assert_eq!(d["stored_bytes"], stored, "{name}");
+        let stored = d["stored_bytes"].as_u64().unwrap();
+        let file_bytes = r["file_bytes"].as_u64().unwrap();
+        assert!(stored > 0 && stored < file_bytes, "{name}: stored {stored}");
+        if name == "spectrum" {
+            assert!(stored < raw / 2, "{name}: stored {stored}, raw {raw}");
+        }
         assert_eq!(d["raw_bytes"], raw, "{name}");
         let ratio = d["ratio"].as_f64().unwrap();
         assert!(
@@ -280,7 +317,10 @@ fn json_for_a_gems_file() {
     assert_eq!(m["passthrough"], serde_json::json!([]));
     assert_eq!(m["row_bytes"], 2240);
 
-    // The estimate: the gems class, mapped, at the model's rate for the workers assumed.
+    // The estimate: the gems class, mapped, for the workers assumed. Its rate model is not
+    // recomputed here; what must hold whatever the measured constants: time = spectra ÷
+    // rate (the rate rounded to whole spectra per second in the JSON), and the benchmark's
+    // row width (2240 bytes) is not slowed down.
     let e = &r["estimate"];
     assert_eq!(e["input_class"], "deflate");
     assert_eq!(e["spectrum_decode"], "mapped");
@@ -289,20 +329,44 @@ fn json_for_a_gems_file() {
     let cores = e["cores"].as_u64().unwrap();
     assert_eq!(w, cores.min(4));
     assert_eq!(e["workers_from"], "local mode");
-    let rate = 134_200.0 * (1.0 + (216_300.0 / 134_200.0 - 1.0) * (w - 1) as f64);
-    assert!((e["spectra_per_second"].as_f64().unwrap() - rate).abs() <= 0.5);
-    let secs = e["seconds"].as_f64().unwrap();
-    assert!((secs - n as f64 / rate).abs() < 1e-9, "{e:#}");
-    assert!((e["seconds_per_100k"].as_f64().unwrap() - 100_000.0 / rate).abs() < 1e-9);
+    let rate = e["spectra_per_second"].as_f64().unwrap();
+    assert!(rate >= 1.0, "{e:#}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b;
+    assert!(
+        close(e["seconds"].as_f64().unwrap(), n as f64 / rate),
+        "{e:#}"
+    );
+    assert!(
+        close(e["seconds_per_100k"].as_f64().unwrap(), 100_000.0 / rate),
+        "{e:#}"
+    );
+    // Twice the spectra of the same kind: the same rate, twice the time.
+    let file2 = dir.path().join("gems2.hdf5");
+    synth_input(&file2, "gems", 2 * n, 0.0, 8);
+    let e2 = &inspect_json(&file2, 0)["estimate"];
+    assert_eq!(e2["spectra_per_second"], e["spectra_per_second"], "{e2:#}");
+    assert!(
+        close(
+            e2["seconds"].as_f64().unwrap(),
+            2.0 * e["seconds"].as_f64().unwrap()
+        ),
+        "{e2:#}"
+    );
 
-    // --num-workers changes only the estimate.
-    let run = inspect(&file, &["--json", "--num-workers", "1"]);
-    run.expect_code(0);
-    let r1: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(r1["estimate"]["workers"], 1);
-    assert_eq!(r1["estimate"]["workers_from"], "--num-workers");
-    assert_eq!(r1["estimate"]["spectra_per_second"], 134_200.0);
-    assert_eq!(r1["datasets"], r["datasets"]);
+    // --num-workers changes only the estimate, and more workers are estimated faster.
+    let mut rates = Vec::new();
+    for workers in ["1", "2", "4"] {
+        let r_w = inspect_json_with(&file, &["--num-workers", workers]);
+        assert_eq!(r_w["estimate"]["workers"], workers.parse::<u64>().unwrap());
+        assert_eq!(r_w["estimate"]["workers_from"], "--num-workers");
+        assert_eq!(r_w["datasets"], r["datasets"]);
+        assert_eq!(r_w["mapping"], r["mapping"]);
+        rates.push(r_w["estimate"]["spectra_per_second"].as_f64().unwrap());
+    }
+    assert!(
+        rates[0] >= 1.0 && rates[0] < rates[1] && rates[1] < rates[2],
+        "{rates:?}"
+    );
 }
 
 #[test]
@@ -325,11 +389,6 @@ fn json_for_a_contiguous_file() {
         // Contiguous and fully written: exactly the raw bytes are stored.
         assert_eq!(d["raw_bytes"], raw, "{name}");
         assert_eq!(d["stored_bytes"], raw, "{name}");
-        assert_eq!(
-            d["stored_bytes"],
-            stored_independently(&file, name).0,
-            "{name}"
-        );
         assert_eq!(d["ratio"], 1.0, "{name}");
     }
     let spec = dataset(&r, "spectrum");
@@ -618,7 +677,9 @@ fn fallbacks_show_libhdf5_and_the_reason() {
         rt["chunks"],
         serde_json::json!({"allocated": 1, "total": 3})
     );
-    assert_eq!(rt["stored_bytes"], stored_independently(&file, "RT").0);
+    // One chunk of 64 equal floats, deflated: something, and less than its 256 raw bytes.
+    let rt_stored = rt["stored_bytes"].as_u64().unwrap();
+    assert!(rt_stored > 0 && rt_stored < HCHUNK * 4, "{rt:#}");
     assert_eq!(rt["raw_bytes"], HN * 4);
     let scan = dataset(&r, "scan_number");
     assert_eq!(scan["stored_bytes"], 0);
@@ -631,55 +692,76 @@ fn fallbacks_show_libhdf5_and_the_reason() {
     assert_eq!(r["estimate"]["spectrum_decode"], "mapped");
 }
 
+/// A 128-row file whose spectrum has chunks of 64 rows, of which the first `written_rows`
+/// rows are written (64: the second chunk is never allocated, so the spectrum falls back
+/// to libhdf5; 128: fully written, decoded from the map).
+fn write_two_chunk_file(path: &Path, written_rows: u64) {
+    let _g = fork_guard();
+    let f = h5::File::create(path).unwrap();
+    let chunked = |chunk: Vec<u64>| Storage::Chunked {
+        chunk,
+        deflate: Some(1),
+        shuffle: false,
+        fletcher32: false,
+    };
+    let s = f
+        .create_dataset(
+            "spectrum",
+            &WriteType::of::<f64>(),
+            &[128, 2, 4],
+            &chunked(vec![64, 2, 4]),
+        )
+        .unwrap();
+    s.write_rows(0, written_rows, &vec![0.0f64; written_rows as usize * 8])
+        .unwrap();
+    let p = f
+        .create_dataset(
+            "precursor_mz",
+            &WriteType::of::<f32>(),
+            &[128],
+            &chunked(vec![64]),
+        )
+        .unwrap();
+    p.write_rows(0, 128, &vec![500.0f32; 128]).unwrap();
+}
+
 #[test]
 fn spectrum_fallback_caps_the_estimate_at_libhdf5s_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("partial.hdf5");
-    {
-        let _g = fork_guard();
-        let f = h5::File::create(&file).unwrap();
-        let chunked = |chunk: Vec<u64>| Storage::Chunked {
-            chunk,
-            deflate: Some(1),
-            shuffle: false,
-            fletcher32: false,
-        };
-        // Only the first of two chunks written.
-        let s = f
-            .create_dataset(
-                "spectrum",
-                &WriteType::of::<f64>(),
-                &[128, 2, 4],
-                &chunked(vec![64, 2, 4]),
-            )
-            .unwrap();
-        s.write_rows(0, 64, &vec![0.0f64; 64 * 8]).unwrap();
-        let p = f
-            .create_dataset(
-                "precursor_mz",
-                &WriteType::of::<f32>(),
-                &[128],
-                &chunked(vec![64]),
-            )
-            .unwrap();
-        p.write_rows(0, 128, &vec![500.0f32; 128]).unwrap();
-    }
-    let r = inspect_json(&file, 0);
+    let partial = dir.path().join("partial.hdf5");
+    let full = dir.path().join("full.hdf5");
+    write_two_chunk_file(&partial, 64);
+    write_two_chunk_file(&full, 128);
+    let r = inspect_json(&partial, 0);
     let d = dataset(&r, "spectrum");
     assert_eq!(d["decode"]["path"], "libhdf5");
     assert_eq!(
         d["decode"]["detail"],
         "1 of 2 chunks allocated (the rest read as fill values)"
     );
-    let e = &r["estimate"];
-    assert_eq!(e["spectrum_decode"], "libhdf5");
-    let w = e["workers"].as_u64().unwrap();
-    let native = 134_200.0 * (1.0 + (216_300.0 / 134_200.0 - 1.0) * (w - 1) as f64);
-    let want = native.min(101_800.0);
-    assert!(
-        (e["spectra_per_second"].as_f64().unwrap() - want).abs() <= 0.5,
-        "{e:#}"
+    assert_eq!(r["estimate"]["spectrum_decode"], "libhdf5");
+    assert_eq!(
+        inspect_json(&full, 0)["estimate"]["spectrum_decode"],
+        "mapped"
     );
+    // The same file shape, same class, same row width: only the decode path differs. The
+    // libhdf5 reader is one thread, so its rate does not grow with the workers and is never
+    // above the mapped rate.
+    let rate = |file: &Path, workers: &str| {
+        let e = &inspect_json_with(file, &["--num-workers", workers])["estimate"];
+        assert_eq!(e["input_class"], "deflate", "{e:#}");
+        e["spectra_per_second"].as_f64().unwrap()
+    };
+    let (capped1, capped8) = (rate(&partial, "1"), rate(&partial, "8"));
+    let (mapped1, mapped8) = (rate(&full, "1"), rate(&full, "8"));
+    assert!(capped1 >= 1.0, "{capped1}");
+    assert_eq!(
+        capped8, capped1,
+        "a single reader thread: no gain from workers"
+    );
+    assert!(capped1 <= mapped1, "{capped1} > {mapped1}");
+    assert!(mapped1 < mapped8, "{mapped1} >= {mapped8}");
+    assert!(capped8 < mapped8, "{capped8} >= {mapped8}");
 }
 
 #[test]

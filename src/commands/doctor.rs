@@ -726,10 +726,27 @@ mod tests {
 
     #[test]
     fn memory_estimate_grows_with_workers_and_batch() {
-        let local = memory_needed(&Profile::for_mode(Mode::Local, 2));
-        assert_eq!(local, BASE_MEMORY + 2 * 1000 * MEMORY_PER_BATCH_SPECTRUM);
-        let big = memory_needed(&Profile::for_mode(Mode::Production, 64));
-        assert!(big > local);
+        // Worked out by hand from the documented figures: a base of 256 MiB (268,435,456
+        // bytes) plus workers × batch spectra × 8 KiB (8,192 bytes).
+        // Local on 2 cores: 2 workers × 1,000 spectra × 8,192 = 16,384,000.
+        assert_eq!(
+            memory_needed(&Profile::for_mode(Mode::Local, 2)),
+            284_819_456
+        );
+        // Local on 48 cores: at most 4 workers × 1,000 × 8,192 = 32,768,000.
+        assert_eq!(
+            memory_needed(&Profile::for_mode(Mode::Local, 48)),
+            301_203_456
+        );
+        // Production on 64 cores: 64 workers × 10,000 × 8,192 = 5,242,880,000.
+        assert_eq!(
+            memory_needed(&Profile::for_mode(Mode::Production, 64)),
+            5_511_315_456
+        );
+        // Absurd settings saturate instead of wrapping around.
+        let mut huge = Profile::for_mode(Mode::Production, 64);
+        huge.num_workers = usize::MAX;
+        assert_eq!(memory_needed(&huge), u64::MAX);
     }
 
     #[test]
