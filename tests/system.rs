@@ -331,11 +331,11 @@ fn o_direct_refused_at_open_falls_back_to_buffered_writes_with_identical_shards(
 // ---------------------------------------------------------------------------------------
 // CPU pinning
 
-/// Settings that give many small shards, so the run is still busy when the first shard
+/// Settings that give a few dozen shards: the workers are still there when the first shard
 /// stalls before its rename.
 const PIN_SETTINGS: &[&str] = &[
     "--shard-size",
-    "100kB",
+    "1MB",
     "--batch-size",
     "500",
     "--writers",
