@@ -764,4 +764,40 @@ mod tests {
         let (p, _) = nearest_existing(Path::new("no-such-dir-for-doctor/x"));
         assert_eq!(p, Path::new("."));
     }
+
+    #[test]
+    fn memory_below_the_need_blocks_a_run_and_unknown_memory_only_warns() {
+        // A local profile of 2 workers and batches of 1000: 256 MiB + 2 x 1000 x 8 KiB =
+        // 284,819,456 bytes, 271.6 MiB.
+        let profile = Profile::for_mode(Mode::Local, 2);
+        let memory = |available: Option<u64>| Memory {
+            total_bytes: Some(1 << 30),
+            available_bytes: available,
+            cgroup_limit_bytes: None,
+            needed_bytes: 284_819_456,
+        };
+        let check = |available: Option<u64>| {
+            let mut found = Findings::default();
+            check_memory(&memory(available), Mode::Local, &profile, &mut found);
+            (found.problems, found.warnings)
+        };
+        assert_eq!(
+            check(Some(100 << 20)),
+            (
+                vec!["memory: only 100 MiB available; a local run with 2 workers and batches of 1000 needs about 272 MiB (256 MiB + workers x batch x 8 KiB): use --mode local, fewer --num-workers or a smaller --batch-size".to_string()],
+                vec![]
+            )
+        );
+        assert_eq!(check(Some(284_819_455)).0.len(), 1, "one byte short blocks");
+        assert_eq!(check(Some(284_819_456)), (vec![], vec![]), "just enough");
+        assert_eq!(
+            check(None),
+            (
+                vec![],
+                vec![
+                    "memory: /proc/meminfo could not be read; available memory unknown".to_string()
+                ]
+            )
+        );
+    }
 }

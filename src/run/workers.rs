@@ -98,7 +98,7 @@ impl Pool {
     /// `workers` threads; production mode pins each worker to a core, NUMA node by node.
     pub(crate) fn start(mode: Mode, workers: usize) -> Result<Pool, RunError> {
         let (pin_plan, placement) = if mode == Mode::Production {
-            let topo = affinity::Topology::detect();
+            let topo = test_topology().unwrap_or_else(affinity::Topology::detect);
             let plan = affinity::plan(&topo, workers);
             let text = affinity::describe(&topo, &plan);
             (Some(plan), text)
@@ -146,6 +146,19 @@ impl Pool {
         }
         placement
     }
+}
+
+/// Test hook: `MSMS_TEST_TOPOLOGY`, NUMA nodes' cpulists separated by `;` (e.g. `0;1023`),
+/// stands in for the detected topology when production mode plans the pins, so that the
+/// tests can plan a pin the kernel refuses (a CPU that is not online). Unset or malformed:
+/// `None`.
+fn test_topology() -> Option<affinity::Topology> {
+    let text = std::env::var("MSMS_TEST_TOPOLOGY").ok()?;
+    let nodes = text
+        .split(';')
+        .map(affinity::parse_cpulist)
+        .collect::<Option<Vec<_>>>()?;
+    Some(affinity::Topology { nodes })
 }
 
 /// Decode, validate, transform and encode one unit on a pool thread; send the result.

@@ -83,7 +83,7 @@ impl ShardFile {
             std::slice::from_raw_parts(self.blocks.as_ptr().cast::<u8>(), self.blocks.len() * BLOCK)
         };
         // Positioned writes: a retry after a partial direct write rewrites the same range.
-        match self.file.write_all_at(&bytes[..n], self.written) {
+        match self.write_at(&bytes[..n]) {
             Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
                 // Opened direct but the file system refuses direct writes: go buffered.
                 self.set_buffered()?;
@@ -93,6 +93,15 @@ impl ShardFile {
         }?;
         self.written += n as u64;
         Ok(())
+    }
+
+    /// Write `bytes` at offset `written`.
+    fn write_at(&self, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(test)]
+        if self.direct && tests::refuses_direct_write_at(self.written) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.file.write_all_at(bytes, self.written)
     }
 
     fn set_buffered(&mut self) -> io::Result<()> {
@@ -163,6 +172,65 @@ impl Write for ShardFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Offset from which this thread's direct writes are refused with `EINVAL`, as by a
+        /// file system that accepts `O_DIRECT` at open and refuses it on write.
+        static REFUSE_DIRECT_FROM: Cell<Option<u64>> = const { Cell::new(None) };
+        /// Direct writes refused so far on this thread.
+        static REFUSED: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Test hook of [`ShardFile::write_at`]: whether a direct write at offset `at` is refused
+    /// on this thread (and count it).
+    pub(super) fn refuses_direct_write_at(at: u64) -> bool {
+        let refuse = REFUSE_DIRECT_FROM.with(|c| c.get().is_some_and(|from| at >= from));
+        if refuse {
+            REFUSED.with(|c| c.set(c.get() + 1));
+        }
+        refuse
+    }
+
+    /// What writing `data` through a [`ShardFile`] did, with direct writes refused from
+    /// offset `from` on.
+    struct Refused {
+        /// Direct after `create` (the file system accepted `O_DIRECT` at open).
+        direct_at_open: bool,
+        /// Direct after the first `BUFFER + 1` bytes were handed over (one whole buffer went
+        /// out by then).
+        direct_after_one_buffer: bool,
+        /// Direct writes refused (one, when the writer goes buffered after the first).
+        refusals: u32,
+        /// The file's bytes.
+        bytes: Vec<u8>,
+    }
+
+    fn write_refusing_from(data: &[u8], from: u64) -> Refused {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        REFUSE_DIRECT_FROM.with(|c| c.set(Some(from)));
+        REFUSED.with(|c| c.set(0));
+        let mut f = ShardFile::create(&path).unwrap();
+        let direct_at_open = f.is_direct();
+        let mut direct_after_one_buffer = f.is_direct();
+        let mut handed = 0;
+        for piece in data.chunks(777) {
+            f.write_all(piece).unwrap();
+            handed += piece.len();
+            if handed <= BUFFER + 1 {
+                direct_after_one_buffer = f.is_direct();
+            }
+        }
+        f.finish().unwrap().sync_all().unwrap();
+        REFUSE_DIRECT_FROM.with(|c| c.set(None));
+        Refused {
+            direct_at_open,
+            direct_after_one_buffer,
+            refusals: REFUSED.with(Cell::get),
+            bytes: std::fs::read(&path).unwrap(),
+        }
+    }
 
     fn pattern(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 31 + i / 7) as u8).collect()
@@ -205,5 +273,43 @@ mod tests {
         f.write_all(&data).unwrap();
         f.finish().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), data);
+    }
+
+    #[test]
+    fn a_refused_first_direct_write_falls_back_to_buffered_with_the_same_bytes() {
+        // Refused at the first whole buffer, and (for a file shorter than a buffer) at the
+        // padded last block written by `finish`.
+        for n in [2 * BUFFER + BLOCK + 3, BLOCK + 5] {
+            let data = pattern(n);
+            let r = write_refusing_from(&data, 0);
+            assert!(
+                r.direct_at_open,
+                "premise: the temporary directory accepts O_DIRECT at open"
+            );
+            assert_eq!(r.refusals, 1, "length {n}: one refusal, then buffered");
+            assert_eq!(r.bytes.len(), n, "length {n}");
+            assert!(r.bytes == data, "length {n}: bytes differ");
+        }
+    }
+
+    #[test]
+    fn a_direct_write_refused_mid_file_falls_back_to_buffered_with_the_same_bytes() {
+        // The first buffer goes out direct; the second buffer (or the padded last block)
+        // is refused.
+        for n in [3 * BUFFER + 777, BUFFER + 123] {
+            let data = pattern(n);
+            let r = write_refusing_from(&data, BUFFER as u64);
+            assert!(
+                r.direct_at_open,
+                "premise: the temporary directory accepts O_DIRECT at open"
+            );
+            assert!(
+                r.direct_after_one_buffer,
+                "length {n}: the first buffer is written direct"
+            );
+            assert_eq!(r.refusals, 1, "length {n}: one refusal, then buffered");
+            assert_eq!(r.bytes.len(), n, "length {n}");
+            assert!(r.bytes == data, "length {n}: bytes differ");
+        }
     }
 }
