@@ -251,7 +251,9 @@ def test_input_has_what_the_references_need():
 
 
 def matchms_modules():
-    matchms = pytest.importorskip("matchms")
+    # A plain import, not importorskip: matchms is pinned in requirements.txt, so a missing or
+    # broken matchms (or one of its dependencies) is a failure, not a skipped reference test.
+    import matchms
     from matchms.filtering import normalize_intensities, reduce_to_number_of_peaks
     from matchms.logging_functions import set_matchms_logger_level
 
