@@ -48,9 +48,12 @@ if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     log="$(mktemp)"
     trap 'rm -f "$log"' EXIT
     export DEBIAN_FRONTEND=noninteractive
-    if { apt-get update -qq && apt-get install -y -qq chromium; } >"$log" 2>&1 && bin="$(found)"; then
-        echo "ensure-chromium: installed $bin ($(version "$bin")) with apt-get"
-        exit 0
+    if { apt-get update -qq && apt-get install -y -qq chromium; } >"$log" 2>&1; then
+        if bin="$(found)"; then
+            echo "ensure-chromium: installed $bin ($(version "$bin")) with apt-get"
+            exit 0
+        fi
+        missing "'apt-get install chromium' succeeded but no chromium, chromium-browser or google-chrome is on PATH ($PATH)"
     fi
     missing "'apt-get install chromium' failed (last lines: $(tail -n 3 "$log" | tr '\n' ' '))"
 fi

@@ -24,15 +24,12 @@ def _skip_reason(longrepr) -> str:
     # A skip's longrepr is (path, lineno, "Skipped: reason").
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         path, lineno, msg = longrepr
-        return f"{msg} ({path}:{lineno})"
+        return f"{msg.removeprefix('Skipped: ')} ({path}:{lineno})"
     return str(longrepr)
 
 
-def _as_failure(what: str, longrepr) -> str:
-    return (
-        f"{what} would be skipped, and CI={os.environ.get('CI')!r} forbids skips: "
-        f"{_skip_reason(longrepr)}"
-    )
+def _as_failure(longrepr) -> str:
+    return f"skipped, and CI={os.environ.get('CI')!r} forbids skips: {_skip_reason(longrepr)}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -41,7 +38,7 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.skipped and not hasattr(rep, "wasxfail") and in_ci():
         rep.outcome = "failed"
-        rep.longrepr = _as_failure(item.nodeid, rep.longrepr)
+        rep.longrepr = _as_failure(rep.longrepr)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -50,4 +47,4 @@ def pytest_make_collect_report(collector):
     rep = outcome.get_result()
     if rep.skipped and in_ci():
         rep.outcome = "failed"
-        rep.longrepr = _as_failure(collector.nodeid, rep.longrepr)
+        rep.longrepr = _as_failure(rep.longrepr)
