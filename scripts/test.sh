@@ -75,4 +75,8 @@ bash scripts/setup-python.sh
 bash scripts/ensure-chromium.sh
 # -rfEs: failures, errors and skips (with reasons) in the short summary; under CI,
 # tests/python/conftest.py turns any skip into a failure.
-MSMS_BIN="$PWD/target/debug/msms" .venv/bin/python -m pytest tests/python -q -rfEs
+case "$target" in
+    /*) msms="$target/debug/msms" ;;
+    *) msms="$PWD/$target/debug/msms" ;;
+esac
+MSMS_BIN="$msms" .venv/bin/python -m pytest tests/python -q -rfEs
