@@ -251,7 +251,9 @@ def test_input_has_what_the_references_need():
 
 
 def matchms_modules():
-    matchms = pytest.importorskip("matchms")
+    # A plain import, not importorskip: matchms is pinned in requirements.txt, so a missing or
+    # broken matchms (or one of its dependencies) is a failure, not a skipped reference test.
+    import matchms
     from matchms.filtering import normalize_intensities, reduce_to_number_of_peaks
     from matchms.logging_functions import set_matchms_logger_level
 
@@ -301,37 +303,107 @@ def expected_norm(it: np.ndarray, how: str, sequential: bool = True) -> np.ndarr
     raise ValueError(how)
 
 
+def order_sensitive_intensities(how: str, k: int, near: float) -> np.ndarray:
+    """Intensities whose `--normalize how` (sum or l2) rounds to other float32 values when ΣI
+    (or ΣI²) is taken left to right than with numpy's pairwise np.sum.
+
+    A first peak of 1.0, then k - 2 peaks too small to move a left-to-right sum of 1.0 (each
+    term under half an ulp of 1.0) but not a pairwise one (which adds them up in separate
+    accumulators first), then a last peak P found by a search over neighbouring float64 values
+    such that one quotient falls between the two sums' float32 rounding boundaries: P / ΣI
+    (or P / sqrt(ΣI²)) next to the midpoint of two float32 values near `near`. Positive,
+    finite and valid. Both sums come from `expected_norm`, the test's own definitions.
+    """
+    tiny = 2.0**-54 if how == "sum" else 2.0**-28  # for l2, tiny² = 2^-56
+    a = F32(near)
+    mid = (float(a) + float(np.nextafter(a, F32(2.0)))) / 2
+    p0 = mid / (1 - mid) if how == "sum" else mid / math.sqrt(1 - mid * mid)
+    it = np.full(k, tiny)
+    it[0] = 1.0
+    for j in range(4000):
+        it[-1] = p0 + (j // 2) * (-1) ** j * math.ulp(p0)
+        if np.any(expected_norm(it, how) != expected_norm(it, how, sequential=False)):
+            return it.copy()
+    raise AssertionError(f"no order-sensitive {how} spectrum of {k} peaks near {near}")
+
+
+# (how, peaks, float32 value near which a quotient is placed) for the order-sensitive spectra.
+ORDER_SENSITIVE = [
+    (how, k, near) for how in ("sum", "l2") for k, near in [(40, 0.3), (64, 0.6), (128, 0.45)]
+]
+
+
+@pytest.fixture(scope="module")
+def order_sensitive(tmp_path_factory) -> tuple[Gems, Path]:
+    """Spectra on which the left-to-right and the pairwise sum give other float32 results
+    (`order_sensitive_intensities`), as a GeMS-like file: the realistic input has none (its
+    float32 results agree with numpy's pairwise sum on every row), so without these the exact
+    comparison in test_normalize could not tell msms's documented summation order from
+    another."""
+    n = len(ORDER_SENSITIVE)
+    spectrum = np.zeros((n, 2, SLOTS), dtype=np.float64)
+    counts = np.zeros(n, dtype=np.int64)
+    for i, (how, k, near) in enumerate(ORDER_SENSITIVE):
+        spectrum[i, 0, :k] = np.linspace(100.0, 900.0, k)
+        spectrum[i, 1, :k] = order_sensitive_intensities(how, k, near)
+        counts[i] = k
+    g = Gems(spectrum, counts, np.full(n, 950.0, dtype=F32), np.ones(n, dtype=np.int8),
+             np.full(n, 1e-5, dtype=F32))
+    d = tmp_path_factory.mktemp("order_sensitive")
+    h5 = d / "order_sensitive.hdf5"
+    write_gems(h5, g)
+    return g, h5
+
+
 @pytest.mark.parametrize("how", ["none", "max", "sum", "l2", "sqrt"])
-def test_normalize(gems, convert, how):
+def test_normalize(gems, convert, order_sensitive, how):
     g, _ = gems
     t, m = convert("--normalize", how)
-    ids = t["spectrum_id"].to_numpy()
-    np.testing.assert_array_equal(ids, np.arange(g.n, dtype=np.uint64))  # all spectra valid
-    got = lists(t["intensity"])
-    gmz = lists(t["mz"])
-    pairwise_off = 0
-    for row, i in enumerate(ids):
-        mz, it = g.peaks(int(i))
-        np.testing.assert_array_equal(bits(gmz[row]), bits(mz))
-        assert got[row].dtype == F32
-        want = expected_norm(it, how)
-        assert np.array_equal(bits(got[row]), bits(want)), (
-            f"--normalize {how}, spectrum {i}: intensities {it.tolist()}\n"
-            f"expected {want.tolist()}\nactual   {got[row].tolist()}"
+    inputs = [("realistic", g, t)]
+    if how in ("sum", "l2"):
+        og, oh5 = order_sensitive
+        ot, _ = build_shards(oh5, oh5.parent / f"out_{how}", "--normalize", how)
+        inputs.append(("order-sensitive", og, ot))
+    # Spectra (input, id) whose result differs from the one with numpy's pairwise sum.
+    pairwise_off = set()
+    for name, g, t in inputs:
+        ids = t["spectrum_id"].to_numpy()
+        np.testing.assert_array_equal(ids, np.arange(g.n, dtype=np.uint64))  # all spectra valid
+        got = lists(t["intensity"])
+        gmz = lists(t["mz"])
+        for row, i in enumerate(ids):
+            mz, it = g.peaks(int(i))
+            np.testing.assert_array_equal(bits(gmz[row]), bits(mz))
+            assert got[row].dtype == F32
+            want = expected_norm(it, how)
+            assert np.array_equal(bits(got[row]), bits(want)), (
+                f"--normalize {how}, {name} spectrum {i}: intensities {it.tolist()}\n"
+                f"expected {want.tolist()}\nactual   {got[row].tolist()}"
+            )
+            if how in ("sum", "l2"):
+                # numpy's pairwise np.sum (what numpy-based pipelines use) rounds ΣI differently
+                # from a left-to-right sum; the float64 quotients then differ by a few float64
+                # ulps, which can move the float32 result by at most one ulp.
+                alt = expected_norm(it, how, sequential=False)
+                np.testing.assert_allclose(got[row], alt, rtol=1e-6)
+                assert f32_ulps(got[row], alt).max() <= 1
+                if np.any(got[row] != alt):
+                    pairwise_off.add((name, int(i)))
+            if how in ("max", "sqrt"):
+                assert got[row].max() == F32(1.0)
+            if how == "sqrt":
+                # spectrum_utils rounds sqrt(I) to float32 before dividing: a different precision.
+                np.testing.assert_allclose(got[row], spectrum_utils_root_max(it), rtol=1e-6)
+    if how in ("sum", "l2"):
+        # The exact comparison above pins the sum to msms's documented left-to-right order
+        # only where the other order gives other float32 values: every order-sensitive
+        # spectrum made for this mode must be one of them (so a reordered, e.g. vectorised or
+        # pairwise, sum in msms fails the exact comparison there).
+        made = {("order-sensitive", i) for i, (h, _, _) in enumerate(ORDER_SENSITIVE) if h == how}
+        assert made <= pairwise_off, (
+            f"--normalize {how}: order-sensitive spectra {sorted(i for _, i in made - pairwise_off)} "
+            f"give the same float32 values with numpy's pairwise sum (differing: {sorted(pairwise_off)})"
         )
-        if how in ("sum", "l2"):
-            # numpy's pairwise np.sum (what numpy-based pipelines use) rounds ΣI differently
-            # from a left-to-right sum; the float64 quotients then differ by a few float64 ulps,
-            # which can move the float32 result by at most one ulp.
-            alt = expected_norm(it, how, sequential=False)
-            np.testing.assert_allclose(got[row], alt, rtol=1e-6)
-            assert f32_ulps(got[row], alt).max() <= 1
-            pairwise_off += int(np.any(got[row] != alt))
-        if how in ("max", "sqrt"):
-            assert got[row].max() == F32(1.0)
-        if how == "sqrt":
-            # spectrum_utils rounds sqrt(I) to float32 before dividing: a different precision.
-            np.testing.assert_allclose(got[row], spectrum_utils_root_max(it), rtol=1e-6)
     assert m["settings"]["normalize"] == how
 
 

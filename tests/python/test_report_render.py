@@ -13,7 +13,7 @@ exception and a missing image must each be caught.
 
 Chromium: `chromium`, `chromium-browser` or `google-chrome` on PATH
 (`bash scripts/ensure-chromium.sh` installs Debian's `chromium` as root); the tests skip,
-saying so, only when none is there.
+saying so, only when none is there, and fail instead under CI (tests/python/conftest.py).
 Run: bash scripts/setup-python.sh && .venv/bin/python -m pytest tests/python/test_report_render.py -q
 """
 
