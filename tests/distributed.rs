@@ -288,11 +288,11 @@ fn merge_refuses_parts_with_another_config_hash_or_spectrum_count() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows.iter().sum::<u64>(), 4000);
     let root = dir.path().join("out");
-    for k in 0..2 {
+    for (k, &want) in rows.iter().enumerate() {
         part(dir.path(), &root, k).expect_code(0);
         let m = read_manifest(&root.join(format!("parts/{k}")));
         assert_eq!(m["config_hash"], plan_hash.as_str());
-        assert_eq!(m["counts"]["read"], rows[k]);
+        assert_eq!(m["counts"]["read"], want);
     }
     let pristine: Vec<String> = (0..2)
         .map(|k| std::fs::read_to_string(root.join(format!("parts/{k}/manifest.json"))).unwrap())
