@@ -284,8 +284,9 @@ fn output_is_identical_for_any_workers_and_writers() {
     }
 }
 
-/// kill -9 at the moments a crash hurts most (stalled there by the `MSMS_TEST_STALL_AT`
-/// hook) and at seeded random times; resume each; compare with the uninterrupted run.
+/// kill -9 at the states where a crash hurts most and at seeded random states (all reached
+/// through the `MSMS_TEST_STALL_AT` hook, so every kill hits a running process); resume
+/// each; compare with the uninterrupted run.
 #[test]
 fn kill_9_at_any_moment_then_resume_gives_identical_output() {
     let dir = tempfile::tempdir().unwrap();
