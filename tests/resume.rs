@@ -1,15 +1,21 @@
 //! Crash safety of `msms build-shards`: the output is byte-identical whatever the number of
 //! workers and writers, and a run killed (SIGKILL) at any moment, interrupted (SIGINT,
-//! SIGTERM) or stopped by a write error, then resumed with `--resume`, ends with exactly the
-//! manifest (but for `run`) and the shards of an uninterrupted run.
+//! SIGTERM, twice) or stopped by a write error, then resumed with `--resume`, ends with
+//! exactly the manifest (but for `run`) and the shards of an uninterrupted run.
+//!
+//! Every kill and signal is sent to a run stopped at a known state, never at a moment: the
+//! child is stalled by the `MSMS_TEST_STALL_AT` hook, which prints `msms: stalled at ...` on
+//! stderr, and the test reads that line from the pipe before it acts. The "random" kills are
+//! seeded random stall points (a shard renamed, a shard holding some number of bytes, a
+//! checkpoint being replaced).
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStderr, ExitStatus, Stdio};
 
 use common::*;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// Settings that cut the input into many small shards, so that kills land between,
@@ -23,7 +29,6 @@ struct Reference {
     manifest: serde_json::Value,
     /// (path, sha256) of every shard.
     shards: Vec<(String, String)>,
-    elapsed: Duration,
     /// Settings of every run of the test besides [`SETTINGS`].
     extra: Vec<String>,
 }
@@ -40,12 +45,10 @@ fn reference_with(dir: &Path, extra: &[&str]) -> Reference {
         .map(|a| a.replace("{input}", &input.path.display().to_string()))
         .collect();
     let root = dir.join("reference");
-    let t = Instant::now();
     let mut args: Vec<&str> = SETTINGS.to_vec();
     args.extend(extra.iter().map(String::as_str));
     args.extend(["--num-workers", "1", "--writers", "1"]);
     build(&[&input.path], &root, &args).expect_code(0);
-    let elapsed = t.elapsed();
     let manifest = read_manifest(&root);
     let shards = shard_digests(&root);
     assert!(
@@ -58,7 +61,6 @@ fn reference_with(dir: &Path, extra: &[&str]) -> Reference {
         root,
         manifest,
         shards,
-        elapsed,
         extra,
     }
 }
@@ -122,40 +124,123 @@ fn spawn(mut cmd: std::process::Command) -> Child {
     cmd.spawn().expect("spawn msms")
 }
 
-/// Read the child's stderr until `marker` appears (then return the text so far), or until
-/// it exits.
-fn wait_for_marker(child: &mut Child, marker: &str) -> String {
-    use std::io::Read;
-    let mut err = child.stderr.take().expect("piped stderr");
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = err.read(&mut buf).expect("read stderr");
-        if n == 0 {
-            break;
+/// A run stopped at a stall point of the `MSMS_TEST_STALL_AT` hook, and its stderr so far.
+struct Stalled {
+    child: Child,
+    err: ChildStderr,
+    text: String,
+}
+
+impl Stalled {
+    /// Start the conversion into `root` with the hook at `point` and return once it has
+    /// stalled there (it said so on stderr). With `release`, a SIGINT/SIGTERM ends the stall
+    /// (`MSMS_TEST_STALL_RELEASE=stop`) so the run can stop gracefully; otherwise only a
+    /// kill ends it.
+    #[track_caller]
+    fn start(r: &Reference, root: &Path, extra: &[&str], point: &str, release: bool) -> Stalled {
+        let mut cmd = command(r, root, extra);
+        cmd.env("MSMS_TEST_STALL_AT", point);
+        if release {
+            cmd.env("MSMS_TEST_STALL_RELEASE", "stop");
         }
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if text.contains(marker) {
-            break;
+        let mut child = spawn(cmd);
+        let err = child.stderr.take().expect("piped stderr");
+        let mut s = Stalled {
+            child,
+            err,
+            text: String::new(),
+        };
+        if !s.read_until(&format!("msms: stalled at {point}")) {
+            let status = s.child.wait().unwrap();
+            panic!("the run never reached {point} ({status}): {}", s.text);
         }
+        s
     }
-    text
+
+    /// Read stderr until `marker` is in it (true) or the child closed it (false).
+    fn read_until(&mut self, marker: &str) -> bool {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while !self.text.contains(marker) {
+            let n = self.err.read(&mut buf).expect("read stderr");
+            if n == 0 {
+                return false;
+            }
+            self.text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        true
+    }
+
+    /// Wait until the child says `marker` on stderr.
+    #[track_caller]
+    fn expect(&mut self, marker: &str) {
+        assert!(self.read_until(marker), "no {marker:?}: {}", self.text);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: plain kill(2) on our own child's pid (not yet waited for).
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+    }
+
+    /// kill -9, and wait for the child.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Wait for the child to exit by itself: its status and all of its stderr.
+    fn finish(mut self) -> (ExitStatus, String) {
+        use std::io::Read;
+        let mut rest = Vec::new();
+        self.err.read_to_end(&mut rest).expect("read stderr");
+        self.text.push_str(&String::from_utf8_lossy(&rest));
+        (self.child.wait().unwrap(), self.text)
+    }
 }
 
 /// Run the conversion into `root` with the `MSMS_TEST_STALL_AT` hook at `point`, and
-/// SIGKILL it once it stalls there.
+/// SIGKILL it once it stalls there: it is running, by construction.
 #[track_caller]
 fn kill_at(r: &Reference, root: &Path, extra: &[&str], point: &str) {
-    let mut cmd = command(r, root, extra);
-    cmd.env("MSMS_TEST_STALL_AT", point);
-    let mut child = spawn(cmd);
-    let text = wait_for_marker(&mut child, &format!("stalled at {point}"));
-    assert!(
-        text.contains(&format!("msms: stalled at {point}")),
-        "never reached {point}: {text}"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    Stalled::start(r, root, extra, point, false).kill();
+}
+
+/// The index of a shard from its path (`train/shard-00005.parquet` → 5).
+fn shard_index(path: &str) -> usize {
+    let name = path.rsplit('/').next().unwrap();
+    name.trim_start_matches("shard-")
+        .trim_end_matches(".parquet")
+        .parse()
+        .unwrap_or_else(|_| panic!("shard path {path}"))
+}
+
+/// A seeded random stall point of the run `r`, of one of three kinds: `kind % 3 == 0`, a
+/// shard renamed into place and not yet checkpointed (`shard-renamed:>=K`); 1, a shard in the
+/// middle of being written, holding at least B bytes (`shard-bytes:K:>=B`, B at most half the
+/// shard's final size, so reached before its footer); 2, a checkpoint with at least K shards
+/// being replaced (K at most half the shards: checkpoints are saved per batch of finalised
+/// shards, and the last ones may be finalised with the manifest). Every point is reached by
+/// every run, whatever the threads, so the kill hits a running process.
+fn random_point(r: &Reference, rng: &mut SmallRng, kind: usize) -> String {
+    let n = r.shards.len();
+    // Shard indices restart in each split; the stall matches the first split to reach one.
+    let last = r.shards.iter().map(|(p, _)| shard_index(p)).max().unwrap();
+    match kind % 3 {
+        0 => format!("shard-renamed:>={}", rng.random_range(0..=last)),
+        1 => {
+            let k = rng.random_range(0..=last);
+            let smallest = r.manifest["shards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| shard_index(s["path"].as_str().unwrap()) == k)
+                .map(|s| s["bytes"].as_u64().unwrap())
+                .min()
+                .unwrap();
+            format!("shard-bytes:{k}:>={}", rng.random_range(1..=smallest / 2))
+        }
+        _ => format!("checkpoint-rename:>={}", rng.random_range(1..=n / 2)),
+    }
 }
 
 /// Resume the run in `root` and check the result against the reference.
@@ -199,8 +284,9 @@ fn output_is_identical_for_any_workers_and_writers() {
     }
 }
 
-/// kill -9 at the moments a crash hurts most (stalled there by the `MSMS_TEST_STALL_AT`
-/// hook) and at seeded random times; resume each; compare with the uninterrupted run.
+/// kill -9 at the states where a crash hurts most and at seeded random states (all reached
+/// through the `MSMS_TEST_STALL_AT` hook, so every kill hits a running process); resume
+/// each; compare with the uninterrupted run.
 #[test]
 fn kill_9_at_any_moment_then_resume_gives_identical_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,40 +334,29 @@ fn kill_9_at_any_moment_then_resume_gives_identical_output() {
         trials += 1;
     }
 
-    // Random moments, seeded: after a random number of finalised shards plus a random part
-    // of one shard's time, so the kills spread over the whole run and hit every kind of
-    // state (writing, finalising, checkpointing), whatever the machine's speed.
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(2026);
-    let per_shard = r.elapsed / n as u32;
-    let mut killed_mid_run = 0;
+    // Random states, seeded: shards renamed, shards being written, checkpoints being
+    // replaced, spread over the whole run.
+    let mut rng = SmallRng::seed_from_u64(2026);
     for i in 0..10 {
         let root = dir.path().join(format!("random-{i}"));
         let workers = ["1", "2", "3"][i % 3];
         let writers = ["1", "2"][i % 2];
-        let child_cmd = command(&r, &root, &["--num-workers", workers, "--writers", writers]);
-        let mut child = spawn(child_cmd);
-        let after = rng.random_range(0..n - 1);
-        let extra = per_shard.mul_f64(rng.random_range(0.0..1.0));
-        wait_for_shards(&root, after, &mut child);
-        std::thread::sleep(extra);
-        if child.try_wait().unwrap().is_none() {
-            killed_mid_run += 1;
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let point = random_point(&r, &mut rng, i);
+        kill_at(
+            &r,
+            &root,
+            &["--num-workers", workers, "--writers", writers],
+            &point,
+        );
         // Resume with other thread counts than the killed run: allowed, same bytes.
         resume_and_compare(
             &r,
             &root,
             &["--num-workers", ["2", "1", "4"][i % 3]],
-            &format!("random kill {i} after {after} shards + {extra:?}"),
+            &format!("random kill {i} at {point} ({workers} workers, {writers} writers)"),
         );
         trials += 1;
     }
-    assert!(
-        killed_mid_run >= 8,
-        "only {killed_mid_run} of 10 random kills hit a running process"
-    );
 
     // Killed twice: during the run, then during the resume.
     let root = dir.path().join("twice");
@@ -292,39 +367,25 @@ fn kill_9_at_any_moment_then_resume_gives_identical_output() {
     assert!(trials >= 17, "{trials} trials");
 }
 
-/// Wait until the checkpoint in `root` lists at least `k` shards (the run is under way).
-fn wait_for_shards(root: &Path, k: usize, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let shards = std::fs::read_to_string(root.join(".msms/checkpoint.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map_or(0, |c| c["shards"].as_array().map_or(0, |a| a.len()));
-        if shards >= k {
-            return;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before {k} shards were checkpointed"
-        );
-        assert!(Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
+/// SIGINT or SIGTERM while shard 3 has just been renamed into place (stalled there; the
+/// signal ends the stall): exit 130, every closed shard finalised and kept in the
+/// checkpoint, nothing unfinished left; then `--resume` (or `--overwrite`) gives the same
+/// output.
 #[test]
 fn sigint_and_sigterm_stop_cleanly_with_130_then_resume_or_start_over() {
     let dir = tempfile::tempdir().unwrap();
     let r = reference(dir.path());
+    let point = "shard-renamed:3";
     for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
         let root = dir.path().join(name);
-        let mut child = spawn(command(&r, &root, &["--writers", "2"]));
-        wait_for_shards(&root, 3, &mut child);
-        // SAFETY: plain kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(130), "{name}: {stderr}");
+        let s = Stalled::start(&r, &root, &["--writers", "2"], point, true);
+        s.signal(signal);
+        let (status, stderr) = s.finish();
+        assert_eq!(status.code(), Some(130), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("msms: stop requested while stalled at {point}")),
+            "{name}: {stderr}"
+        );
         assert!(stderr.contains("interrupted"), "{name}: {stderr}");
         assert!(stderr.contains("--resume"), "{name}: {stderr}");
         assert!(!stderr.contains("--overwrite"), "{name}: {stderr}");
@@ -335,6 +396,36 @@ fn sigint_and_sigterm_stop_cleanly_with_130_then_resume_or_start_over() {
         );
         assert!(files.contains(&".msms/checkpoint.json".to_string()));
         assert!(!files.contains(&"manifest.json".to_string()));
+        // Shards 0..=3 were closed before the signal: all are finalised and kept, as the
+        // message says, and they are the reference's first shards, byte for byte.
+        let checkpoint: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(".msms/checkpoint.json")).unwrap(),
+        )
+        .unwrap();
+        let kept: Vec<(String, String)> = checkpoint["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let path = s["path"].as_str().unwrap().to_string();
+                assert_eq!(
+                    sha256_file(&root.join(&path)),
+                    s["sha256"],
+                    "{name}: {path}"
+                );
+                (path, s["sha256"].as_str().unwrap().to_string())
+            })
+            .collect();
+        assert!(
+            kept.len() >= 4 && kept.len() < r.shards.len(),
+            "{name}: {} shards kept",
+            kept.len()
+        );
+        assert_eq!(kept[..], r.shards[..kept.len()], "{name}: kept shards");
+        assert!(
+            stderr.contains(&format!("interrupted: {} finished shards kept", kept.len())),
+            "{name}: {stderr}"
+        );
         // Without --resume, the interrupted run is not silently replaced.
         let again = run_command(command(&r, &root, &[]));
         again.expect_code(2);
@@ -353,6 +444,40 @@ fn sigint_and_sigterm_stop_cleanly_with_130_then_resume_or_start_over() {
             assert_same_output(&r, &root, "started over with --overwrite");
         }
     }
+}
+
+/// README: "A second signal exits at once (`--resume` cleans up)". The first SIGINT asks for
+/// the graceful stop, which waits for the writers; one is stalled in the middle of shard 5,
+/// so that stop cannot finish. The second SIGINT ends the run at once: exit 130, without
+/// the graceful stop's report, shard 5's `.tmp` left behind; `--resume` removes it and ends
+/// with the reference's bytes.
+#[test]
+fn a_second_sigint_exits_at_once_and_resume_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference(dir.path());
+    let root = dir.path().join("out");
+    let shard5 = &r.manifest["shards"][5];
+    assert_eq!(shard5["path"], "train/shard-00005.parquet");
+    let point = format!("shard-bytes:5:>={}", shard5["bytes"].as_u64().unwrap() / 2);
+    let mut s = Stalled::start(&r, &root, &["--writers", "2"], &point, false);
+    s.signal(libc::SIGINT);
+    // The first signal was handled: the stop flag is set, the writer still stalled.
+    s.expect(&format!("msms: stop requested while stalled at {point}"));
+    s.signal(libc::SIGINT);
+    let (status, stderr) = s.finish();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        !stderr.contains("interrupted") && !stderr.contains("--resume"),
+        "the graceful stop ran: {stderr}"
+    );
+    let files = files_under(&root);
+    assert!(
+        files.contains(&"train/shard-00005.parquet.tmp".to_string()),
+        "{files:?}"
+    );
+    assert!(!files.contains(&"manifest.json".to_string()), "{files:?}");
+    let run = resume_and_compare(&r, &root, &[], "after a second SIGINT");
+    assert!(run.stderr.contains("resuming"), "{}", run.stderr);
 }
 
 #[test]
@@ -509,14 +634,16 @@ fn kill_9_with_splits_and_dedup_then_resume_gives_identical_output() {
         kill_at(&r, &root, &["--num-workers", "2", "--writers", "2"], point);
         resume_and_compare(&r, &root, &[], &format!("splits+dedup, {point}"));
     }
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let mut rng = SmallRng::seed_from_u64(7);
     for i in 0..3 {
         let root = dir.path().join(format!("random-{i}"));
-        let mut child = spawn(command(&r, &root, &["--num-workers", "2"]));
-        let after = rng.random_range(0..n - 1);
-        wait_for_shards(&root, after, &mut child);
-        child.kill().unwrap();
-        child.wait().unwrap();
-        resume_and_compare(&r, &root, &[], &format!("splits+dedup, random kill {i}"));
+        let point = random_point(&r, &mut rng, i);
+        kill_at(&r, &root, &["--num-workers", "2"], &point);
+        resume_and_compare(
+            &r,
+            &root,
+            &[],
+            &format!("splits+dedup, random kill {i} at {point}"),
+        );
     }
 }

@@ -115,6 +115,10 @@ pub fn build_shards_with(
     report: &(dyn Fn(Event) + Sync),
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
+    if let Some(stop) = opts.stop {
+        // A thread stalled by the test hook sees a SIGINT/SIGTERM too.
+        crate::write::stall::watch_stop(stop);
+    }
     let events = Events::new(report, opts.progress);
     let mut opened = Opened::new(opts, mappings)?;
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());

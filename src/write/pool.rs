@@ -279,6 +279,7 @@ impl WriterContext {
             chunk.append_to_row_group(&mut rg)?;
         }
         rg.close()?;
+        stall_point(&|| format!("shard-bytes:{}:{}", s.index, s.writer.bytes_written()));
         Ok(())
     }
 

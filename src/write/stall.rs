@@ -1,24 +1,76 @@
 //! Test hook: stall points that let the crash-safety tests stop a run at a named moment.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The stall point a test asked for, read once from the environment.
+struct Want {
+    /// `MSMS_TEST_STALL_AT`.
+    point: String,
+    /// `MSMS_TEST_STALL_RELEASE=stop`: a stop request (SIGINT/SIGTERM) ends the stall.
+    release_on_stop: bool,
+}
+
+/// The run's stop flag (set by the first SIGINT/SIGTERM), when it has one.
+static STOP: OnceLock<&'static AtomicBool> = OnceLock::new();
+
+/// Let a stalled thread see the run's stop flag (see [`stall_point`]).
+pub(crate) fn watch_stop(flag: &'static AtomicBool) {
+    let _ = STOP.set(flag);
+}
+
+fn stop_requested() -> bool {
+    STOP.get().is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
 /// Test hook for the crash-safety tests: when the environment variable `MSMS_TEST_STALL_AT`
-/// equals `point`, print `msms: stalled at <point>` to stderr and sleep until killed. The
-/// points are the moments a crash is most harmful: `shard-rename:K` (shard K written and
-/// fsynced, not yet renamed), `shard-renamed:K` (renamed, not yet in the checkpoint),
-/// `checkpoint-rename:N` (checkpoint with N shards written, not renamed), `manifest-rename`
-/// and `manifest-renamed` (before and after the manifest's rename). `NAME:>=K` stalls at
-/// the first `NAME:N` with `N >= K`: checkpoints are saved per batch of finalised shards, so
-/// with several writers a given count may be skipped.
+/// names `point`, print `msms: stalled at <wanted>` to stderr (followed by ` (<point>)` when
+/// the two differ) and sleep until killed. The points are the moments a crash is most
+/// harmful: `shard-bytes:K:B` (a row group appended to shard K, which now holds B bytes),
+/// `shard-rename:K` (shard K written and fsynced, not yet renamed), `shard-renamed:K` (renamed,
+/// not yet in the checkpoint), `checkpoint-rename:N` (checkpoint with N shards written, not
+/// renamed), `manifest-rename` and `manifest-renamed` (before and after the manifest's
+/// rename). `NAME:>=K` stalls at the first `NAME:N` with `N >= K` (`NAME` may hold colons:
+/// `shard-bytes:3:>=100000` is "shard 3 holds at least 100000 bytes"): checkpoints are saved
+/// per batch of finalised shards, so with several writers a given count may be skipped.
+///
+/// Once the run is asked to stop (SIGINT/SIGTERM, see [`watch_stop`]), a stalled thread
+/// prints `msms: stop requested while stalled at <wanted>`; it then stalls on, unless
+/// `MSMS_TEST_STALL_RELEASE=stop`, which lets it go on so that the run stops gracefully.
+/// Without `MSMS_TEST_STALL_AT` a stall point costs one atomic load.
 pub(crate) fn stall_point(point: &dyn Fn() -> String) {
-    static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let Some(want) = WANT.get_or_init(|| std::env::var("MSMS_TEST_STALL_AT").ok()) else {
+    static WANT: OnceLock<Option<Want>> = OnceLock::new();
+    let want = WANT.get_or_init(|| {
+        std::env::var("MSMS_TEST_STALL_AT").ok().map(|point| Want {
+            point,
+            release_on_stop: std::env::var("MSMS_TEST_STALL_RELEASE").as_deref() == Ok("stop"),
+        })
+    });
+    let Some(want) = want else {
         return;
     };
     let here = point();
-    if stall_matches(want, &here) {
-        eprintln!("msms: stalled at {want}");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+    if !stall_matches(&want.point, &here) {
+        return;
+    }
+    if here == want.point {
+        eprintln!("msms: stalled at {}", want.point);
+    } else {
+        eprintln!("msms: stalled at {} ({here})", want.point);
+    }
+    loop {
+        if stop_requested() {
+            eprintln!("msms: stop requested while stalled at {}", want.point);
+            if want.release_on_stop {
+                return;
+            }
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
         }
+        // Only a stop request can end the stall: look for one often.
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -27,7 +79,7 @@ fn stall_matches(want: &str, here: &str) -> bool {
     if want == here {
         return true;
     }
-    let (Some((wname, wmin)), Some((hname, hn))) = (want.split_once(":>="), here.split_once(':'))
+    let (Some((wname, wmin)), Some((hname, hn))) = (want.split_once(":>="), here.rsplit_once(':'))
     else {
         return false;
     };
@@ -59,5 +111,27 @@ mod tests {
         ));
         assert!(!stall_matches("checkpoint-rename:>=7", "shard-rename:9"));
         assert!(!stall_matches("manifest-rename", "manifest-renamed"));
+    }
+
+    #[test]
+    fn byte_counts_of_one_shard_match_from_a_count_on() {
+        assert!(stall_matches("shard-bytes:3:>=1000", "shard-bytes:3:1000"));
+        assert!(stall_matches(
+            "shard-bytes:3:>=1000",
+            "shard-bytes:3:250000"
+        ));
+        assert!(!stall_matches("shard-bytes:3:>=1000", "shard-bytes:3:999"));
+        // Another shard, however many bytes it holds.
+        assert!(!stall_matches(
+            "shard-bytes:3:>=1000",
+            "shard-bytes:13:5000"
+        ));
+        assert!(!stall_matches("shard-bytes:3:>=1000", "shard-bytes:2:5000"));
+        // Another point with the same number.
+        assert!(!stall_matches("shard-renamed:>=3", "shard-bytes:3:5000"));
+        assert!(!stall_matches("shard-bytes:>=3", "shard-bytes:3:5000"));
+        // Exactly.
+        assert!(stall_matches("shard-bytes:3:4", "shard-bytes:3:4"));
+        assert!(!stall_matches("shard-bytes:3:4", "shard-bytes:3:5"));
     }
 }

@@ -66,6 +66,18 @@ class PageResult:
     console: list[dict] = field(default_factory=list)  # {"level", "text", "source"}
     requests: list[str] = field(default_factory=list)
     loaded: bool = False
+    # After the load event: {"ready": document.readyState, "images", "pending"}.
+    state: dict | None = None
+
+    @property
+    def complete(self) -> bool:
+        """The load event fired, the document is complete and no image is still loading."""
+        return (
+            self.loaded
+            and self.state is not None
+            and self.state["ready"] == "complete"
+            and self.state["pending"] == 0
+        )
 
     def problems(self) -> list[dict]:
         """Console messages, exceptions and log entries at warning level or above."""
@@ -146,7 +158,8 @@ class Browser:
             return None
 
     def events(self, seconds: float):
-        """Events already read, then those arriving for `seconds`."""
+        """Events already read, then those arriving for `seconds` (a poll interval: callers
+        wait for a state, not for this time)."""
         while self.pending:
             yield self.pending.pop(0)
         deadline = time.monotonic() + seconds
@@ -157,7 +170,12 @@ class Browser:
 
     def open(self, url: str, width: int, height: int) -> tuple[str, PageResult]:
         """Open `url` in a new tab; collect console, exceptions, log and requests until the
-        load event and half a second after it. Returns the CDP session and what was seen."""
+        page is complete: its load event fired, `document.readyState` is "complete" and every
+        image is decoded (or failed). Returns the CDP session and what was seen.
+
+        No settling time: the browser sends a session's messages in order, so every event
+        the page raised before the final `Runtime.evaluate` answered has been read when its
+        reply arrives. (Pages with timers could log later; the report has no script.)"""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call(
             "Target.attachToTarget", {"targetId": target, "flatten": True}
@@ -172,18 +190,37 @@ class Browser:
         self.pending.clear()  # about:blank's events
         self.call("Page.navigate", {"url": url}, session=session)
         result = PageResult()
-        settle_until = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        # A hang guard only: the state waited for is the load event.
+        deadline = time.monotonic() + 60
+        while not result.loaded and time.monotonic() < deadline:
             for ev in self.events(0.1):
                 if ev.get("sessionId") != session:
                     continue
                 self._record(ev, result)
                 if ev["method"] == "Page.loadEventFired":
                     result.loaded = True
-                    settle_until = time.monotonic() + 0.5
-            if settle_until is not None and time.monotonic() > settle_until:
-                break
+        if result.loaded:
+            state = self.call(
+                "Runtime.evaluate",
+                {
+                    "expression": """(async () => {
+                        await Promise.allSettled([...document.images].map(i => i.decode()));
+                        return {ready: document.readyState,
+                                images: document.images.length,
+                                pending: [...document.images].filter(i => !i.complete).length};
+                    })()""",
+                    "awaitPromise": True,
+                    "returnByValue": True,
+                },
+                session=session,
+                timeout=60,
+            )
+            result.state = state["result"].get("value")
+        # Everything read before the reply (events the browser sent first).
+        while self.pending:
+            ev = self.pending.pop(0)
+            if ev.get("sessionId") == session:
+                self._record(ev, result)
         return session, result
 
     @staticmethod
@@ -292,7 +329,7 @@ def report(tmp_path_factory) -> Path:
 def test_report_renders_without_console_errors(browser, report, tmp_path):
     url = report.as_uri()
     session, page = browser.open(url, *VIEWPORT)
-    assert page.loaded, "the load event fired"
+    assert page.complete, f"the page loaded completely: {page.loaded} {page.state}"
     assert page.console == [], f"console/log output: {page.console}"
     # Self-contained: the page itself is the only request (the icon is a data: URL).
     others = [u for u in page.requests if u != url and not u.startswith("data:")]
@@ -358,7 +395,7 @@ def test_the_checker_catches_console_errors(browser, tmp_path, kind):
                          f'<link rel="icon" href="data:,"><title>t</title></head>'
                          f"<body><p>hello</p>{body}</body></html>")
     _, page = browser.open(page_file.as_uri(), *VIEWPORT)
-    assert page.loaded
+    assert page.complete, (page.loaded, page.state)
     problems = page.problems()
     assert problems, f"{kind}: nothing caught ({page.console})"
     if kind != "missing image":
@@ -376,4 +413,5 @@ def test_a_clean_page_gives_no_messages(browser, tmp_path):
                          '<link rel="icon" href="data:,"><title>t</title></head>'
                          "<body><p>hello</p><script>document.title = 'ok'</script></body></html>")
     _, page = browser.open(page_file.as_uri(), *VIEWPORT)
-    assert page.loaded and page.console == []
+    assert page.complete, (page.loaded, page.state)
+    assert page.console == [], page.console
