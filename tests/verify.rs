@@ -398,20 +398,10 @@ fn rewrite_shard(root: &Path, i: usize, edit: impl Fn(usize, &mut [f64], &mut [f
 
 /// The `spectrum_id` of row `row` of shard `i`.
 fn id_at(root: &Path, i: usize, row: usize) -> u64 {
-    let f = fs::File::open(root.join(shard(root, i))).unwrap();
-    let mut seen = 0;
-    for b in ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-    {
-        let b = b.unwrap();
-        if row < seen + b.num_rows() {
-            return b.column(0).as_primitive::<UInt64Type>().value(row - seen);
-        }
-        seen += b.num_rows();
-    }
-    panic!("shard {i} has no row {row}");
+    row_of(root, i, row)
+        .column(0)
+        .as_primitive::<UInt64Type>()
+        .value(0)
 }
 
 #[test]
