@@ -385,9 +385,29 @@ fn dry_run_writes_nothing_and_projects_the_real_run() {
     let (dl, dcount, dtotal) = shards_line(&dry.stdout);
     let (rl, rcount, rtotal) = shards_line(&real.stdout);
     assert!(dl && !rl, "projected label only in the dry run");
-    assert_eq!(dcount, real_shards.len() as u64, "projected shard count");
+    // Projected from a sample of encoded row groups: the shard count within one, the bytes
+    // within 10 %.
+    assert!(
+        dcount.abs_diff(real_shards.len() as u64) <= 1,
+        "projected shard count {dcount}, real {}",
+        real_shards.len()
+    );
     assert_eq!(rcount, real_shards.len() as u64);
-    assert_eq!(dtotal, rtotal, "projected bytes as printed");
+    let value = |t: &str| -> f64 {
+        let (num, unit) = t.split_once(' ').unwrap();
+        let scale = match unit {
+            "kB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            u => panic!("unit {u}"),
+        };
+        num.parse::<f64>().unwrap() * scale
+    };
+    let ratio = value(&dtotal) / value(&rtotal);
+    assert!(
+        (0.9..1.1).contains(&ratio),
+        "projected {dtotal}, real {rtotal}"
+    );
     // The printed total is the real byte total, rounded.
     let total: u64 = real_shards
         .iter()
@@ -419,7 +439,7 @@ fn dry_run_writes_nothing_and_projects_the_real_run() {
 }
 
 #[test]
-fn dry_run_summary_matches_real_run_exactly_through_the_library() {
+fn dry_run_projects_the_real_runs_shards_through_the_library() {
     use msms_shards::config::{ByteSize, Layer, Settings};
     use msms_shards::run::{build_shards, detect_inputs, BuildOptions, Progress};
 
@@ -462,11 +482,28 @@ fn dry_run_summary_matches_real_run_exactly_through_the_library() {
     let real: Vec<msms_shards::format::manifest::ShardRecord> =
         serde_json::from_value(m["shards"].clone()).unwrap();
     assert!(real.len() >= 2);
+    // The dry run encodes a sample of the row groups and projects the rest: the rows are
+    // exact, the shard count and bytes close; it has no digests.
     assert_eq!(
-        dry.shards, real,
-        "projected shards (rows, bytes, sha256, ids)"
+        dry.counts.accepted,
+        m["counts"]["written"].as_u64().unwrap()
     );
-    assert_eq!(dry.manifest.dataset_digest, m["dataset_digest"]);
+    let rows = |v: &[msms_shards::format::manifest::ShardRecord]| -> u64 {
+        v.iter().map(|s| s.rows).sum()
+    };
+    assert_eq!(rows(&dry.shards), rows(&real));
+    assert!(
+        dry.shards.len().abs_diff(real.len()) <= 1,
+        "{} projected shards, {} real",
+        dry.shards.len(),
+        real.len()
+    );
+    let bytes = |v: &[msms_shards::format::manifest::ShardRecord]| -> f64 {
+        v.iter().map(|s| s.bytes as f64).sum()
+    };
+    let ratio = bytes(&dry.shards) / bytes(&real);
+    assert!((0.9..1.1).contains(&ratio), "projected/real bytes {ratio}");
+    assert!(dry.shards.iter().all(|s| s.sha256.is_empty()));
 }
 
 /// The manifest without its `run` object.

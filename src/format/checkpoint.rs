@@ -8,9 +8,10 @@
 //! - a `Fingerprint` of the inputs (path, size, modification time, spectra) and of the
 //!   output-affecting settings, so that a resume with other inputs or settings is refused
 //!   with a message saying what differs;
-//! - the finalised shards, in order, each with its SHA-256 and the `Position` of the input
-//!   right after it: the read unit whose rows come next, the row ranges of that unit still to
-//!   write, and the counts of every unit before it;
+//! - the finalised shards, in order, each with its SHA-256 and the `Position` of its split
+//!   right after it: the row group whose rows come next and the row ranges of it still to
+//!   write, the read unit holding that group's first row and how many of the split's rows of
+//!   that unit come before it, and the counts of every unit before that unit;
 //! - progress: spectra read so far, updated every `checkpoint_interval` spectra (these updates
 //!   are renamed into place but not fsynced: they carry no resume state).
 //!
@@ -20,19 +21,20 @@
 //! one that still matches; unfinished `.tmp` files and shards written after the last
 //! checkpoint are removed first.
 //!
-//! Format (`version` 1):
+//! Format (`version` 2; version 1, written before row groups were cut independently of read
+//! units, is refused with that reason):
 //!
 //! ```text
 //! {
 //!   "format": "msms-shards-checkpoint",
-//!   "version": 1,
+//!   "version": 2,
 //!   "fingerprint": { "tool_version": "0.1.0", "format_version": 1,
 //!                    "config_hash": "sha256:…", "settings": { … },
 //!                    "inputs": [ { "path": "a.h5", "bytes": 123, "modified_ns": 1764…,
 //!                                  "spectra": 1000 } ] },
 //!   "shards": [ { "split": "train", "path": "train/shard-00000.parquet", "rows": 990, "bytes": 456,
 //!                 "sha256": "…", "first_spectrum_id": 0, "last_spectrum_id": 999,
-//!                 "resume": { "unit": 12, "pieces": [[512, 512]],
+//!                 "resume": { "group": 3, "pieces": [[32768, 32768]], "unit": 12, "skip": 40,
 //!                             "counts": { "read": 12288, "accepted": 12001,
 //!                                         "rejected": { "empty": 3, … } } } } ],
 //!   "read_so_far": 20000,
@@ -57,7 +59,7 @@ pub(crate) const DIR: &str = ".msms";
 /// The checkpoint's file name inside [`DIR`].
 pub(crate) const FILE: &str = "checkpoint.json";
 /// Version of the checkpoint format.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// Failures reading or checking a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -147,15 +149,20 @@ impl SavedCounts {
     }
 }
 
-/// A place in the input at which the next shard starts.
+/// A place in a split's rows at which its next shard starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Position {
-    /// Sequence number of the read unit whose rows come next (the number of units when the
-    /// input is exhausted).
-    pub(crate) unit: u64,
-    /// `[start, rows]` ranges of that unit's accepted rows still to write, in order, as the
-    /// shard planner had cut them. Empty: the whole unit, cut as usual.
+    /// Sequence number of the split's row group whose rows come next (the number of row
+    /// groups when the split is complete).
+    pub(crate) group: u64,
+    /// `[start, rows]` ranges of that row group's rows still to write, in order, as the shard
+    /// planner had cut them. Empty: the whole row group.
     pub(crate) pieces: Vec<[u64; 2]>,
+    /// Sequence number of the read unit that holds that row group's first row (the number of
+    /// units when the input is exhausted).
+    pub(crate) unit: u64,
+    /// The split's accepted rows of `unit` before that first row.
+    pub(crate) skip: u64,
     /// Counts of all units before `unit`.
     pub(crate) counts: SavedCounts,
 }
@@ -328,19 +335,30 @@ impl Checkpoint {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(CheckpointError::Read { path: p, source }),
         };
-        let c: Checkpoint = serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
+        let invalid = |message: String| CheckpointError::Invalid {
             path: p.clone(),
-            message: e.to_string(),
-        })?;
-        if c.format != "msms-shards-checkpoint" || c.version != VERSION {
-            return Err(CheckpointError::Invalid {
-                path: p,
-                message: format!(
-                    "format {:?} version {} (this build reads version {VERSION})",
-                    c.format, c.version
-                ),
-            });
+            message,
+        };
+        // The format and version first: an older checkpoint does not have today's fields.
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u32,
         }
+        let h: Header = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if h.format != "msms-shards-checkpoint" || h.version != VERSION {
+            let why = if h.version < VERSION {
+                "; it was written by an earlier msms, whose row groups followed the read units, \
+                 so the run cannot be continued: start it again with --overwrite"
+            } else {
+                ""
+            };
+            return Err(invalid(format!(
+                "format {:?} version {} (this build reads version {VERSION}){why}",
+                h.format, h.version
+            )));
+        }
+        let c: Checkpoint = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         Ok(Some(c))
     }
 
@@ -418,8 +436,10 @@ mod tests {
         });
         assert_eq!(c.position(), Position::default());
         let resume = Position {
-            unit: 3,
+            group: 2,
             pieces: vec![[10, 20], [30, 5]],
+            unit: 3,
+            skip: 7,
             counts: SavedCounts::default(),
         };
         c.shards.push(ShardEntry {
@@ -442,5 +462,16 @@ mod tests {
         std::fs::write(path(dir.path()), "{\"format\": 1}").unwrap();
         let err = Checkpoint::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("is not a usable checkpoint"), "{err}");
+        // A version-1 checkpoint (positions in read units, no row groups) says why it cannot
+        // be continued, rather than which field it lacks.
+        let v1 = c.to_json().replace("\"version\": 2", "\"version\": 1");
+        assert!(v1.contains("\"version\": 1"), "{v1}");
+        std::fs::write(path(dir.path()), v1).unwrap();
+        let err = Checkpoint::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("version 1 (this build reads version 2)"),
+            "{err}"
+        );
+        assert!(err.contains("start it again with --overwrite"), "{err}");
     }
 }

@@ -18,6 +18,7 @@ use crate::format::checkpoint::{
 use crate::format::manifest::MANIFEST;
 use crate::format::manifest::{InputRecord, Manifest, RunRecord, ShardRecord};
 use crate::process::batch::{self, Counts, Processing};
+use crate::process::groups::RowGroupCutter;
 use crate::process::split::{self, SplitPlan};
 use crate::read::{Decode, FileMapping, InputError};
 use crate::run::error::RunError;
@@ -179,8 +180,6 @@ struct Opened {
     processing: Processing,
     split: SplitPlan,
     schema: SchemaRef,
-    /// Most rows per read unit.
-    max_rows: usize,
     units: Vec<UnitPlan>,
     props: WriterPropertiesPtr,
     workers: usize,
@@ -204,7 +203,7 @@ impl Opened {
         )
         .map_err(|e| RunError::Settings(e.to_string()))?;
         let schema = batch::output_schema(mappings, processing.binning.as_ref())?;
-        let (max_rows, mut units) = read_units(s, mappings, &processing);
+        let mut units = read_units(s, mappings, &processing);
         if let Some(range) = &opts.units {
             units = part_units(&units, range)?;
         }
@@ -216,7 +215,6 @@ impl Opened {
             processing,
             split,
             schema,
-            max_rows,
             units,
             props,
             workers,
@@ -283,10 +281,16 @@ impl Opened {
                 done,
             )?);
         }
+        let rows_per_group = row_group_rows(s);
+        let cutters = positions
+            .iter()
+            .map(|p| RowGroupCutter::new(rows_per_group, p.group, (p.unit, p.skip)))
+            .collect();
         Ok(Sink {
             root,
             planners,
             positions,
+            cutters,
             mark: counts.read,
             read_before: counts.read,
             counts,
@@ -338,7 +342,6 @@ impl Opened {
         let pool = Pool::start(s.mode, self.workers)?;
         let shared = Arc::new(Shared {
             schema: Arc::clone(&self.schema),
-            batch_size: s.profile.batch_size.min(self.max_rows).max(1),
             processing: self.processing,
             states: std::mem::take(&mut self.states),
             abort: Arc::new(AtomicBool::new(false)),
@@ -365,6 +368,11 @@ impl Opened {
             },
         ))
     }
+}
+
+/// Most rows per row group of each split.
+fn row_group_rows(_s: &Settings) -> usize {
+    65_536
 }
 
 /// The position a run starts reading at: the earliest of the splits' `positions`.

@@ -17,6 +17,7 @@
 
 pub(crate) mod affinity;
 mod build;
+mod encoding;
 mod error;
 mod output_root;
 pub(crate) mod plan;

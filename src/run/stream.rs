@@ -1,7 +1,9 @@
 //! The run stage: one reader thread (libhdf5 is single-threaded) walks the units in order,
 //! reads what only libhdf5 can read and hands each unit to the worker pool; the calling
-//! thread puts the finished units back in order and hands them to the shard planners,
-//! keeping the checkpoint. A fixed number of tokens bounds the units in flight.
+//! thread puts the finished units back in order, cuts each split's rows into row groups,
+//! has the pool encode them ([`Encoding`]) and hands them, in order, to the shard planners,
+//! keeping the checkpoint. A fixed number of tokens bounds the units in flight; a unit's
+//! token comes back once its rows are cut and no cut group waits for a worker.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,17 +11,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use arrow::array::RecordBatch;
+use crossbeam_channel::{bounded, never, select, unbounded, Receiver, Sender};
 
 use crate::format::checkpoint::{self, Checkpoint, Position, ShardEntry};
 use crate::process::batch::Counts;
+use crate::process::groups::{RowGroup, RowGroupCutter};
 use crate::read::{Decode, FileMapping, FileReader};
+use crate::run::encoding::{Encoding, DRY_RUN_SAMPLE};
 use crate::run::error::RunError;
 use crate::run::output_root::save_checkpoint;
 use crate::run::progress::{Events, ProgressReporter};
 use crate::run::units::{reader_rows, UnitPlan};
-use crate::run::workers::{run_unit, Done, Shared};
-use crate::write::planner::{ShardPlanner, UnitOutput};
+use crate::run::workers::{run_unit, GroupDone, Shared, UnitDone};
+use crate::write::planner::{EncodedGroup, ShardPlanner};
 
 /// The sink's state: shard planners, counts so far and the checkpoint.
 pub(crate) struct Sink<'a> {
@@ -27,8 +32,10 @@ pub(crate) struct Sink<'a> {
     pub(crate) root: Option<&'a Path>,
     /// One per split.
     pub(crate) planners: Vec<ShardPlanner>,
-    /// Per split, where it resumes (units before it are not given to its planner).
+    /// Per split, where it resumes.
     pub(crate) positions: Vec<Position>,
+    /// Per split, its rows cut into row groups (from its position on).
+    pub(crate) cutters: Vec<RowGroupCutter>,
     pub(crate) counts: Counts,
     /// Spectra an interrupted run had converted before this `--resume` continued it.
     pub(crate) read_before: u64,
@@ -68,35 +75,51 @@ impl Sink<'_> {
         self.record()
     }
 
-    /// Unit `seq` (the next in order): count it, give each split's rows to its planner.
-    fn push(&mut self, seq: u64, parts: Vec<UnitOutput>, c: &Counts) -> Result<(), RunError> {
+    /// Unit `seq` (the next in order): count it, cut each split's rows into row groups (a
+    /// split resumed further on skips rows its shards hold already); the groups completed.
+    fn absorb(&mut self, seq: u64, parts: Vec<RecordBatch>, c: &Counts) -> Vec<(usize, RowGroup)> {
         let before = self.counts.clone();
         self.counts.add(c);
-        for ((part, planner), at) in parts
-            .into_iter()
-            .zip(&mut self.planners)
-            .zip(&self.positions)
-        {
-            // A split resumed further on has these rows in its shards already.
-            if seq < at.unit {
-                continue;
-            }
-            let pieces: &[[u64; 2]] = if seq == at.unit { &at.pieces } else { &[] };
-            planner.push_unit(part, pieces, &before)?;
+        let mut groups = Vec::new();
+        for (k, (part, cutter)) in parts.into_iter().zip(&mut self.cutters).enumerate() {
+            groups.extend(
+                cutter
+                    .absorb(seq, &before, part)
+                    .into_iter()
+                    .map(|g| (k, g)),
+            );
         }
+        groups
+    }
+
+    /// The input is exhausted: each split's last, shorter row group.
+    fn flush(&mut self) -> Vec<(usize, RowGroup)> {
+        let cutters = self.cutters.iter_mut().enumerate();
+        cutters
+            .filter_map(|(k, c)| c.flush().map(|g| (k, g)))
+            .collect()
+    }
+
+    /// Row group `g` of split `split` (the next in its order) to its planner.
+    fn place(&mut self, split: usize, g: EncodedGroup) -> Result<(), RunError> {
+        let at = &self.positions[split];
+        let pieces: &[[u64; 2]] = if g.seq == at.group { &at.pieces } else { &[] };
+        self.planners[split].push_group(g, pieces)?;
         Ok(())
     }
 
-    /// Every unit is in: close the last shards, checkpoint; every finalised shard.
+    /// Every row group is placed: close the last shards, checkpoint; every finalised shard.
     fn finish(&mut self, n_units: u64) -> Result<Vec<ShardEntry>, RunError> {
-        let end = Position {
-            unit: n_units,
-            pieces: Vec::new(),
-            counts: (&self.counts).into(),
-        };
         let mut all = Vec::new();
-        for p in &mut self.planners {
-            all.extend(p.finish(end.clone())?);
+        for (p, c) in self.planners.iter_mut().zip(&self.cutters) {
+            let end = Position {
+                group: c.next_seq(),
+                pieces: Vec::new(),
+                unit: n_units,
+                skip: 0,
+                counts: (&self.counts).into(),
+            };
+            all.extend(p.finish(end)?);
         }
         self.record()?;
         Ok(all)
@@ -142,7 +165,18 @@ struct Feed<'a> {
     tokens: Receiver<()>,
     pool: &'a rayon::ThreadPool,
     shared: &'a Arc<Shared>,
-    done: Sender<Done>,
+    done: Sender<UnitDone>,
+}
+
+/// What the collecting thread takes back from the pool, and gives it.
+struct Returns<'a> {
+    units: Receiver<UnitDone>,
+    groups: Receiver<GroupDone>,
+    /// Where encoded row groups come back (the collector hands it to each encoding task).
+    group_tx: Sender<GroupDone>,
+    tokens: &'a Sender<()>,
+    pool: &'a rayon::ThreadPool,
+    shared: &'a Arc<Shared>,
 }
 
 impl Stream<'_> {
@@ -160,7 +194,8 @@ impl Stream<'_> {
         for _ in 0..in_flight {
             token_tx.send(()).expect("capacity");
         }
-        let (done_tx, done_rx) = bounded::<Done>(in_flight);
+        let (done_tx, done_rx) = unbounded::<UnitDone>();
+        let (group_tx, group_rx) = unbounded::<GroupDone>();
         let stop = Stop {
             flag: self.stop,
             checkpoint: sink.root.map(checkpoint::path),
@@ -175,7 +210,16 @@ impl Stream<'_> {
             };
             let notes = scope.spawn(move || self.reader(feed));
             drop(done_tx);
-            let outcome = self.collect(sink, &done_rx, &token_tx, progress, &stop);
+            let returns = Returns {
+                units: done_rx.clone(),
+                groups: group_rx,
+                group_tx,
+                tokens: &token_tx,
+                pool,
+                shared,
+            };
+            let outcome = self.collect(sink, &returns, progress, &stop);
+            drop(returns);
             if outcome.is_err() {
                 shared.abort.store(true, Ordering::Relaxed);
             }
@@ -247,42 +291,68 @@ impl Stream<'_> {
         Ok(r)
     }
 
-    /// Sink, on this thread: reorder by sequence number, plan shards, checkpoint.
+    /// Sink, on this thread: put units back in order, cut row groups and have them encoded,
+    /// place them in order, checkpoint.
     fn collect(
         &self,
         sink: &mut Sink,
-        done: &Receiver<Done>,
-        tokens: &Sender<()>,
+        r: &Returns,
         progress: &mut ProgressReporter,
         stop: &Stop,
     ) -> Result<Vec<ShardEntry>, RunError> {
-        let mut pending: BTreeMap<u64, (Vec<UnitOutput>, Counts)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (Vec<RecordBatch>, Counts)> = BTreeMap::new();
         let mut next = self.from;
         let n_units = self.units.len() as u64;
-        while next < n_units {
-            let (seq, out) = match done.recv_timeout(Duration::from_millis(100)) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => {
-                    if stop.requested() {
-                        return Err(stop.interrupted());
-                    }
-                    sink.poll()?;
-                    continue;
+        let first = sink.cutters.iter().map(RowGroupCutter::next_seq).collect();
+        let sample = sink.root.is_none().then_some(DRY_RUN_SAMPLE);
+        let mut enc = Encoding::new(self.workers + 1, first, sample);
+        // Tokens of units whose rows are cut, held back while cut groups wait for a worker.
+        let mut owed = 0;
+        let mut flushed = false;
+        loop {
+            enc.dispatch(r.pool, r.shared, &r.group_tx);
+            if !enc.holding() {
+                for _ in 0..std::mem::take(&mut owed) {
+                    let _ = r.tokens.send(());
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(RunError::Internal("a pipeline thread stopped early".into()))
-                }
-            };
-            pending.insert(seq, out?);
-            while let Some((parts, c)) = pending.remove(&next) {
-                sink.push(next, parts, &c)?;
-                next += 1;
-                progress.update(sink.counts.read, &sink.counts);
-                let _ = tokens.send(());
+            }
+            while let Some((split, g)) = enc.next_ready() {
+                sink.place(split, g)?;
                 sink.record()?;
+            }
+            if next == n_units && !flushed {
+                flushed = true;
+                for (k, g) in sink.flush() {
+                    enc.push(k, g);
+                }
+                continue;
+            }
+            if flushed && enc.idle() {
+                break;
             }
             if stop.requested() {
                 return Err(stop.interrupted());
+            }
+            let exhausted = never();
+            let units = if next < n_units { &r.units } else { &exhausted };
+            select! {
+                recv(units) -> m => {
+                    let Ok((seq, out)) = m else {
+                        return Err(RunError::Internal("a pipeline thread stopped early".into()));
+                    };
+                    pending.insert(seq, out?);
+                    while let Some((parts, c)) = pending.remove(&next) {
+                        for (k, g) in sink.absorb(next, parts, &c) {
+                            enc.push(k, g);
+                        }
+                        next += 1;
+                        owed += 1;
+                        progress.update(sink.counts.read, &sink.counts);
+                    }
+                    sink.record()?;
+                }
+                recv(r.groups) -> m => enc.done(m.expect("the collector holds a sender"))?,
+                default(Duration::from_millis(100)) => sink.poll()?,
             }
         }
         sink.finish(n_units)

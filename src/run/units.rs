@@ -72,13 +72,13 @@ fn plan_units(
     units
 }
 
-/// The read units of a run over `mappings` with `s` (and the rows per unit cap): the same
-/// list for `build-shards` and `plan`, so a plan's parts are whole units.
+/// The read units of a run over `mappings` with `s`: the same list for `build-shards` and
+/// `plan`, so a plan's parts are whole units.
 pub(crate) fn read_units(
     s: &Settings,
     mappings: &[FileMapping],
     processing: &Processing,
-) -> (usize, Vec<UnitPlan>) {
+) -> Vec<UnitPlan> {
     // Rows per read unit: the batch size, unless rows are so wide that a unit would exceed
     // the memory budget. Uniform over the run, so boundaries stay deterministic.
     let dense_bins = processing
@@ -93,8 +93,7 @@ pub(crate) fn read_units(
             .unwrap_or(1)
             .max(1);
     let max_rows = (UNIT_BYTES_BUDGET / row_bytes).max(1) as usize;
-    let units = plan_units(mappings, s.profile.batch_size, max_rows, s.max_spectra);
-    (max_rows, units)
+    plan_units(mappings, s.profile.batch_size, max_rows, s.max_spectra)
 }
 
 /// One part of a plan: the units in `range`, renumbered from 0 (positions and checkpoints are
@@ -162,7 +161,7 @@ pub(crate) fn unit_spans(
     mappings: &[FileMapping],
 ) -> Result<Vec<UnitSpan>, RunError> {
     let processing = processing(s)?;
-    let (_, units) = read_units(s, mappings, &processing);
+    let units = read_units(s, mappings, &processing);
     Ok(units
         .iter()
         .map(|u| UnitSpan {

@@ -1,6 +1,7 @@
 //! The worker pool: `num_workers` threads (pinned to cores, NUMA node by node, in production
-//! mode) that decode, validate, transform, deduplicate, divide among splits and encode one
-//! read unit at a time, each with its own reusable state; and [`tune_allocator`].
+//! mode) that decode, validate, transform, deduplicate and divide among splits one read unit
+//! at a time ([`run_unit`]), and encode one row group at a time ([`encode_group`]), each with
+//! its own reusable state; and [`tune_allocator`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,17 +12,22 @@ use crossbeam_channel::Sender;
 
 use crate::config::Mode;
 use crate::process::batch::{self, Counts, Processing, Scratch};
+use crate::process::groups::RowGroup;
 use crate::process::split::{self, SplitPlan};
 use crate::read::mapped::DecodeScratch;
 use crate::read::RawUnit;
 use crate::run::affinity;
 use crate::run::error::RunError;
-use crate::write::encode::{EncodedBatch, Encoder};
+use crate::write::encode::Encoder;
 use crate::write::error::SinkError;
-use crate::write::planner::UnitOutput;
+use crate::write::planner::EncodedGroup;
 
-/// A finished unit (sequence number, row groups and counts) or why it failed.
-pub(crate) type Done = (u64, Result<(Vec<UnitOutput>, Counts), RunError>);
+/// A read unit back from the pool: its sequence number, and each split's accepted rows (in
+/// split order) with the unit's counts, or why it failed.
+pub(crate) type UnitDone = (u64, Result<(Vec<RecordBatch>, Counts), RunError>);
+
+/// A row group back from the pool: its split, and the group encoded or why that failed.
+pub(crate) type GroupDone = (usize, Result<EncodedGroup, RunError>);
 
 /// Keep freed memory in the process instead of returning it to the kernel.
 ///
@@ -49,8 +55,6 @@ pub fn tune_allocator() {
 /// What every pool thread shares.
 pub(crate) struct Shared {
     pub(crate) schema: SchemaRef,
-    /// Most rows per row group.
-    pub(crate) batch_size: usize,
     pub(crate) processing: Processing,
     pub(crate) states: Vec<parking_lot::Mutex<WorkerState>>,
     pub(crate) abort: Arc<AtomicBool>,
@@ -161,8 +165,9 @@ fn test_topology() -> Option<affinity::Topology> {
     Some(affinity::Topology { nodes })
 }
 
-/// Decode, validate, transform and encode one unit on a pool thread; send the result.
-pub(crate) fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
+/// Decode, validate, transform and divide one unit among the splits on a pool thread; send
+/// the result.
+pub(crate) fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<UnitDone>) {
     let seq = raw.seq;
     if shared.abort.load(Ordering::Relaxed) {
         // The run is stopping; whoever stopped it has reported why.
@@ -171,14 +176,12 @@ pub(crate) fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
     let index = rayon::current_thread_index().unwrap_or(0) % shared.states.len();
     let mut state = shared.states[index].lock();
     let WorkerState {
-        encoder,
-        scratch,
-        decode,
+        scratch, decode, ..
     } = &mut *state;
     // A panic here is a bug; report it instead of leaving the sink waiting.
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         raw.decode_pending(decode)?;
-        work(&raw, shared, scratch, encoder)
+        work(&raw, shared, scratch)
     }))
     .unwrap_or_else(|_| {
         Err(RunError::Internal(format!(
@@ -192,32 +195,44 @@ pub(crate) fn run_unit(mut raw: RawUnit, shared: &Shared, tx: &Sender<Done>) {
     let _ = tx.send((seq, out));
 }
 
-/// Build a unit's batch, drop duplicates (`--dedup exact`), divide it among the splits, and
-/// encode each split's rows as row groups ([`encode_groups`]). One [`UnitOutput`] per split,
-/// in order.
+/// Encode row group `group` of split `split` on a pool thread; send the result.
+pub(crate) fn encode_group(split: usize, group: RowGroup, shared: &Shared, tx: &Sender<GroupDone>) {
+    if shared.abort.load(Ordering::Relaxed) {
+        return;
+    }
+    let index = rayon::current_thread_index().unwrap_or(0) % shared.states.len();
+    let state = shared.states[index].lock();
+    let RowGroup { seq, rows, start } = group;
+    let first = rows.spectrum_id(0);
+    let n = rows.num_rows() as u64;
+    // A panic here is a bug; report it instead of leaving the sink waiting.
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        state.encoder.encode(rows).map_err(RunError::from)
+    }))
+    .unwrap_or_else(|_| {
+        Err(RunError::Internal(format!(
+            "a worker panicked encoding spectra {first}..{}",
+            first + n
+        )))
+    });
+    drop(state);
+    let group = out.map(|enc| EncodedGroup { seq, start, enc });
+    let _ = tx.send((split, group));
+}
+
+/// Build a unit's batch, drop duplicates (`--dedup exact`) and divide it among the splits:
+/// each split's rows, in split order.
 fn work(
     raw: &RawUnit,
     shared: &Shared,
     scratch: &mut Scratch,
-    encoder: &Encoder,
-) -> Result<(Vec<UnitOutput>, Counts), RunError> {
+) -> Result<(Vec<RecordBatch>, Counts), RunError> {
     let (mut batch, mut counts) =
         batch::build(raw, &shared.schema, &shared.processing, scratch).map_err(SinkError::from)?;
     if let Some(gate) = &shared.dedup {
         batch = drop_duplicates(batch, raw.seq, gate, &shared.abort, &mut counts)?;
     }
-    let parts = divide(batch, &shared.split)?;
-    let max_rows = shared.batch_size.max(1);
-    let mut out = Vec::with_capacity(parts.len());
-    for batch in parts {
-        let groups = encode_groups(&batch, max_rows, encoder)?;
-        out.push(UnitOutput {
-            seq: raw.seq,
-            batch,
-            groups,
-        });
-    }
-    Ok((out, counts))
+    Ok((divide(batch, &shared.split)?, counts))
 }
 
 /// `--dedup exact`: wait for unit `seq`'s turn at the gate, drop the rows seen before.
@@ -258,26 +273,4 @@ fn divide(batch: RecordBatch, plan: &SplitPlan) -> Result<Vec<RecordBatch>, RunE
         })
         .collect::<Result<_, _>>()
         .map_err(SinkError::from)?)
-}
-
-/// Encode `batch` as row groups of at most `max_rows` rows: one when they fit, else the
-/// fewest that do, of equal size (±1), so a unit of whole chunks larger than the batch size
-/// never gives a sliver of a row group.
-fn encode_groups(
-    batch: &RecordBatch,
-    max_rows: usize,
-    encoder: &Encoder,
-) -> Result<Vec<EncodedBatch>, RunError> {
-    let n = batch.num_rows();
-    let count = n.div_ceil(max_rows).max(1);
-    let mut groups: Vec<EncodedBatch> = Vec::with_capacity(count);
-    let mut at = 0;
-    for k in 0..count {
-        let len = n / count + usize::from(k < n % count);
-        let mut enc = encoder.encode(batch.slice(at, len))?;
-        enc.offset = at;
-        groups.push(enc);
-        at += len;
-    }
-    Ok(groups)
 }

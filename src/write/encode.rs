@@ -4,7 +4,6 @@
 use std::io;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
@@ -15,6 +14,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use crate::format::manifest::FORMAT_VERSION;
+use crate::process::groups::Tiles;
 use crate::write::error::SinkError;
 
 /// Writer properties for every shard of a run: zstd, page statistics (truncated) and page
@@ -58,11 +58,11 @@ pub fn writer_properties(schema: &SchemaRef, config_hash: &str) -> WriterPropert
     Arc::new(props)
 }
 
-/// A batch encoded into in-memory Parquet column chunks, ready to append as one row group.
+/// Rows encoded into in-memory Parquet column chunks, ready to append as one row group.
 pub(crate) struct EncodedBatch {
     /// The rows.
-    pub(crate) batch: RecordBatch,
-    /// Index of the first row in its unit's batch.
+    pub(crate) rows: Tiles,
+    /// Index of the first row in its row group as cut (a piece of a split group starts later).
     pub(crate) offset: usize,
     /// One chunk per leaf column.
     pub(crate) chunks: Vec<ArrowColumnChunk>,
@@ -70,6 +70,23 @@ pub(crate) struct EncodedBatch {
     pub(crate) bytes: u64,
     /// Upper bound of what the row group adds to the footer and page indexes.
     pub(crate) footer_bytes: u64,
+    /// Whether `chunks`, `bytes` and `footer_bytes` are real; a dry run leaves most row groups
+    /// unencoded and projects their sizes.
+    pub(crate) encoded: bool,
+}
+
+impl EncodedBatch {
+    /// `rows`, not encoded: no chunks, sizes 0 until projected.
+    pub(crate) fn unencoded(rows: Tiles) -> EncodedBatch {
+        EncodedBatch {
+            rows,
+            offset: 0,
+            chunks: Vec::new(),
+            bytes: 0,
+            footer_bytes: 0,
+            encoded: false,
+        }
+    }
 }
 
 /// Encodes batches of one schema into column chunks; one per worker.
@@ -105,13 +122,15 @@ impl Encoder {
         })
     }
 
-    /// Encode `batch` as one row group.
-    pub(crate) fn encode(&self, batch: RecordBatch) -> Result<EncodedBatch, SinkError> {
+    /// Encode `rows` as one row group, feeding the column writers tile by tile.
+    pub(crate) fn encode(&self, rows: Tiles) -> Result<EncodedBatch, SinkError> {
         let mut writers = self.factory.create_column_writers(0)?;
-        let mut w = writers.iter_mut();
-        for (array, field) in batch.columns().iter().zip(self.schema.fields()) {
-            for leaf in compute_leaves(field, array)? {
-                w.next().expect("one writer per leaf").write(&leaf)?;
+        for tile in rows.tiles() {
+            let mut w = writers.iter_mut();
+            for (array, field) in tile.columns().iter().zip(self.schema.fields()) {
+                for leaf in compute_leaves(field, array)? {
+                    w.next().expect("one writer per leaf").write(&leaf)?;
+                }
             }
         }
         let chunks = writers
@@ -138,11 +157,12 @@ impl Encoder {
             .sum::<u64>()
             + 256;
         Ok(EncodedBatch {
-            batch,
+            rows,
             offset: 0,
             chunks,
             bytes,
             footer_bytes,
+            encoded: true,
         })
     }
 }

@@ -1,8 +1,9 @@
 //! Shard planning: decide shard boundaries from the exact encoded sizes of the row groups, in
-//! batch order, and hand each row group to the writer thread of its shard ([`super::pool`]).
+//! order, and hand each row group to the writer thread of its shard ([`super::pool`]).
 //!
-//! A batch is encoded (by a worker) into in-memory column chunks before the planner sees it,
-//! so the planner knows its exact size before it decides whether it still fits the open shard.
+//! A row group is encoded (by a worker) into in-memory column chunks before the planner sees
+//! it, so the planner knows its exact size before it decides whether it still fits the open
+//! shard.
 //! Boundaries therefore depend only on the data and the settings, never on timing, and no
 //! shard exceeds the configured maximum: the footer still to come is bounded from the chunks'
 //! page counts, and a batch too large for an empty shard is split in halves.
@@ -12,26 +13,25 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, UInt64Array};
 use arrow::datatypes::SchemaRef;
 use parquet::file::properties::WriterPropertiesPtr;
 
 use crate::format::checkpoint::{Position, ShardEntry};
 use crate::format::manifest::ShardRecord;
 use crate::format::paths::shard_name;
-use crate::process::batch::Counts;
+use crate::process::groups::{GroupStart, Tiles};
 use crate::write::encode::{parquet_schema, schema_bytes, EncodedBatch, Encoder};
 use crate::write::error::SinkError;
 use crate::write::pool::{Completion, WriterContext, WriterMsg, WriterPool};
 
-/// The rows of one read unit, ready for the shard planner.
-pub(crate) struct UnitOutput {
-    /// Sequence number of the unit.
+/// One row group of a split, encoded, ready for the shard planner.
+pub(crate) struct EncodedGroup {
+    /// Its sequence number within the split.
     pub(crate) seq: u64,
-    /// The unit's accepted rows.
-    pub(crate) batch: RecordBatch,
-    /// Those rows encoded as row groups, in order, covering `batch`.
-    pub(crate) groups: Vec<EncodedBatch>,
+    /// Where its first row is in the input.
+    pub(crate) start: GroupStart,
+    /// Its rows and their column chunks.
+    pub(crate) enc: EncodedBatch,
 }
 
 /// The shard the planner is filling.
@@ -53,7 +53,7 @@ struct ClosedShard {
     finalised: bool,
 }
 
-/// A run of rows of one unit's batch, encoded or not yet.
+/// A run of rows of one row group, encoded or not yet.
 struct Piece {
     start: usize,
     len: usize,
@@ -94,7 +94,11 @@ pub(crate) struct ShardPlanner {
     encoder: Encoder,
     open: Option<PlannedShard>,
     next_index: usize,
-    pool: WriterPool,
+    /// The writer threads; none in a dry run, which only projects the shards.
+    pool: Option<WriterPool>,
+    /// Dry run: bytes (chunks, footer bound) and rows of the row groups encoded so far, from
+    /// which the others' sizes are projected.
+    measured: [u64; 3],
     /// Closed shards not yet finalised, or finalised out of order.
     closed: BTreeMap<usize, ClosedShard>,
     /// Finalised shards, a contiguous prefix (including those of a resumed run).
@@ -105,7 +109,9 @@ pub(crate) struct ShardPlanner {
 
 impl ShardPlanner {
     /// Shards go to `root/split/` (created on first use); `root = None` writes nothing and only
-    /// measures (dry run). `done` are the shards an interrupted run already finalised; the
+    /// projects the shards (dry run): row groups that come unencoded are given the bytes per
+    /// row of those encoded before them, and a shard's bytes are its row groups' plus the
+    /// bound of its footer. `done` are the shards an interrupted run already finalised; the
     /// next shard is numbered after them.
     pub(crate) fn new(
         root: Option<&Path>,
@@ -124,14 +130,19 @@ impl ShardPlanner {
                     .sum::<usize>()
             })
             .unwrap_or(0) as u64;
-        let ctx = WriterContext {
-            root: root.map(Path::to_path_buf),
-            split: split.to_string(),
-            schema: Arc::clone(schema),
-            props: Arc::clone(props),
-            max_bytes,
+        let pool = match root {
+            Some(root) => Some(WriterPool::start(
+                WriterContext {
+                    root: root.to_path_buf(),
+                    split: split.to_string(),
+                    schema: Arc::clone(schema),
+                    props: Arc::clone(props),
+                    max_bytes,
+                },
+                writers,
+            )?),
+            None => None,
         };
-        let pool = WriterPool::start(ctx, writers)?;
         Ok(ShardPlanner {
             split: split.to_string(),
             max_bytes,
@@ -141,6 +152,7 @@ impl ShardPlanner {
             open: None,
             next_index: done.len(),
             pool,
+            measured: [0; 3],
             closed: BTreeMap::new(),
             finalised: done,
             failure: None,
@@ -153,7 +165,10 @@ impl ShardPlanner {
     }
 
     fn send(&mut self, index: usize, msg: WriterMsg) -> Result<(), SinkError> {
-        if !self.pool.send(index, msg) {
+        let Some(pool) = &self.pool else {
+            return Ok(());
+        };
+        if !pool.send(index, msg) {
             // A writer thread only ends early by panicking.
             return Err(SinkError::Io {
                 op: "handing a row group to writer thread of",
@@ -168,18 +183,21 @@ impl ShardPlanner {
     /// how many shards joined the finalised prefix, or the first writer failure.
     pub(crate) fn poll(&mut self, wait: bool) -> Result<usize, SinkError> {
         let before = self.finalised.len();
+        let Some(done) = self.pool.as_ref().map(|p| p.done.clone()) else {
+            return Ok(0);
+        };
         loop {
             if let Some(e) = self.failure.take() {
                 return Err(e);
             }
             let pending = self.closed.values().any(|c| !c.finalised);
             let msg = if wait && pending {
-                match self.pool.done.recv() {
+                match done.recv() {
                     Ok(m) => m,
                     Err(_) => break,
                 }
             } else {
-                match self.pool.done.try_recv() {
+                match done.try_recv() {
                     Ok(m) => m,
                     Err(_) => break,
                 }
@@ -207,6 +225,11 @@ impl ShardPlanner {
                 self.failure.get_or_insert(error);
             }
         }
+        self.move_finalised();
+    }
+
+    /// Move the shards finalised in order from `closed` to the finalised prefix.
+    fn move_finalised(&mut self) {
         while let Some(entry) = self.closed.first_entry() {
             if !entry.get().finalised {
                 break;
@@ -219,33 +242,36 @@ impl ShardPlanner {
         }
     }
 
-    /// Plan one unit's rows. `pieces` (from a checkpoint) replaces the unit's own row groups
-    /// by the ranges the interrupted run still had to write; `counts_before` are the counts
-    /// of all units before this one (recorded with a boundary inside it).
-    pub(crate) fn push_unit(
+    /// Plan one row group (the next in order). `pieces` (from a checkpoint) replaces it by
+    /// the ranges of its rows the interrupted run still had to write.
+    pub(crate) fn push_group(
         &mut self,
-        unit: UnitOutput,
+        group: EncodedGroup,
         pieces: &[[u64; 2]],
-        counts_before: &Counts,
     ) -> Result<(), SinkError> {
         self.poll(false)?;
-        let UnitOutput { seq, batch, groups } = unit;
-        let mut queue = queue_of(seq, batch.num_rows(), groups, pieces)?;
+        let EncodedGroup { seq, start, enc } = group;
+        let enc = self.measure(enc);
+        let rows = enc.rows.clone();
+        let whole = (enc.bytes, enc.footer_bytes);
+        let mut queue = queue_of(seq, enc, pieces)?;
         while let Some(mut p) = queue.pop_front() {
             if p.len == 0 {
                 continue;
             }
-            let enc = self.encoded(&batch, &mut p)?;
+            let enc = self.encoded(&rows, whole, &mut p)?;
             match self.step(enc.bytes + enc.footer_bytes, p.len) {
                 Step::Append => self.append(enc)?,
                 Step::Close => {
                     let resume = Position {
-                        unit: seq,
+                        group: seq,
                         pieces: std::iter::once(&p)
                             .chain(queue.iter())
                             .map(|q| [q.start as u64, q.len as u64])
                             .collect(),
-                        counts: counts_before.into(),
+                        unit: start.unit,
+                        skip: start.skip,
+                        counts: (&start.counts).into(),
                     };
                     self.close_open(resume)?;
                     p.enc = Some(enc);
@@ -262,12 +288,44 @@ impl ShardPlanner {
         Ok(())
     }
 
-    /// The piece's row group: the one it came with, or its rows encoded now.
-    fn encoded(&self, batch: &RecordBatch, p: &mut Piece) -> Result<EncodedBatch, SinkError> {
+    /// Dry run: count an encoded row group's bytes, or give an unencoded one the bytes per
+    /// row of those counted so far.
+    fn measure(&mut self, mut enc: EncodedBatch) -> EncodedBatch {
+        if self.pool.is_some() {
+            return enc;
+        }
+        let rows = enc.rows.num_rows() as u64;
+        if enc.encoded {
+            let m = &mut self.measured;
+            (m[0], m[1], m[2]) = (m[0] + enc.bytes, m[1] + enc.footer_bytes, m[2] + rows);
+        } else {
+            let [bytes, footer, of] = self.measured;
+            enc.bytes = (bytes * rows).div_ceil(of.max(1));
+            enc.footer_bytes = (footer * rows).div_ceil(of.max(1));
+        }
+        enc
+    }
+
+    /// The piece's row group: the one it came with, or its rows encoded now (in a dry run,
+    /// its share of the whole group's bytes).
+    fn encoded(
+        &self,
+        rows: &Tiles,
+        whole: (u64, u64),
+        p: &mut Piece,
+    ) -> Result<EncodedBatch, SinkError> {
         match p.enc.take() {
             Some(e) => Ok(e),
+            None if self.pool.is_none() => {
+                let n = rows.num_rows().max(1) as u64;
+                let mut e = EncodedBatch::unencoded(rows.slice(p.start, p.len));
+                e.bytes = (whole.0 * p.len as u64).div_ceil(n);
+                e.footer_bytes = (whole.1 * p.len as u64).div_ceil(n);
+                e.offset = p.start;
+                Ok(e)
+            }
             None => {
-                let mut e = self.encoder.encode(batch.slice(p.start, p.len))?;
+                let mut e = self.encoder.encode(rows.slice(p.start, p.len))?;
                 e.offset = p.start;
                 Ok(e)
             }
@@ -300,11 +358,10 @@ impl ShardPlanner {
 
     /// The error for a single spectrum (`enc`) that does not fit an empty shard.
     fn too_small(&self, enc: &EncodedBatch) -> SinkError {
-        let ids = enc.batch.column(0).as_any().downcast_ref::<UInt64Array>();
         SinkError::ShardTooSmall {
             max: self.max_bytes,
             need: 4 + self.base_footer + enc.bytes + enc.footer_bytes,
-            spectrum_id: ids.map_or(0, |a| a.value(0)),
+            spectrum_id: enc.rows.spectrum_id(0),
         }
     }
 
@@ -326,18 +383,13 @@ impl ShardPlanner {
 
     /// Append `enc` to the open shard and hand it to the shard's writer.
     fn append(&mut self, enc: EncodedBatch) -> Result<(), SinkError> {
-        let ids = enc
-            .batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .expect("column 0 is spectrum_id");
+        let n = enc.rows.num_rows();
         let s = self.open.as_mut().expect("a shard is open");
         if s.rows == 0 {
-            s.first_id = ids.value(0);
+            s.first_id = enc.rows.spectrum_id(0);
         }
-        s.last_id = ids.value(ids.len() - 1);
-        s.rows += enc.batch.num_rows() as u64;
+        s.last_id = enc.rows.spectrum_id(n - 1);
+        s.rows += n as u64;
         s.bytes += enc.bytes;
         s.footer_reserve += enc.footer_bytes;
         let index = s.index;
@@ -349,6 +401,8 @@ impl ShardPlanner {
             return Ok(());
         };
         self.send(s.index, WriterMsg::Close { planned: s.bytes })?;
+        // A dry run projects the shard's bytes (with the footer's bound) and has no digest.
+        let projected = self.pool.is_none();
         self.closed.insert(
             s.index,
             ClosedShard {
@@ -356,15 +410,20 @@ impl ShardPlanner {
                     split: self.split.clone(),
                     path: shard_name(&self.split, s.index),
                     rows: s.rows,
-                    bytes: 0,
+                    bytes: if projected {
+                        s.bytes + s.footer_reserve
+                    } else {
+                        0
+                    },
                     sha256: String::new(),
                     first_spectrum_id: s.first_id,
                     last_spectrum_id: s.last_id,
                 },
                 resume,
-                finalised: false,
+                finalised: projected,
             },
         );
+        self.move_finalised();
         Ok(())
     }
 
@@ -374,9 +433,13 @@ impl ShardPlanner {
         self.close_open(end)?;
         // Closing the channels lets each writer finish what it was sent and exit, so the
         // wait below ends even if a writer thread died.
-        self.pool.close();
+        if let Some(pool) = &mut self.pool {
+            pool.close();
+        }
         self.poll(true)?;
-        self.pool.join();
+        if let Some(pool) = &mut self.pool {
+            pool.join();
+        }
         if let Some((index, _)) = self.closed.iter().find(|(_, c)| !c.finalised) {
             return Err(SinkError::Io {
                 op: "finalising",
@@ -401,8 +464,10 @@ impl ShardPlanner {
         self.open = None;
         // Closing the channels lets each writer finish what it was sent, drop an open shard
         // and exit.
-        self.pool.close();
-        self.pool.join();
+        if let Some(pool) = &mut self.pool {
+            pool.close();
+            pool.join();
+        }
     }
 }
 
@@ -413,39 +478,37 @@ impl Drop for ShardPlanner {
     }
 }
 
-/// The pieces of a unit to place, in order: its own row groups, or with `pieces` (from a
-/// checkpoint) the row ranges an interrupted run still had to write, reusing the row groups
-/// that match a range exactly.
+/// The pieces of a row group to place, in order: the whole group, or with `pieces` (from a
+/// checkpoint) the row ranges an interrupted run still had to write (the group's own
+/// encoding is reused when a range is all of it).
 fn queue_of(
     seq: u64,
-    rows: usize,
-    groups: Vec<EncodedBatch>,
+    enc: EncodedBatch,
     pieces: &[[u64; 2]],
 ) -> Result<VecDeque<Piece>, SinkError> {
+    let rows = enc.rows.num_rows();
     if pieces.is_empty() {
-        return Ok(groups
-            .into_iter()
-            .map(|g| Piece {
-                start: g.offset,
-                len: g.batch.num_rows(),
-                enc: Some(g),
-            })
-            .collect());
+        return Ok(VecDeque::from([Piece {
+            start: 0,
+            len: rows,
+            enc: Some(enc),
+        }]));
     }
-    let mut groups: BTreeMap<(usize, usize), EncodedBatch> = groups
-        .into_iter()
-        .map(|g| ((g.offset, g.batch.num_rows()), g))
-        .collect();
+    let mut whole = Some(enc);
     let mut q = VecDeque::new();
     for &[start, len] in pieces {
         let (start, len) = (start as usize, len as usize);
         if start.checked_add(len).is_none_or(|end| end > rows) {
             return Err(SinkError::Resume(format!(
-                "the checkpoint resumes unit {seq} at rows {start}..{}, but it has {rows} accepted rows",
+                "the checkpoint resumes row group {seq} at rows {start}..{}, but it has {rows} rows",
                 start.saturating_add(len)
             )));
         }
-        let enc = groups.remove(&(start, len));
+        let enc = if (start, len) == (0, rows) {
+            whole.take()
+        } else {
+            None
+        };
         q.push_back(Piece { start, len, enc });
     }
     Ok(q)
@@ -469,8 +532,9 @@ fn split_front(queue: &mut VecDeque<Piece>, p: Piece) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::batch::Counts;
     use crate::write::encode::writer_properties;
-    use arrow::array::Float64Array;
+    use arrow::array::{Float64Array, RecordBatch, UInt64Array};
     use arrow::datatypes::{DataType, Field, Schema};
     use sha2::{Digest, Sha256};
     use std::fs;
@@ -494,22 +558,18 @@ mod tests {
         ]))
     }
 
-    /// Unit `seq` of `rows` rows as a worker hands it over: row groups of at most 1000.
-    fn unit(enc: &Encoder, schema: &SchemaRef, seq: u64, rows: u64) -> UnitOutput {
+    /// Row group `seq` of `rows` rows (ids continuing from group to group), encoded as a
+    /// worker hands it over.
+    fn group(enc: &Encoder, schema: &SchemaRef, seq: u64, rows: u64) -> EncodedGroup {
         let b = batch(schema, seq * rows..(seq + 1) * rows);
-        let mut groups = Vec::new();
-        let mut at = 0;
-        while at < b.num_rows() {
-            let len = (b.num_rows() - at).min(1000);
-            let mut e = enc.encode(b.slice(at, len)).unwrap();
-            e.offset = at;
-            groups.push(e);
-            at += len;
-        }
-        UnitOutput {
+        EncodedGroup {
             seq,
-            batch: b,
-            groups,
+            start: GroupStart {
+                unit: seq,
+                skip: 0,
+                counts: Counts::default(),
+            },
+            enc: enc.encode(Tiles::one(b)).unwrap(),
         }
     }
 
@@ -530,7 +590,7 @@ mod tests {
         (w, Encoder::new(&schema, &props).unwrap(), schema)
     }
 
-    /// Plan and write units `from..n` of `rows` rows into `root`, resuming after `done`.
+    /// Plan and write row groups `from..n` of `rows` rows into `root`, resuming after `done`.
     fn run(
         root: &Path,
         writers: usize,
@@ -545,17 +605,17 @@ mod tests {
         let mut w =
             ShardPlanner::new(Some(root), "train", &schema, &props, max, writers, done).unwrap();
         let enc = Encoder::new(&schema, &props).unwrap();
-        let counts = Counts::default();
-        for seq in start.unit..n {
-            let pieces: &[[u64; 2]] = if seq == start.unit {
+        for seq in start.group..n {
+            let pieces: &[[u64; 2]] = if seq == start.group {
                 &start.pieces
             } else {
                 &[]
             };
-            w.push_unit(unit(&enc, &schema, seq, rows), pieces, &counts)
+            w.push_group(group(&enc, &schema, seq, rows), pieces)
                 .unwrap();
         }
         w.finish(Position {
+            group: n,
             unit: n,
             ..Position::default()
         })
@@ -566,7 +626,7 @@ mod tests {
     fn shards_stay_under_the_bound_fill_half_and_keep_every_row_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let max = 40_000;
-        let shards = run(dir.path(), 1, max, 8, 2_500, Vec::new());
+        let shards = run(dir.path(), 1, max, 20, 1_000, Vec::new());
         assert!(
             shards.len() > 3,
             "expected several shards, got {}",
@@ -598,8 +658,8 @@ mod tests {
 
     #[test]
     fn row_groups_larger_than_half_a_shard_are_split_to_fill_it() {
-        // 1000-row groups of ~16 kB against 20 kB shards: without splitting, every shard
-        // would hold one row group and be filled to ~80% at best, ~40% after a short one.
+        // 1300-row groups of ~21 kB against 20 kB shards: none fits a shard whole, so every
+        // shard is filled by pieces of them.
         let dir = tempfile::tempdir().unwrap();
         let max = 20_000;
         let shards = run(dir.path(), 2, max, 5, 1_300, Vec::new());
@@ -616,17 +676,18 @@ mod tests {
     fn writers_and_resume_points_do_not_change_a_byte() {
         let max = 30_000;
         let one = tempfile::tempdir().unwrap();
-        let full = run(one.path(), 1, max, 6, 1_700, Vec::new());
+        // 4000-row groups of ~36 kB against 30 kB shards: each is split, so boundaries fall
+        // inside row groups (a resume piece starting after a group's first row), which must
+        // occur for the test to matter.
+        let full = run(one.path(), 1, max, 6, 4_000, Vec::new());
         assert!(full.len() > 3);
-        // Boundaries inside a row group (a piece starting off the 0 / 1000 group starts)
-        // must occur for the test to matter.
         assert!(full
             .iter()
-            .any(|e| e.resume.pieces.first().is_some_and(|p| p[0] % 1000 != 0)));
+            .any(|e| e.resume.pieces.first().is_some_and(|p| p[0] != 0)));
         let two = tempfile::tempdir().unwrap();
-        assert_eq!(run(two.path(), 2, max, 6, 1_700, Vec::new()), full);
+        assert_eq!(run(two.path(), 2, max, 6, 4_000, Vec::new()), full);
         let three = tempfile::tempdir().unwrap();
-        assert_eq!(run(three.path(), 3, max, 6, 1_700, Vec::new()), full);
+        assert_eq!(run(three.path(), 3, max, 6, 4_000, Vec::new()), full);
         // Resume after every shard: the shards written after it are the same bytes.
         for k in 0..full.len() {
             let dir = tempfile::tempdir().unwrap();
@@ -638,7 +699,7 @@ mod tests {
                 )
                 .unwrap();
             }
-            let resumed = run(dir.path(), 1 + k % 2, max, 6, 1_700, full[..=k].to_vec());
+            let resumed = run(dir.path(), 1 + k % 2, max, 6, 4_000, full[..=k].to_vec());
             assert_eq!(resumed, full, "resumed after shard {k}");
         }
     }
@@ -647,10 +708,9 @@ mod tests {
     fn a_bound_below_one_row_is_refused_without_leaving_files() {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, enc, schema) = planner(dir.path(), 500, 2);
-        let mut u = unit(&enc, &schema, 0, 2);
-        u.batch = batch(&schema, 7..9);
-        u.groups = vec![enc.encode(u.batch.clone()).unwrap()];
-        let err = w.push_unit(u, &[], &Counts::default()).unwrap_err();
+        let mut g = group(&enc, &schema, 0, 2);
+        g.enc = enc.encode(Tiles::one(batch(&schema, 7..9))).unwrap();
+        let err = w.push_group(g, &[]).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -671,8 +731,7 @@ mod tests {
     fn a_dropped_planner_leaves_no_tmp_file() {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, enc, schema) = planner(dir.path(), 1 << 20, 1);
-        w.push_unit(unit(&enc, &schema, 0, 100), &[], &Counts::default())
-            .unwrap();
+        w.push_group(group(&enc, &schema, 0, 100), &[]).unwrap();
         let done = w.shut_down();
         assert!(done.is_empty());
         let left: Vec<_> = fs::read_dir(dir.path().join("train"))

@@ -3,7 +3,7 @@
 //! place and fsync of the directory, and reports each shard back.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -46,8 +46,8 @@ pub(crate) enum Completion {
 
 /// Everything a writer thread needs to create shard files.
 pub(crate) struct WriterContext {
-    /// The output root; `None` writes nothing and only measures (dry run).
-    pub(crate) root: Option<PathBuf>,
+    /// The output root.
+    pub(crate) root: PathBuf,
     pub(crate) split: String,
     pub(crate) schema: SchemaRef,
     pub(crate) props: WriterPropertiesPtr,
@@ -73,7 +73,7 @@ impl WriterPool {
             // A few row groups of slack per writer: enough to keep it busy, bounded memory.
             let (tx, rx) = bounded(8);
             let (ctx, done_tx) = (Arc::clone(&ctx), done_tx.clone());
-            let root = ctx.root.clone().unwrap_or_default();
+            let root = ctx.root.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("msms-writer-{w}"))
                 .spawn(move || ctx.run(rx, done_tx))
@@ -111,44 +111,20 @@ impl WriterPool {
     }
 }
 
-/// Where shard bytes go: a real file, or nowhere (dry run: sizes and digests only).
-enum Target {
-    File(ShardFile),
-    Null,
-}
-
-impl Write for Target {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Target::File(file) => file.write(buf),
-            Target::Null => Ok(buf.len()),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Target::File(file) => file.flush(),
-            Target::Null => Ok(()),
-        }
-    }
-}
-
 /// A shard being written by a writer thread.
 struct WritingShard {
     index: usize,
-    writer: SerializedFileWriter<HashingWriter<Target>>,
-    /// `Some((tmp, final))` unless this is a dry run.
-    paths: Option<(PathBuf, PathBuf)>,
+    writer: SerializedFileWriter<HashingWriter<ShardFile>>,
+    /// `<shard>.tmp`, and the shard's final path.
+    paths: (PathBuf, PathBuf),
 }
 
 impl WritingShard {
     /// Drop an unfinished shard: it never stays behind, under any name.
     fn discard(self) {
-        let paths = self.paths.clone();
+        let (tmp, _) = self.paths.clone();
         drop(self);
-        if let Some((tmp, _)) = paths {
-            let _ = fs::remove_file(tmp);
-        }
+        let _ = fs::remove_file(tmp);
     }
 }
 
@@ -205,7 +181,7 @@ impl WriterContext {
     fn on_close(&self, open: &mut Option<WritingShard>, planned: u64) -> Option<Completion> {
         let s = open.take()?;
         let index = s.index;
-        let tmp = s.paths.as_ref().map(|(tmp, _)| tmp.clone());
+        let tmp = s.paths.0.clone();
         Some(match self.close(s, planned) {
             Ok((sha256, bytes)) => Completion::Finalised {
                 index,
@@ -213,9 +189,7 @@ impl WriterContext {
                 bytes,
             },
             Err(e) => {
-                if let Some(tmp) = tmp {
-                    let _ = fs::remove_file(tmp);
-                }
+                let _ = fs::remove_file(tmp);
                 Completion::Failed {
                     error: self.at(index, e),
                 }
@@ -224,29 +198,22 @@ impl WriterContext {
     }
 
     fn open(&self, index: usize) -> Result<WritingShard, SinkError> {
-        let (target, paths) = match &self.root {
-            None => (Target::Null, None),
-            Some(root) => {
-                let final_path = root.join(shard_name(&self.split, index));
-                let dir = final_path.parent().expect("shard path has a parent");
-                fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
-                let tmp = temp_path(&final_path);
-                let file = ShardFile::create(&tmp).map_err(io_err("creating", &tmp))?;
-                (Target::File(file), Some((tmp, final_path)))
-            }
-        };
+        let final_path = self.root.join(shard_name(&self.split, index));
+        let dir = final_path.parent().expect("shard path has a parent");
+        fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+        let tmp = temp_path(&final_path);
+        let file = ShardFile::create(&tmp).map_err(io_err("creating", &tmp))?;
+        let paths = (tmp, final_path);
         let descr = parquet_schema(&self.schema, &self.props)?;
         let writer = SerializedFileWriter::new(
-            HashingWriter::new(target),
+            HashingWriter::new(file),
             descr.root_schema_ptr(),
             Arc::clone(&self.props),
         );
         let writer = match writer {
             Ok(w) => w,
             Err(e) => {
-                if let Some((tmp, _)) = &paths {
-                    let _ = fs::remove_file(tmp);
-                }
+                let _ = fs::remove_file(&paths.0);
                 return Err(self.at(index, e.into()));
             }
         };
@@ -259,9 +226,9 @@ impl WriterContext {
 
     /// `e`, with the shard's temporary path when it is an encoding error of unknown place.
     fn at(&self, index: usize, e: SinkError) -> SinkError {
-        match (e, &self.root) {
-            (SinkError::Parquet(p), Some(root)) => {
-                let tmp = temp_path(&root.join(shard_name(&self.split, index)));
+        match e {
+            SinkError::Parquet(p) => {
+                let tmp = temp_path(&self.root.join(shard_name(&self.split, index)));
                 // parquet-rs reports write errors of the underlying file as `External`.
                 SinkError::Io {
                     op: "writing",
@@ -269,7 +236,7 @@ impl WriterContext {
                     source: io::Error::other(p.to_string()),
                 }
             }
-            (e, _) => e,
+            e => e,
         }
     }
 
@@ -294,7 +261,7 @@ impl WriterContext {
             ));
         }
         let hashing = s.writer.into_inner()?;
-        let (target, sha256, bytes) = hashing.finish();
+        let (file, sha256, bytes) = hashing.finish();
         if bytes > self.max_bytes {
             // The footer bound was wrong: refuse rather than break the contract silently.
             return Err(self.internal(
@@ -302,15 +269,14 @@ impl WriterContext {
                 format!("{bytes} bytes exceed --shard-size {}", self.max_bytes),
             ));
         }
-        if let (Target::File(file), Some((tmp, final_path))) = (target, &s.paths) {
-            let file = file.finish().map_err(io_err("writing", tmp))?;
-            file.sync_all().map_err(io_err("fsync", tmp))?;
-            drop(file);
-            stall_point(&|| format!("shard-rename:{}", s.index));
-            fs::rename(tmp, final_path).map_err(io_err("renaming into place", final_path))?;
-            sync_dir(final_path.parent().expect("has parent"))?;
-            stall_point(&|| format!("shard-renamed:{}", s.index));
-        }
+        let (tmp, final_path) = &s.paths;
+        let file = file.finish().map_err(io_err("writing", tmp))?;
+        file.sync_all().map_err(io_err("fsync", tmp))?;
+        drop(file);
+        stall_point(&|| format!("shard-rename:{}", s.index));
+        fs::rename(tmp, final_path).map_err(io_err("renaming into place", final_path))?;
+        sync_dir(final_path.parent().expect("has parent"))?;
+        stall_point(&|| format!("shard-renamed:{}", s.index));
         Ok((sha256, bytes))
     }
 
