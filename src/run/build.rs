@@ -209,7 +209,8 @@ impl Opened {
             units = part_units(&units, range)?;
         }
         check_list_offsets(&units, mappings)?;
-        let props = crate::write::writer_properties(&schema, &s.config_hash());
+        let props =
+            crate::write::writer_properties(&schema, &s.config_hash(), s.profile.compression);
         let workers = s.profile.num_workers.max(1);
         let states = WorkerState::for_workers(workers, &schema, &props)?;
         Ok(Opened {
