@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use parquet::basic::Compression;
 
 #[test]
 fn help_lists_the_commands_and_flags() {
@@ -22,6 +23,8 @@ fn help_lists_the_commands_and_flags() {
         "--num-workers",
         "--batch-size",
         "--shard-size",
+        "--row-group-size",
+        "--compression",
         "--max-spectra",
         "--dry-run",
         "--overwrite",
@@ -461,4 +464,203 @@ fn binning_and_top_k_change_the_schema_and_the_peaks() {
             );
         }
     }
+}
+
+/// `--compression` sets the codec of every column chunk (read back from the footers), the
+/// rows are the same whatever the codec, `msms verify --full` passes, and the codec is part of
+/// the recorded settings and the config hash.
+#[test]
+fn compression_sets_every_column_chunk_codec_and_verify_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 400, 0.1, 31);
+    let want = expectation(&[&input], &Rules::default(), None);
+    // The footer's codec, by name (a zstd chunk does not record its level).
+    let codec_of = |c: &Compression| match c {
+        Compression::ZSTD(_) => "ZSTD",
+        Compression::LZ4_RAW => "LZ4_RAW",
+        Compression::SNAPPY => "SNAPPY",
+        Compression::UNCOMPRESSED => "UNCOMPRESSED",
+        other => panic!("unexpected codec {other:?}"),
+    };
+    let cases: [(&[&str], &str, &str); 6] = [
+        (&[], "zstd:1", "ZSTD"),
+        (&["--compression", "zstd"], "zstd:1", "ZSTD"),
+        (&["--compression", "ZSTD:9"], "zstd:9", "ZSTD"),
+        (&["--compression", "lz4"], "lz4", "LZ4_RAW"),
+        (&["--compression", "snappy"], "snappy", "SNAPPY"),
+        (&["--compression", "none"], "none", "UNCOMPRESSED"),
+    ];
+    let mut hashes = Vec::new();
+    for (i, (args, text, codec)) in cases.into_iter().enumerate() {
+        let root = dir.path().join(format!("out{i}"));
+        // Small shards and row groups, so several footers and many column chunks are read.
+        let mut extra = vec!["--shard-size", "60KB", "--batch-size", "100"];
+        extra.extend_from_slice(args);
+        build(&[&input.path], &root, &extra).expect_code(0);
+        let (m, shards) = read_all(&root);
+        assert!(shards.len() > 1, "{args:?}: {} shards", shards.len());
+        for (k, s) in shards.iter().enumerate() {
+            assert!(!s.compressions.is_empty());
+            for c in &s.compressions {
+                assert_eq!(codec_of(c), codec, "{args:?}: shard {k}");
+            }
+        }
+        assert_rows(&all_rows(&shards), &want.rows);
+        assert_counts(&m, &want);
+        assert_eq!(m["settings"]["compression"], *text, "{args:?}");
+        assert_eq!(m["profile"]["compression"], *text, "{args:?}");
+        let v = msms(["verify".as_ref(), root.as_os_str(), "--full".as_ref()]);
+        v.expect_code(0);
+        hashes.push(m["config_hash"].as_str().unwrap().to_owned());
+    }
+    // `zstd` is the default zstd:1; every other codec has its own config hash.
+    assert_eq!(hashes[0], hashes[1]);
+    for (i, h) in hashes.iter().enumerate().skip(2) {
+        assert!(!hashes[..i].contains(h), "case {i}: hash {h} repeats");
+    }
+
+    // The environment sets it too, and the flag overrides the environment.
+    let root = dir.path().join("env");
+    let mut cmd = msms_command();
+    cmd.env("MSMS_COMPRESSION", "snappy")
+        .arg("build-shards")
+        .arg("--input-hdf5")
+        .arg(&input.path)
+        .arg("--output-root")
+        .arg(&root);
+    run_command(cmd).expect_code(0);
+    let (m, shards) = read_all(&root);
+    assert_eq!(m["settings"]["compression"], "snappy");
+    assert!(shards[0]
+        .compressions
+        .iter()
+        .all(|c| *c == Compression::SNAPPY));
+    let root = dir.path().join("env-and-flag");
+    let mut cmd = msms_command();
+    cmd.env("MSMS_COMPRESSION", "snappy")
+        .arg("build-shards")
+        .arg("--input-hdf5")
+        .arg(&input.path)
+        .arg("--output-root")
+        .arg(&root)
+        .args(["--compression", "lz4"]);
+    run_command(cmd).expect_code(0);
+    let (m, shards) = read_all(&root);
+    assert_eq!(m["settings"]["compression"], "lz4");
+    assert!(shards[0]
+        .compressions
+        .iter()
+        .all(|c| *c == Compression::LZ4_RAW));
+}
+
+#[test]
+fn bad_compression_or_row_group_size_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 10, 0.0, 2);
+    let root = dir.path().join("out");
+    let cases: [(&[&str], &[&str]); 6] = [
+        (
+            &["--compression", "zstd:0"],
+            &["--compression", "zstd level 0 is out of range: use 1 (fastest) to 22"],
+        ),
+        (
+            &["--compression", "zstd:23"],
+            &["--compression", "zstd level 23 is out of range"],
+        ),
+        (
+            &["--compression", "gzip"],
+            &[
+                "--compression",
+                "expected zstd, zstd:LEVEL (LEVEL 1 to 22), lz4, snappy or none",
+            ],
+        ),
+        (
+            &["--compression", "lz4:2"],
+            &["--compression", "only zstd takes a level"],
+        ),
+        (
+            &["--row-group-size", "0"],
+            &["profile.row_group_size (--row-group-size) = 0 (from command line): must be at least 1"],
+        ),
+        (&["--row-group-size", "lots"], &["--row-group-size"]),
+    ];
+    for (args, mentions) in cases {
+        let run = build(&[&input.path], &root, args);
+        run.expect_code(2);
+        for m in mentions {
+            assert!(run.stderr.contains(m), "{args:?}: {}", run.stderr);
+        }
+        assert!(!root.exists(), "{args:?} wrote {}", root.display());
+    }
+    for (var, value, mention) in [
+        (
+            "MSMS_COMPRESSION",
+            "zstd:99",
+            "zstd level 99 is out of range",
+        ),
+        ("MSMS_COMPRESSION", "brotli", "expected zstd, zstd:LEVEL"),
+        ("MSMS_ROW_GROUP_SIZE", "0", "must be at least 1"),
+    ] {
+        let mut cmd = msms_command();
+        cmd.env(var, value)
+            .arg("build-shards")
+            .arg("--input-hdf5")
+            .arg(&input.path)
+            .arg("--output-root")
+            .arg(&root);
+        let run = run_command(cmd);
+        run.expect_code(2);
+        assert!(
+            run.stderr
+                .contains(&format!("environment variable {var}={value:?}: ")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(mention), "{}", run.stderr);
+        assert!(!root.exists());
+    }
+}
+
+/// `--row-group-size` resolves like `--batch-size` (flag > file > environment > default)
+/// and is recorded in the manifest's settings and profile and in the config hash.
+#[test]
+fn row_group_size_is_resolved_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 50, 0.0, 3);
+    let cfg = dir.path().join("rg.yaml");
+    std::fs::write(&cfg, "profile:\n  row_group_size: 2000\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let run_with = |name: &str, env: Option<&str>, args: &[&str]| {
+        let root = dir.path().join(name);
+        let mut cmd = msms_command();
+        if let Some(v) = env {
+            cmd.env("MSMS_ROW_GROUP_SIZE", v);
+        }
+        cmd.arg("build-shards")
+            .arg("--input-hdf5")
+            .arg(&input.path)
+            .arg("--output-root")
+            .arg(&root)
+            .args(args);
+        run_command(cmd).expect_code(0);
+        read_manifest(&root)
+    };
+    let default = run_with("default", None, &[]);
+    assert_eq!(default["settings"]["row_group_size"], 65_536);
+    assert_eq!(default["profile"]["row_group_size"], 65_536);
+    let production = run_with("production", None, &["--mode", "production"]);
+    assert_eq!(production["settings"]["row_group_size"], 65_536);
+    let env = run_with("env", Some("3000"), &[]);
+    assert_eq!(env["settings"]["row_group_size"], 3000);
+    assert_eq!(env["profile"]["row_group_size"], 3000);
+    assert_ne!(env["config_hash"], default["config_hash"]);
+    let file = run_with("file", Some("3000"), &["--config", cfg]);
+    assert_eq!(file["settings"]["row_group_size"], 2000, "file beats env");
+    let flag = run_with(
+        "flag",
+        Some("3000"),
+        &["--config", cfg, "--row-group-size", "4000"],
+    );
+    assert_eq!(flag["settings"]["row_group_size"], 4000, "flag wins");
+    assert_eq!(flag["profile"]["row_group_size"], 4000);
 }

@@ -331,7 +331,12 @@ fn rewrite_shard_with(
     let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
     let schema = builder.schema().clone();
     let batches: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
-    let run_props = writer_properties(&schema, m["config_hash"].as_str().unwrap());
+    let compression = m["profile"]["compression"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let run_props = writer_properties(&schema, m["config_hash"].as_str().unwrap(), compression);
     let mut w = ArrowWriter::try_new(
         fs::File::create(&path).unwrap(),
         schema.clone(),

@@ -12,8 +12,8 @@ use clap::Args;
 
 use super::run;
 use crate::config::{
-    BinAggregation, BinOutput, BinRange, ByteSize, Dedup, Layer, Mode, Normalize, QualityFormat,
-    Settings, SplitKey, Splits,
+    BinAggregation, BinOutput, BinRange, ByteSize, Compression, Dedup, Layer, Mode, Normalize,
+    QualityFormat, Settings, SplitKey, Splits,
 };
 use crate::read::{Decode, FileMapping};
 use crate::run::plan::{part_root, Plan};
@@ -24,7 +24,8 @@ use crate::text::{error_chain, human_bytes, shell_quote};
 pub(crate) const AFTER_BUILD: &str = "\
 Precedence: flag > --config file > environment (MSMS_*) > --mode profile default.
 Profiles: local (default): workers min(4, cores), shard size 1GB, batch 1000;
-          production / cloud: workers = cores, shard size 2GB, batch 10000.
+          production / cloud: workers = cores, shard size 2GB, batch 10000;
+          both: row groups of at most 65536 rows, compression zstd:1.
 Exit codes: 0 done; 2 bad input file, config, output root or checkpoint (nothing written);
             1 other failure (e.g. a write error: finished shards are kept, see --resume);
             130 interrupted by SIGINT/SIGTERM (finished shards kept, see --resume).
@@ -65,6 +66,14 @@ pub(crate) struct BuildArgs {
     /// Largest shard file: bytes, or with units (500MB, 1GB decimal; 512MiB, 2GiB binary).
     #[arg(long, value_name = "SIZE")]
     pub(crate) shard_size: Option<ByteSize>,
+    /// Most rows per Parquet row group of each split's shards, independent of --batch-size
+    /// (the read unit). Default: 65536.
+    #[arg(long, value_name = "ROWS")]
+    pub(crate) row_group_size: Option<usize>,
+    /// Compression of the shards' column chunks: zstd (level 1), zstd:LEVEL (1 fastest to 22
+    /// smallest), lz4 (Parquet LZ4_RAW), snappy or none. Default: zstd:1.
+    #[arg(long, value_name = "CODEC")]
+    pub(crate) compression: Option<Compression>,
     /// Convert only the first N spectra of the whole input sequence.
     #[arg(long, value_name = "N")]
     pub(crate) max_spectra: Option<u64>,
@@ -175,6 +184,8 @@ impl BuildArgs {
             writers: a.writers,
             shard_size: a.shard_size,
             batch_size: a.batch_size,
+            row_group_size: a.row_group_size,
+            compression: a.compression,
             normalize: a.normalize,
             max_peaks: a.max_peaks,
             bin_width: a.bin_width,
@@ -323,11 +334,13 @@ fn checked_inputs(
     log.at(
         2,
         &format!(
-            "msms build-shards: mode {}: {} workers, batch {}, shard size {}, normalize {}, min peaks {}{}{}",
+            "msms build-shards: mode {}: {} workers, batch {}, shard size {}, row group size {}, compression {}, normalize {}, min peaks {}{}{}",
             settings.mode.as_str(),
             p.num_workers,
             p.batch_size,
             p.shard_size,
+            p.row_group_size,
+            p.compression,
             settings.normalize.as_str(),
             settings.min_peaks,
             settings.max_precursor_mz.map(|m| format!(", max precursor m/z {m}")).unwrap_or_default(),
@@ -448,6 +461,8 @@ fn settings_flags(a: &BuildArgs) -> Vec<&'static str> {
         (a.mode.is_some(), "--mode"),
         (a.shard_size.is_some(), "--shard-size"),
         (a.batch_size.is_some(), "--batch-size"),
+        (a.row_group_size.is_some(), "--row-group-size"),
+        (a.compression.is_some(), "--compression"),
         (a.max_spectra.is_some(), "--max-spectra"),
         (a.normalize.is_some(), "--normalize"),
         (a.max_peaks.is_some(), "--max-peaks"),

@@ -171,6 +171,8 @@ mod tests {
             bin_width: Some(0.5),
             bin_range: Some("10:1000".parse().unwrap()),
             max_precursor_mz: Some(1200.5),
+            row_group_size: Some(5000),
+            compression: Some(crate::config::Compression::Zstd(7)),
             ..Layer::default()
         };
         let s = Settings::resolve(&cli, None, &Layer::default(), 2).unwrap();
@@ -183,5 +185,7 @@ mod tests {
         };
         let again = Settings::resolve(&b.layer(), None, &Layer::default(), 2).unwrap();
         assert_eq!(again.config_hash(), s.config_hash());
+        assert_eq!(again.profile.row_group_size, 5000);
+        assert_eq!(again.profile.compression.to_string(), "zstd:7");
     }
 }

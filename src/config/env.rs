@@ -11,11 +11,13 @@ use super::*;
 ///
 /// Other variables starting with `MSMS_` are ignored (other tools may set some), so a
 /// misspelt name has no effect; this list is the reference for help texts.
-pub(crate) const ENV_VARS: [(&str, &str); 24] = [
+pub(crate) const ENV_VARS: [(&str, &str); 26] = [
     ("MSMS_MODE", "mode"),
     ("MSMS_NUM_WORKERS", "profile.num_workers"),
     ("MSMS_SHARD_SIZE", "profile.shard_size"),
     ("MSMS_BATCH_SIZE", "profile.batch_size"),
+    ("MSMS_ROW_GROUP_SIZE", "profile.row_group_size"),
+    ("MSMS_COMPRESSION", "profile.compression"),
     ("MSMS_CHECKPOINT_INTERVAL", "profile.checkpoint_interval"),
     ("MSMS_WRITERS", "profile.writers"),
     ("MSMS_NORMALIZE", "processing.normalize"),
@@ -73,6 +75,8 @@ impl Layer {
             "profile.num_workers" => self.num_workers = Some(to_usize(count(1)?)),
             "profile.shard_size" => self.shard_size = Some(parse(v)?),
             "profile.batch_size" => self.batch_size = Some(to_usize(count(1)?)),
+            "profile.row_group_size" => self.row_group_size = Some(to_usize(count(1)?)),
+            "profile.compression" => self.compression = Some(parse(v)?),
             "profile.checkpoint_interval" => self.checkpoint_interval = Some(to_usize(count(1)?)),
             "profile.writers" => self.writers = Some(to_usize(count(1)?)),
             "processing.normalize" => self.normalize = Some(parse(v)?),
@@ -139,6 +143,8 @@ mod tests {
             ("MSMS_NUM_WORKERS", "12"),
             ("MSMS_SHARD_SIZE", "512MiB"),
             ("MSMS_BATCH_SIZE", "2000"),
+            ("MSMS_ROW_GROUP_SIZE", "4096"),
+            ("MSMS_COMPRESSION", " ZSTD:3 "),
             ("MSMS_CHECKPOINT_INTERVAL", "7000"),
             ("MSMS_WRITERS", " 3 "),
             ("MSMS_NORMALIZE", "none"),
@@ -173,6 +179,8 @@ mod tests {
                 num_workers: Some(12),
                 shard_size: Some(ByteSize(536_870_912)),
                 batch_size: Some(2000),
+                row_group_size: Some(4096),
+                compression: Some(Compression::Zstd(3)),
                 checkpoint_interval: Some(7000),
                 writers: Some(3),
                 normalize: Some(Normalize::None),
@@ -236,6 +244,21 @@ mod tests {
             ("MSMS_MAX_SPECTRA", "0", "must be at least 1"),
             ("MSMS_LOG_LEVEL", "loud", "expected error, warn"),
             ("MSMS_CHECKPOINT_INTERVAL", "0", "must be at least 1"),
+            ("MSMS_ROW_GROUP_SIZE", "0", "must be at least 1"),
+            ("MSMS_ROW_GROUP_SIZE", "-5", "must be at least 1"),
+            ("MSMS_ROW_GROUP_SIZE", "64k", "expected a whole number"),
+            ("MSMS_COMPRESSION", "zstd:0", "zstd level 0 is out of range"),
+            (
+                "MSMS_COMPRESSION",
+                "zstd:23",
+                "zstd level 23 is out of range",
+            ),
+            (
+                "MSMS_COMPRESSION",
+                "gzip",
+                "expected zstd, zstd:LEVEL (LEVEL 1 to 22), lz4, snappy or none",
+            ),
+            ("MSMS_COMPRESSION", "lz4:3", "only zstd takes a level"),
         ];
         for (var, value, want) in cases {
             let err = env(&[(var, value)]).unwrap_err();

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use msms_kernels::UnknownName;
 
 /// Command-line flags of the keys whose [`ConfigError::Invalid`] messages name the flag too.
-const KEY_FLAGS: [(&str, &str); 11] = [
+const KEY_FLAGS: [(&str, &str); 13] = [
+    ("profile.row_group_size", "--row-group-size"),
+    ("profile.compression", "--compression"),
     ("processing.splits", "--splits"),
     ("processing.seed", "--seed"),
     ("processing.split_key", "--split-key"),
@@ -114,8 +116,9 @@ pub enum ConfigError {
     /// A resolved setting is invalid (typically set directly on a [`Layer`](super::Layer) by the CLI), or
     /// a combination of settings is (e.g. `bin_width` without `bin_range`).
     ///
-    /// Displays as `key = value (from origin): reason`; for the peak-selection, binning and
-    /// quality keys the key is followed by its flag, e.g. `processing.bin_range (--bin-range)`.
+    /// Displays as `key = value (from origin): reason`; for the row-group, compression,
+    /// split, peak-selection, binning and quality keys the key is followed by its flag, e.g.
+    /// `processing.bin_range (--bin-range)`.
     #[error("{key}{} = {value} (from {origin}): {reason}", flag_suffix(key))]
     Invalid {
         /// The key, in the YAML file's dotted form, e.g. `profile.writers`.

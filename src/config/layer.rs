@@ -24,6 +24,10 @@ pub struct Layer {
     pub shard_size: Option<ByteSize>,
     /// `profile.batch_size`.
     pub batch_size: Option<usize>,
+    /// `profile.row_group_size`.
+    pub row_group_size: Option<usize>,
+    /// `profile.compression`.
+    pub compression: Option<Compression>,
     /// `profile.checkpoint_interval`.
     pub checkpoint_interval: Option<usize>,
     /// `profile.writers`.

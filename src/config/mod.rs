@@ -18,8 +18,8 @@
 //! # Files
 //!
 //! - `error.rs`: [`ParseError`], [`ConfigError`].
-//! - `values.rs`: the value types ([`Mode`], [`Normalize`], [`BinRange`], [`Splits`],
-//!   [`Binning`], ...) and log levels.
+//! - `values.rs`: the value types ([`Mode`], [`Normalize`], [`Compression`], [`BinRange`],
+//!   [`Splits`], [`Binning`], ...) and log levels.
 //! - `byte_size.rs`: [`ByteSize`].
 //! - `profile.rs`: [`Profile`], the per-mode defaults.
 //! - `layer.rs`: [`Layer`]; `yaml.rs` fills one from the config file, `env.rs` from `MSMS_*`.
@@ -45,6 +45,6 @@ pub use profile::Profile;
 pub use settings::{Settings, MAX_BINS};
 pub(crate) use values::parse_log_level;
 pub use values::{
-    BinAggregation, BinOutput, BinRange, Binning, Dedup, Mode, Normalize, QualityFormat, SplitKey,
-    Splits, LOG_LEVELS,
+    BinAggregation, BinOutput, BinRange, Binning, Compression, Dedup, Mode, Normalize,
+    QualityFormat, SplitKey, Splits, LOG_LEVELS,
 };

@@ -1,10 +1,11 @@
-//! [`Profile`]: the throughput settings whose defaults depend on the [`Mode`].
+//! [`Profile`]: the throughput and output-layout settings whose defaults depend on the
+//! [`Mode`].
 
 use serde::Serialize;
 
-use super::{ByteSize, Mode};
+use super::{ByteSize, Compression, Mode};
 
-/// Throughput settings that a mode sets by default.
+/// Throughput and output-layout settings that a mode sets by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Profile {
     /// Decode/transform worker threads.
@@ -14,6 +15,11 @@ pub struct Profile {
     /// Spectra per read unit and row group (units rounded to whole chunks of the spectrum
     /// dataset; row groups of at most this many).
     pub batch_size: usize,
+    /// Most rows per Parquet row group of each split's shards (independent of `batch_size`,
+    /// which stays the read unit).
+    pub row_group_size: usize,
+    /// Compression codec of the shards' column chunks.
+    pub compression: Compression,
     /// Spectra between two progress updates of the checkpoint (it is also written whenever a
     /// shard is finalised, which is what `--resume` continues from).
     pub checkpoint_interval: usize,
@@ -29,6 +35,8 @@ impl Profile {
     /// | `num_workers` | min(4, cores) | cores |
     /// | `shard_size` | 1GB | 2GB |
     /// | `batch_size` | 1000 | 10000 |
+    /// | `row_group_size` | 65536 | 65536 |
+    /// | `compression` | zstd:1 | zstd:1 |
     /// | `checkpoint_interval` | 5000 | 10000 |
     /// | `writers` | 1 | 2 |
     pub(crate) fn for_mode(mode: Mode, cores: usize) -> Profile {
@@ -38,6 +46,8 @@ impl Profile {
                 num_workers: cores.min(4),
                 shard_size: ByteSize(1_000_000_000),
                 batch_size: 1_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1,
             },
@@ -45,6 +55,8 @@ impl Profile {
                 num_workers: cores,
                 shard_size: ByteSize(2_000_000_000),
                 batch_size: 10_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2,
             },
@@ -65,6 +77,8 @@ mod tests {
                 num_workers: 2,
                 shard_size: gb(1),
                 batch_size: 1_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1
             }
@@ -75,6 +89,8 @@ mod tests {
                 num_workers: 4,
                 shard_size: gb(1),
                 batch_size: 1_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1
             }
@@ -85,6 +101,8 @@ mod tests {
                 num_workers: 2,
                 shard_size: gb(2),
                 batch_size: 10_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2
             }
@@ -95,10 +113,19 @@ mod tests {
                 num_workers: 48,
                 shard_size: gb(2),
                 batch_size: 10_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2
             }
         );
         assert_eq!(Profile::for_mode(Mode::Production, 0).num_workers, 1);
+        // zstd:1 is what the shards were written with before the setting existed.
+        for mode in [Mode::Local, Mode::Production] {
+            assert_eq!(
+                Profile::for_mode(mode, 2).compression,
+                Compression::default()
+            );
+        }
     }
 }

@@ -73,8 +73,9 @@ pub struct Settings {
 /// The settings that change output bytes, in a fixed field order (hashed by
 /// [`Settings::config_hash`]; changing this struct changes every config hash).
 ///
-/// The fields added after `shard_size` are left out while unset, so that settings which do
-/// not use them keep the hash they had before those fields existed.
+/// `row_group_size` and `compression` always have a value, so adding them changed every
+/// hash. The optional fields after them are left out while unset, so that settings which do
+/// not use them keep the hash they would have without those fields.
 #[derive(Serialize)]
 struct OutputSettings {
     #[serde(with = "keyword")]
@@ -84,6 +85,8 @@ struct OutputSettings {
     max_spectra: Option<u64>,
     batch_size: usize,
     shard_size: ByteSize,
+    row_group_size: usize,
+    compression: Compression,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_peaks: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +185,8 @@ impl Settings {
             max_spectra: self.max_spectra,
             batch_size: self.profile.batch_size,
             shard_size: self.profile.shard_size,
+            row_group_size: self.profile.row_group_size,
+            compression: self.profile.compression,
             max_peaks: self.max_peaks,
             binning: self.binning,
             quality_format: self.quality_format,
@@ -193,11 +198,13 @@ impl Settings {
     }
 
     /// JSON of the settings that affect output bytes: `normalize`, `min_peaks`,
-    /// `max_precursor_mz`, `max_spectra`, `batch_size`, `shard_size`, `max_peaks`,
-    /// `binning` and `quality_format`.
+    /// `max_precursor_mz`, `max_spectra`, `batch_size`, `shard_size`, `row_group_size`,
+    /// `compression`, `max_peaks`, `binning` and `quality_format` (and the split and dedup
+    /// keys when set).
     ///
     /// Not included: `num_workers`, `writers`, logging, input paths, output root and the
-    /// mode name. `shard_size` is its display string (`"1GB"`); unset limits and unset
+    /// mode name. `shard_size` is its display string (`"1GB"`), `compression` its canonical
+    /// text (`"zstd:1"`, `"lz4"`, `"snappy"`, `"none"`); unset limits and unset
     /// `max_peaks`, `binning` and `quality_format` are `null`. `binning` is an object
     /// `{"width", "min", "max", "aggregation", "scale", "output"}`.
     pub fn output_settings_json(&self) -> serde_json::Value {
@@ -216,8 +223,9 @@ impl Settings {
     /// field order, so no whitespace.
     ///
     /// Field order: normalize, min_peaks, max_precursor_mz, max_spectra, batch_size,
-    /// shard_size, then max_peaks, binning and quality_format, each only when set (so
-    /// settings that leave all three unset hash as they did before these keys existed).
+    /// shard_size, row_group_size, compression, then max_peaks, binning, quality_format,
+    /// splits, seed, split_key and dedup, each only when set (so settings that leave them
+    /// unset hash as if these keys did not exist).
     /// Equal settings give equal hashes on every platform.
     pub fn config_hash(&self) -> String {
         let bytes = serde_json::to_vec(&self.output_settings())
@@ -344,8 +352,8 @@ fn check_bin_count(
     Ok(())
 }
 
-/// The `profile.*` keys: each layer's value, else the mode's default; counts must be >= 1
-/// and `shard_size` > 0.
+/// The `profile.*` keys: each layer's value, else the mode's default; counts must be >= 1,
+/// `shard_size` > 0 and a zstd `compression` level within 1..=22.
 fn resolve_profile(layers: &Layers<'_>, defaults: Profile) -> Result<Profile, ConfigError> {
     let count = |key: &'static str, default: usize, get: fn(&Layer) -> Option<usize>| {
         resolve_count(layers, key, 1, default, get)
@@ -367,6 +375,21 @@ fn resolve_profile(layers: &Layers<'_>, defaults: Profile) -> Result<Profile, Co
             None => defaults.shard_size,
         },
         batch_size: count("profile.batch_size", defaults.batch_size, |l| l.batch_size)?,
+        row_group_size: count("profile.row_group_size", defaults.row_group_size, |l| {
+            l.row_group_size
+        })?,
+        compression: match pick(layers, |l| l.compression) {
+            Some((v, origin)) => {
+                v.check().map_err(|reason| ConfigError::Invalid {
+                    key: "profile.compression",
+                    value: v.to_string(),
+                    origin,
+                    reason,
+                })?;
+                v
+            }
+            None => defaults.compression,
+        },
         checkpoint_interval: count(
             "profile.checkpoint_interval",
             defaults.checkpoint_interval,
@@ -516,6 +539,66 @@ mod tests {
     }
 
     #[test]
+    fn precedence_of_row_group_size_and_compression() {
+        let cli = Layer {
+            row_group_size: Some(111),
+            compression: Some(Compression::Snappy),
+            ..Layer::default()
+        };
+        let file = yaml("profile:\n  row_group_size: 222\n  compression: zstd:9\n").unwrap();
+        let env = env(&[("MSMS_ROW_GROUP_SIZE", "333"), ("MSMS_COMPRESSION", "lz4")]).unwrap();
+        let s = Settings::resolve(&cli, Some(&file), &env, 2).unwrap();
+        assert_eq!(s.profile.row_group_size, 111, "cli wins over file and env");
+        assert_eq!(s.profile.compression, Compression::Snappy, "cli wins");
+
+        let s = Settings::resolve(&Layer::default(), Some(&file), &env, 2).unwrap();
+        assert_eq!(s.profile.row_group_size, 222, "file beats env");
+        assert_eq!(
+            s.profile.compression,
+            Compression::Zstd(9),
+            "file beats env"
+        );
+
+        let s = Settings::resolve(&Layer::default(), None, &env, 2).unwrap();
+        assert_eq!(s.profile.row_group_size, 333, "env beats default");
+        assert_eq!(s.profile.compression, Compression::Lz4, "env beats default");
+
+        // The defaults, the same in both modes, and independent of batch_size.
+        for mode in [Mode::Local, Mode::Production] {
+            let cli = Layer {
+                mode: Some(mode),
+                batch_size: Some(7),
+                ..Layer::default()
+            };
+            let s = Settings::resolve(&cli, None, &Layer::default(), 48).unwrap();
+            assert_eq!(s.profile.row_group_size, 65_536, "{mode:?}");
+            assert_eq!(s.profile.compression, Compression::Zstd(1), "{mode:?}");
+            assert_eq!(s.profile.batch_size, 7);
+        }
+        // `none` from the environment is a codec, not "unset".
+        let s = Settings::resolve(
+            &Layer::default(),
+            None,
+            &env_vars(&[("MSMS_COMPRESSION", "none")]),
+            2,
+        )
+        .unwrap();
+        assert_eq!(s.profile.compression, Compression::None);
+        let s = Settings::resolve(
+            &Layer::default(),
+            Some(&yaml("profile:\n  compression: none\n").unwrap()),
+            &Layer::default(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(s.profile.compression, Compression::None);
+    }
+
+    fn env_vars(pairs: &[(&str, &str)]) -> Layer {
+        env(pairs).unwrap()
+    }
+
+    #[test]
     fn mode_precedence_changes_defaults() {
         let file = yaml("mode: production\n").unwrap();
         let env_local = env(&[("MSMS_MODE", "local")]).unwrap();
@@ -552,6 +635,54 @@ mod tests {
             msg,
             "profile.writers = 0 (from command line): must be at least 1"
         );
+
+        let cli = Layer {
+            row_group_size: Some(0),
+            ..Layer::default()
+        };
+        let err = Settings::resolve(&cli, None, &Layer::default(), 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "profile.row_group_size (--row-group-size) = 0 (from command line): \
+             must be at least 1"
+        );
+        // A zstd level out of range set on a layer directly (the parsers refuse it earlier).
+        let zstd = |level: i32| Layer {
+            compression: Some(Compression::Zstd(level)),
+            ..Layer::default()
+        };
+        for (err, level, origin) in [
+            (
+                resolve_err(zstd(0), None, Layer::default()),
+                0,
+                "command line",
+            ),
+            (
+                resolve_err(Layer::default(), Some(zstd(23)), Layer::default()),
+                23,
+                "config file",
+            ),
+            (
+                resolve_err(Layer::default(), None, zstd(-1)),
+                -1,
+                "environment",
+            ),
+        ] {
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "profile.compression (--compression) = zstd:{level} (from {origin}): zstd \
+                     level {level} is out of range: use 1 (fastest) to 22 (smallest)"
+                )
+            );
+            assert!(matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "profile.compression",
+                    ..
+                }
+            ));
+        }
 
         let cli = Layer {
             max_precursor_mz: Some(f64::NAN),
@@ -600,6 +731,8 @@ mod tests {
                     "num_workers": 2,
                     "shard_size": "1GB",
                     "batch_size": 1000,
+                    "row_group_size": 65536,
+                    "compression": "zstd:1",
                     "checkpoint_interval": 5000,
                     "writers": 1
                 },
@@ -634,6 +767,8 @@ mod tests {
                 "max_spectra": null,
                 "batch_size": 1000,
                 "shard_size": "1GB",
+                "row_group_size": 65536,
+                "compression": "zstd:1",
                 "max_peaks": null,
                 "binning": null,
                 "quality_format": null
@@ -643,16 +778,16 @@ mod tests {
         assert!(hash.starts_with("sha256:"));
         assert_eq!(hash.len(), "sha256:".len() + 64);
         // The exact canonical bytes that are hashed.
-        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB"}"#;
+        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","row_group_size":65536,"compression":"zstd:1"}"#;
         assert_eq!(
             hash,
             format!("sha256:{}", hex::encode(Sha256::digest(canonical)))
         );
 
-        // Stable for equal settings, even when resolved differently.
+        // Stable for equal settings, even when resolved differently (`zstd` is `zstd:1`).
         let again = Settings::resolve(
             &Layer::default(),
-            Some(&yaml("profile:\n  shard_size: 1000MB\n").unwrap()),
+            Some(&yaml("profile:\n  shard_size: 1000MB\n  compression: ZSTD\n").unwrap()),
             &Layer::default(),
             2,
         )
@@ -675,9 +810,27 @@ mod tests {
         let mut changed = base.clone();
         changed.max_precursor_mz = Some(1000.0);
         assert_ne!(changed.config_hash(), hash);
-        let mut changed = base;
+        let mut changed = base.clone();
         changed.profile.shard_size = ByteSize(2_000_000_000);
         assert_ne!(changed.config_hash(), hash);
+        let mut seen = vec![hash];
+        let mut changed = base.clone();
+        changed.profile.row_group_size = 1000;
+        seen.push(changed.config_hash());
+        for c in [
+            Compression::Zstd(2),
+            Compression::Zstd(22),
+            Compression::Lz4,
+            Compression::Snappy,
+            Compression::None,
+        ] {
+            let mut changed = base.clone();
+            changed.profile.compression = c;
+            seen.push(changed.config_hash());
+        }
+        for (i, h) in seen.iter().enumerate() {
+            assert!(!seen[..i].contains(h), "{h} repeats");
+        }
     }
 
     #[test]
@@ -1048,11 +1201,13 @@ mod tests {
     #[test]
     fn config_hash_of_defaults_is_pinned() {
         let base = Settings::resolve(&Layer::default(), None, &Layer::default(), 2).unwrap();
-        // The hash of the default settings from before max_peaks, binning and
-        // quality_format existed: unset, they are left out of the hashed bytes.
+        // The hash of the default settings, pinned: it changes only when the canonical JSON
+        // does. (row_group_size and compression, always present, changed it from
+        // sha256:0e4f0352…; the unset max_peaks, binning and quality_format are left out of
+        // the hashed bytes.)
         assert_eq!(
             base.config_hash(),
-            "sha256:0e4f035272627c3e9b3e3fd5278ba8c38cb3e89681865145a8a3407dfde24843"
+            "sha256:1be55c456a6ea2de3cb65733b99813c8d428936caf60f42f9cd656115a85bb1c"
         );
         let binned = Settings::resolve(
             &Layer::default(),
@@ -1076,6 +1231,8 @@ mod tests {
                 "max_spectra": null,
                 "batch_size": 1000,
                 "shard_size": "1GB",
+                "row_group_size": 65536,
+                "compression": "zstd:1",
                 "max_peaks": 100,
                 "binning": {
                     "width": 0.1,
@@ -1088,7 +1245,7 @@ mod tests {
                 "quality_format": "A"
             })
         );
-        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","max_peaks":100,"binning":{"width":0.1,"min":10.0,"max":1000.0,"aggregation":"max","scale":0.5,"output":"dense"},"quality_format":"A"}"#;
+        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","row_group_size":65536,"compression":"zstd:1","max_peaks":100,"binning":{"width":0.1,"min":10.0,"max":1000.0,"aggregation":"max","scale":0.5,"output":"dense"},"quality_format":"A"}"#;
         assert_eq!(
             binned.config_hash(),
             format!("sha256:{}", hex::encode(Sha256::digest(canonical)))

@@ -1,6 +1,7 @@
 //! The value types of the settings: keyword enums ([`Mode`], [`BinOutput`], [`SplitKey`],
 //! [`Dedup`], and the kernels' [`Normalize`], [`BinAggregation`], [`QualityFormat`]),
-//! [`BinRange`], [`Splits`], [`Binning`] and log levels, with their text and serde forms.
+//! [`Compression`], [`BinRange`], [`Splits`], [`Binning`] and log levels, with their text and
+//! serde forms.
 
 use std::fmt;
 use std::str::FromStr;
@@ -100,6 +101,121 @@ keyword_enum!(SplitKey, "split key", {
     Spectrum => "spectrum",
 });
 keyword_enum!(Dedup, "dedup", { None => "none", Exact => "exact" });
+
+/// The Parquet compression codec of the shards' column chunks: `zstd[:LEVEL]`, `lz4`,
+/// `snappy` or `none`.
+///
+/// `lz4` is Parquet's `LZ4_RAW` (not the deprecated Hadoop-framed `LZ4`); `none` is
+/// `UNCOMPRESSED`. Displays (and serialises) as its canonical text, `zstd:LEVEL` with the
+/// level always written, so `zstd` and `zstd:1` are the same value and the same config hash;
+/// parses that text, ignoring ASCII case and surrounding whitespace.
+///
+/// zstd levels are [`Compression::ZSTD_LEVELS`] (1 to 22): parquet's `ZstdLevel::try_new`
+/// also takes 0 (zstd's "default", level 3) and negative "fast" levels, which are refused
+/// here so that every accepted text names exactly one level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// zstd at this level (one of [`Compression::ZSTD_LEVELS`]). `Zstd(1)` is the default.
+    Zstd(i32),
+    /// LZ4 block compression, Parquet `LZ4_RAW`.
+    Lz4,
+    /// Snappy, Parquet `SNAPPY`.
+    Snappy,
+    /// No compression, Parquet `UNCOMPRESSED`.
+    None,
+}
+
+impl Compression {
+    /// The zstd levels accepted (the top of parquet's `ZstdLevel` range, from 1).
+    pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=22;
+
+    /// The level of a bare `zstd` (parquet's `ZstdLevel::default()`).
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
+    /// The accepted forms, for error and help texts.
+    pub const FORMS: &'static str = "zstd, zstd:LEVEL (LEVEL 1 to 22), lz4, snappy or none";
+
+    /// Why this value cannot be used, if it cannot: a zstd level outside
+    /// [`Compression::ZSTD_LEVELS`] (only possible when built in code, not parsed).
+    pub(super) fn check(self) -> Result<(), String> {
+        match self {
+            Compression::Zstd(level) if !Compression::ZSTD_LEVELS.contains(&level) => Err(format!(
+                "zstd level {level} is out of range: use 1 (fastest) to 22 (smallest)"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Default for Compression {
+    /// `zstd:1`.
+    fn default() -> Self {
+        Compression::Zstd(Compression::DEFAULT_ZSTD_LEVEL)
+    }
+}
+
+impl FromStr for Compression {
+    type Err = ParseError;
+
+    /// Parses `zstd`, `zstd:LEVEL`, `lz4`, `snappy` or `none`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| ParseError::new("compression", s, reason);
+        let text = s.trim().to_ascii_lowercase();
+        let (name, level) = match text.split_once(':') {
+            Some((name, level)) => (name.trim(), Some(level.trim())),
+            None => (text.as_str(), None),
+        };
+        let value = match (name, level) {
+            ("zstd", None) => Compression::default(),
+            ("zstd", Some(level)) => {
+                let level: i32 = level.parse().map_err(|_| {
+                    err(format!(
+                        "zstd level {level:?} is not a whole number; expected {}",
+                        Compression::FORMS
+                    ))
+                })?;
+                Compression::Zstd(level)
+            }
+            ("lz4", None) => Compression::Lz4,
+            ("snappy", None) => Compression::Snappy,
+            ("none", None) => Compression::None,
+            ("lz4" | "snappy" | "none", Some(_)) => {
+                return Err(err(format!(
+                    "only zstd takes a level; expected {}",
+                    Compression::FORMS
+                )))
+            }
+            _ => return Err(err(format!("expected {}", Compression::FORMS))),
+        };
+        value.check().map_err(err)?;
+        Ok(value)
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compression::Zstd(level) => write!(f, "zstd:{level}"),
+            Compression::Lz4 => f.write_str("lz4"),
+            Compression::Snappy => f.write_str("snappy"),
+            Compression::None => f.write_str("none"),
+        }
+    }
+}
+
+impl Serialize for Compression {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<Compression>::new(
+            "a compression such as \"zstd:1\", \"lz4\", \"snappy\" or \"none\"",
+        ))
+    }
+}
 
 /// The m/z range that is binned, written `MIN:MAX` (e.g. `10:1000`, `0.5:2000.25`).
 ///
@@ -560,6 +676,98 @@ mod tests {
         assert_eq!(l.bin_aggregation, Some(BinAggregation::Max));
         assert_eq!(l.bin_output, Some(BinOutput::Sparse));
         assert_eq!(l.quality_format, Some(QualityFormat::A));
+    }
+
+    #[test]
+    fn compression_parses_displays_and_round_trips() {
+        assert_eq!(Compression::default(), Compression::Zstd(1));
+        for (text, want, shown) in [
+            ("zstd", Compression::Zstd(1), "zstd:1"),
+            ("ZSTD", Compression::Zstd(1), "zstd:1"),
+            ("zstd:1", Compression::Zstd(1), "zstd:1"),
+            (" zstd : 3 ", Compression::Zstd(3), "zstd:3"),
+            ("zstd:22", Compression::Zstd(22), "zstd:22"),
+            ("zstd:07", Compression::Zstd(7), "zstd:7"),
+            ("lz4", Compression::Lz4, "lz4"),
+            ("LZ4", Compression::Lz4, "lz4"),
+            ("snappy", Compression::Snappy, "snappy"),
+            (" none ", Compression::None, "none"),
+        ] {
+            assert_eq!(text.parse::<Compression>(), Ok(want), "{text:?}");
+            assert_eq!(want.to_string(), shown);
+            assert_eq!(shown.parse::<Compression>(), Ok(want));
+            assert_eq!(
+                serde_json::to_string(&want).unwrap(),
+                format!("\"{shown}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<Compression>(&format!("\"{text}\"")).unwrap(),
+                want
+            );
+        }
+        let forms = "expected zstd, zstd:LEVEL (LEVEL 1 to 22), lz4, snappy or none";
+        for (text, reason) in [
+            (
+                "zstd:0",
+                "zstd level 0 is out of range: use 1 (fastest) to 22 (smallest)".to_owned(),
+            ),
+            (
+                "zstd:23",
+                "zstd level 23 is out of range: use 1 (fastest) to 22 (smallest)".to_owned(),
+            ),
+            (
+                "zstd:-5",
+                "zstd level -5 is out of range: use 1 (fastest) to 22 (smallest)".to_owned(),
+            ),
+            (
+                "zstd:fast",
+                format!("zstd level \"fast\" is not a whole number; {forms}"),
+            ),
+            (
+                "zstd:",
+                format!("zstd level \"\" is not a whole number; {forms}"),
+            ),
+            ("lz4:1", format!("only zstd takes a level; {forms}")),
+            ("none:0", format!("only zstd takes a level; {forms}")),
+            ("gzip", forms.to_owned()),
+            ("lz4_raw", forms.to_owned()),
+            ("uncompressed", forms.to_owned()),
+            ("", forms.to_owned()),
+        ] {
+            let e = text.parse::<Compression>().unwrap_err();
+            assert_eq!(e.what(), "compression");
+            assert_eq!(e.reason(), reason, "{text:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("invalid compression {text:?}: {reason}")
+            );
+        }
+        for level in Compression::ZSTD_LEVELS {
+            let c = Compression::Zstd(level);
+            assert_eq!(c.to_string().parse::<Compression>(), Ok(c));
+        }
+        // YAML: plain and quoted scalars; `none` is the codec, not null.
+        for (text, want) in [
+            ("profile:\n  compression: zstd:5\n", Compression::Zstd(5)),
+            ("profile:\n  compression: 'zstd'\n", Compression::Zstd(1)),
+            ("profile:\n  compression: lz4\n", Compression::Lz4),
+            ("profile:\n  compression: \"snappy\"\n", Compression::Snappy),
+            ("profile:\n  compression: none\n", Compression::None),
+        ] {
+            assert_eq!(yaml(text).unwrap().compression, Some(want), "{text}");
+        }
+        assert_eq!(
+            yaml("profile:\n  compression: null\n").unwrap().compression,
+            None
+        );
+        let msg = yaml_err("profile:\n  compression: zstd:0\n");
+        assert!(
+            msg.starts_with(
+                "configs/x.yaml:2:16: profile.compression: invalid compression \"zstd:0\": zstd \
+                 level 0 is out of range"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]

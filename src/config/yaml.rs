@@ -43,6 +43,10 @@ struct FileProfile {
     #[serde(default)]
     batch_size: Option<Count<1>>,
     #[serde(default)]
+    row_group_size: Option<Count<1>>,
+    #[serde(default)]
+    compression: Option<Compression>,
+    #[serde(default)]
     checkpoint_interval: Option<Count<1>>,
     #[serde(default)]
     writers: Option<Count<1>>,
@@ -235,6 +239,8 @@ impl Layer {
             num_workers,
             shard_size,
             batch_size,
+            row_group_size,
+            compression,
             checkpoint_interval,
             writers,
         } = doc.profile.unwrap_or_default();
@@ -264,6 +270,8 @@ impl Layer {
             num_workers: usize_of(num_workers),
             shard_size,
             batch_size: usize_of(batch_size),
+            row_group_size: usize_of(row_group_size),
+            compression,
             checkpoint_interval: usize_of(checkpoint_interval),
             writers: usize_of(writers),
             normalize,
@@ -357,6 +365,25 @@ mod tests {
             (
                 "profile:\n  batch_size: 0\n",
                 "configs/x.yaml:2:15: profile.batch_size: must be at least 1, got 0",
+            ),
+            (
+                "profile:\n  row_group_size: 0\n",
+                "configs/x.yaml:2:19: profile.row_group_size: must be at least 1, got 0",
+            ),
+            (
+                "profile:\n  compression: zstd:23\n",
+                "configs/x.yaml:2:16: profile.compression: invalid compression \"zstd:23\": zstd \
+                 level 23 is out of range",
+            ),
+            (
+                "profile:\n  compression: brotli\n",
+                "configs/x.yaml:2:16: profile.compression: invalid compression \"brotli\": \
+                 expected zstd, zstd:LEVEL (LEVEL 1 to 22), lz4, snappy or none",
+            ),
+            (
+                "profile:\n  compression: 3\n",
+                "configs/x.yaml:2:16: profile.compression: invalid compression \"3\": expected \
+                 zstd, zstd:LEVEL",
             ),
             (
                 "profile:\n  checkpoint_interval: 0\n",
@@ -460,6 +487,7 @@ mod tests {
     fn full_yaml_maps_every_key() {
         let text = "mode: cloud\ninputs: [a.hdf5, b.hdf5]\noutput_root: shards/c1\n\
                     profile:\n  num_workers: 6\n  shard_size: 1GB\n  batch_size: 1000\n  \
+                    row_group_size: 8192\n  compression: snappy\n  \
                     checkpoint_interval: 5000\n  writers: 1\n\
                     processing:\n  normalize: none\n  min_peaks: 3\n  \
                     max_precursor_mz: 1000.0\n  max_spectra: 100000\n  \
@@ -478,6 +506,8 @@ mod tests {
                 num_workers: Some(6),
                 shard_size: Some(ByteSize(1_000_000_000)),
                 batch_size: Some(1000),
+                row_group_size: Some(8192),
+                compression: Some(Compression::Snappy),
                 checkpoint_interval: Some(5000),
                 writers: Some(1),
                 normalize: Some(Normalize::None),
@@ -602,6 +632,8 @@ mod tests {
         );
         assert_eq!(file.shard_size, Some(ByteSize(1_000_000_000)));
         assert_eq!(file.batch_size, Some(1_000));
+        assert_eq!(file.row_group_size, Some(65_536));
+        assert_eq!(file.compression, Some(Compression::Zstd(1)));
         assert_eq!(file.checkpoint_interval, Some(5_000));
         assert_eq!(file.writers, Some(1));
         assert_eq!(file.normalize, Some(Normalize::Max));
@@ -628,6 +660,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(file.mode, Some(Mode::Production));
+        assert_eq!(file.row_group_size, Some(65_536));
+        assert_eq!(file.compression, Some(Compression::Zstd(1)));
         assert_eq!(file.normalize, Some(Normalize::Max));
         assert_eq!(file.min_peaks, Some(1));
         assert_eq!(file.log_level.as_deref(), Some("info"));
@@ -641,6 +675,8 @@ mod tests {
                 num_workers: 48,
                 shard_size: ByteSize(2_000_000_000),
                 batch_size: 10_000,
+                row_group_size: 65_536,
+                compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2,
             }

@@ -208,7 +208,8 @@ impl Opened {
             units = part_units(&units, range)?;
         }
         check_list_offsets(&units, mappings)?;
-        let props = crate::write::writer_properties(&schema, &s.config_hash());
+        let props =
+            crate::write::writer_properties(&schema, &s.config_hash(), s.profile.compression);
         let workers = s.profile.num_workers.max(1);
         let states = WorkerState::for_workers(workers, &schema, &props)?;
         Ok(Opened {
@@ -281,10 +282,9 @@ impl Opened {
                 done,
             )?);
         }
-        let rows_per_group = row_group_rows(s);
         let cutters = positions
             .iter()
-            .map(|p| RowGroupCutter::new(rows_per_group, p.group, (p.unit, p.skip)))
+            .map(|p| RowGroupCutter::new(s.profile.row_group_size, p.group, (p.unit, p.skip)))
             .collect();
         Ok(Sink {
             root,
@@ -368,11 +368,6 @@ impl Opened {
             },
         ))
     }
-}
-
-/// Most rows per row group of each split.
-fn row_group_rows(_s: &Settings) -> usize {
-    65_536
 }
 
 /// The position a run starts reading at: the earliest of the splits' `positions`.

@@ -13,16 +13,22 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPrope
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
+use crate::config;
 use crate::format::manifest::FORMAT_VERSION;
 use crate::process::groups::Tiles;
 use crate::write::error::SinkError;
 
-/// Writer properties for every shard of a run: zstd, page statistics (truncated) and page
-/// indexes, dictionary encoding only for `name`, BYTE_STREAM_SPLIT for the m/z values, and the footer key-value metadata that makes a shard
-/// self-describing (format version, tool version, config hash, Arrow schema).
-pub fn writer_properties(schema: &SchemaRef, config_hash: &str) -> WriterPropertiesPtr {
+/// Writer properties for every shard of a run: `compression` (`--compression`, default
+/// zstd level 1), page statistics (truncated) and page indexes, dictionary encoding only for
+/// `name`, BYTE_STREAM_SPLIT for the m/z values, and the footer key-value metadata that makes
+/// a shard self-describing (format version, tool version, config hash, Arrow schema).
+pub fn writer_properties(
+    schema: &SchemaRef,
+    config_hash: &str,
+    compression: config::Compression,
+) -> WriterPropertiesPtr {
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(parquet_compression(compression))
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled(ColumnPath::from("name"), true)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -56,6 +62,25 @@ pub fn writer_properties(schema: &SchemaRef, config_hash: &str) -> WriterPropert
     let mut props = props.build();
     add_encoded_arrow_schema_to_metadata(schema, &mut props);
     Arc::new(props)
+}
+
+/// The Parquet codec of a configured compression: `lz4` is `LZ4_RAW` (the Hadoop-framed
+/// `LZ4` is deprecated), `none` is `UNCOMPRESSED`.
+///
+/// # Panics
+///
+/// On a zstd level outside parquet's `ZstdLevel` range (-131072..=22), which
+/// [`Settings::resolve`](crate::config::Settings::resolve) and the value's parser never give
+/// (they accept 1..=22).
+pub(crate) fn parquet_compression(compression: config::Compression) -> Compression {
+    match compression {
+        config::Compression::Zstd(level) => Compression::ZSTD(
+            ZstdLevel::try_new(level).expect("zstd level checked when the settings resolved"),
+        ),
+        config::Compression::Lz4 => Compression::LZ4_RAW,
+        config::Compression::Snappy => Compression::SNAPPY,
+        config::Compression::None => Compression::UNCOMPRESSED,
+    }
 }
 
 /// Rows encoded into in-memory Parquet column chunks, ready to append as one row group.

@@ -576,7 +576,7 @@ mod tests {
     /// A planner into `root` and an encoder, for the test schema.
     fn planner(root: &Path, max: u64, writers: usize) -> (ShardPlanner, Encoder, SchemaRef) {
         let schema = schema();
-        let props = writer_properties(&schema, "sha256:test");
+        let props = writer_properties(&schema, "sha256:test", Default::default());
         let w = ShardPlanner::new(
             Some(root),
             "train",
@@ -600,7 +600,7 @@ mod tests {
         done: Vec<ShardEntry>,
     ) -> Vec<ShardEntry> {
         let schema = schema();
-        let props = writer_properties(&schema, "sha256:test");
+        let props = writer_properties(&schema, "sha256:test", Default::default());
         let start = done.last().map(|e| e.resume.clone()).unwrap_or_default();
         let mut w =
             ShardPlanner::new(Some(root), "train", &schema, &props, max, writers, done).unwrap();
