@@ -278,7 +278,7 @@ fn doctor_checks_a_missing_root_at_its_nearest_parent_without_creating_it() {
 #[test]
 fn doctor_warns_about_a_root_holding_a_run_but_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("_manifest.json"), "{}").unwrap();
     std::fs::create_dir(dir.path().join(".msms")).unwrap();
     std::fs::write(dir.path().join(".msms/checkpoint.json"), "{}").unwrap();
     let (run, v) = doctor_json_small(&["--output-root", dir.path().to_str().unwrap()]);
@@ -591,7 +591,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     assert_eq!(code, 0, "{transcript}");
     let manifest = read_manifest(&root);
     assert_eq!(manifest["counts"]["written"], 40, "{manifest}");
-    assert!(root.join("manifest.json").is_file());
+    assert!(root.join("_manifest.json").is_file());
 
     // 3. The root now holds a finished run: offered --overwrite (or another root).
     let mut s = PtyChild::spawn(&["build-shards", "--interactive"], dir.path());
@@ -603,7 +603,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     s.send("");
     s.expect("Output root: ");
     s.send(root_s);
-    s.expect("is not empty (it holds a finished run: manifest.json)");
+    s.expect("is not empty (it holds a finished run: _manifest.json)");
     s.expect("[c]hoose another root [c]: ");
     s.send("o");
     answer_options(&mut s, "");
@@ -891,7 +891,7 @@ fn interactive_session_offers_resume_for_an_interrupted_run_and_finishes_it() {
     let root = dir.path().join("shards");
     stall_and_kill(typed(&root), "shard-renamed:1");
     assert!(root.join(".msms/checkpoint.json").is_file());
-    assert!(!root.join("manifest.json").exists());
+    assert!(!root.join("_manifest.json").exists());
 
     let root_s = root.to_str().unwrap();
     let mut s = PtyChild::spawn(&["build-shards", "--interactive"], dir.path());
