@@ -71,8 +71,10 @@ pub(crate) enum Command {
     /// Join the parts of a planned conversion: check every part's manifest and shard digests,
     /// then write ROOT/_manifest.json listing all shards (no data is copied).
     #[command(
-        after_help = "Exit codes: 0 merged; 2 a part is missing, interrupted, written with other settings or damaged \
-(one line each, with the command that redoes it), or ROOT holds no _plan.json; 1 the manifest cannot be written."
+        after_help = "Exit codes: 0 merged; 2 a part is missing, interrupted, written with other settings or damaged, \
+or the parts are of two output formats (one line each, with the command that redoes it), or ROOT holds no _plan.json \
+(nor a format-1 root's plan.json); 1 the manifest cannot be written.
+Parts of output format 1 (each with its manifest.json) merge into a format-1 root: ROOT/manifest.json."
     )]
     Merge(MergeArgs),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
