@@ -95,14 +95,23 @@ def top_k_indices(mz: np.ndarray, intensity: np.ndarray, k: int | None) -> np.nd
     return np.sort(order[:k])
 
 
+# The manifest's names, newest first: `_manifest.json` (output format 2 on, skipped by
+# dataset readers like every name starting with `_`), `manifest.json` (format 1).
+MANIFEST_NAMES = ("_manifest.json", "manifest.json")
+
+
 def read_manifest(root: str | os.PathLike) -> dict:
-    path = Path(root) / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path} not found: not an msms-shards output root, or the run is unfinished"
-        ) from None
+    """The manifest of `root`: `_manifest.json`, else a format-1 root's `manifest.json`."""
+    for name in MANIFEST_NAMES:
+        path = Path(root) / name
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(
+        f"{Path(root) / MANIFEST_NAMES[0]} not found (nor {MANIFEST_NAMES[1]}): not an "
+        "msms-shards output root, or the run is unfinished"
+    )
 
 
 def split_shards(root: str | os.PathLike, split: str) -> list[Path]:
@@ -129,7 +138,7 @@ class ShardDataset(_Base):
 
     Parameters
     ----------
-    root: the output root (holds ``manifest.json``).
+    root: the output root (holds ``_manifest.json``, or ``manifest.json`` if format 1).
     split: a split name of the manifest (``train`` unless ``--splits`` named others).
     max_peaks: keep at most this many peaks (top-k by intensity); None keeps all, and then a
         spectrum with more than ``pad_to`` peaks is an error.
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", help="msms-shards output root (holds manifest.json)")
+    p.add_argument("root", help="msms-shards output root (holds _manifest.json)")
     p.add_argument("--split", default="train")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers (torch only)")

@@ -13,7 +13,9 @@ bin=$1 out=$2
 mkdir -p "$out"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-digest() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dataset_digest"])' "$1/manifest.json"; }
+# The manifest is _manifest.json from output format 2 on, manifest.json before: either binary.
+digest() { local m="$1/_manifest.json"; [[ -e "$m" ]] || m="$1/manifest.json"
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dataset_digest"])' "$m"; }
 convert() { # NAME INPUT FLAGS...
     local name=$1 input=$2
     shift 2

@@ -10,4 +10,4 @@ mkdir -p sample
 spectra=${SAMPLE_SPECTRA:-100000}
 "$msms" synth sample/gems_sample.hdf5 --spectra "$spectra" --faults 0.01 --seed 7
 "$msms" build-shards --input-hdf5 sample/gems_sample.hdf5 --output-root sample/shards --overwrite "$@"
-echo "sample: shards in sample/shards/train/, manifest in sample/shards/manifest.json"
+echo "sample: shards in sample/shards/train/, manifest in sample/shards/_manifest.json"

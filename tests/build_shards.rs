@@ -228,7 +228,7 @@ fn two_inputs_are_one_sequence() {
 fn shard_files(root: &Path) -> Vec<String> {
     files_under(root)
         .into_iter()
-        .filter(|f| f != "manifest.json")
+        .filter(|f| f != "_manifest.json")
         .collect()
 }
 
@@ -581,7 +581,7 @@ fn non_empty_output_root_is_refused_unless_overwrite() {
     let m = read_manifest(&root);
     let n_many = m["shards"].as_array().unwrap().len();
     assert!(n_many >= 4, "{n_many} shards");
-    let mut want = vec!["manifest.json".to_string(), "old/keep.txt".to_string()];
+    let mut want = vec!["_manifest.json".to_string(), "old/keep.txt".to_string()];
     want.extend((0..n_many).map(|i| format!("train/shard-{i:05}.parquet")));
     want.sort();
     assert_eq!(files_under(&root), want);
@@ -600,7 +600,11 @@ fn non_empty_output_root_is_refused_unless_overwrite() {
     .expect_code(0);
     assert_eq!(
         files_under(&root),
-        ["manifest.json", "old/keep.txt", "train/shard-00000.parquet"],
+        [
+            "_manifest.json",
+            "old/keep.txt",
+            "train/shard-00000.parquet"
+        ],
         "earlier shards removed, the foreign file kept"
     );
     let m = read_manifest(&root);

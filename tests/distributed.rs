@@ -112,10 +112,10 @@ fn parts_merge_to_the_rows_of_a_single_run() {
     let root = dir.path().join("out");
     for k in [2, 0, 1] {
         part(dir.path(), &root, k).expect_code(0);
-        assert!(root.join(format!("parts/{k}/manifest.json")).is_file());
+        assert!(root.join(format!("parts/{k}/_manifest.json")).is_file());
     }
     // Running a part again is harmless: it says it is done, nothing changes.
-    let before = sha256_file(&root.join("parts/1/manifest.json"));
+    let before = sha256_file(&root.join("parts/1/_manifest.json"));
     let again = part(dir.path(), &root, 1);
     again.expect_code(0);
     assert!(
@@ -123,7 +123,7 @@ fn parts_merge_to_the_rows_of_a_single_run() {
         "{}",
         again.stderr
     );
-    assert_eq!(sha256_file(&root.join("parts/1/manifest.json")), before);
+    assert_eq!(sha256_file(&root.join("parts/1/_manifest.json")), before);
     // `--resume` is accepted too (a part resumes by itself).
     let mut cmd = msms_command();
     cmd.args([
@@ -190,7 +190,7 @@ fn merge_names_missing_and_mismatched_parts() {
         "{}",
         r.stderr
     );
-    assert!(!root.join("manifest.json").exists());
+    assert!(!root.join("_manifest.json").exists());
     // A damaged shard in a part is named too.
     part(dir.path(), &root, 1).expect_code(0);
     let victim = root.join("parts/2/train/shard-00000.parquet");
@@ -238,9 +238,9 @@ fn plans_and_parts_refuse_what_cannot_work() {
     assert!(r.stderr.contains("config hash"), "{}", r.stderr);
 }
 
-/// Replace `root/parts/K/manifest.json` by `edit` of itself.
+/// Replace `root/parts/K/_manifest.json` by `edit` of itself.
 fn edit_part_manifest(root: &Path, k: usize, edit: impl FnOnce(&mut serde_json::Value)) {
-    let path = root.join(format!("parts/{k}/manifest.json"));
+    let path = root.join(format!("parts/{k}/_manifest.json"));
     let mut m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut m);
@@ -264,7 +264,7 @@ fn assert_merge_refuses(root: &Path, problems: &[String]) {
     assert_eq!(r.stderr, want);
     assert_eq!(r.stdout, "");
     assert!(
-        !root.join("manifest.json").exists(),
+        !root.join("_manifest.json").exists(),
         "a refused merge wrote a manifest"
     );
 }
@@ -295,11 +295,11 @@ fn merge_refuses_parts_with_another_config_hash_or_spectrum_count() {
         assert_eq!(m["counts"]["read"], want);
     }
     let pristine: Vec<String> = (0..2)
-        .map(|k| std::fs::read_to_string(root.join(format!("parts/{k}/manifest.json"))).unwrap())
+        .map(|k| std::fs::read_to_string(root.join(format!("parts/{k}/_manifest.json"))).unwrap())
         .collect();
     let restore = || {
         for (k, text) in pristine.iter().enumerate() {
-            std::fs::write(root.join(format!("parts/{k}/manifest.json")), text).unwrap();
+            std::fs::write(root.join(format!("parts/{k}/_manifest.json")), text).unwrap();
         }
     };
 

@@ -278,7 +278,7 @@ fn doctor_checks_a_missing_root_at_its_nearest_parent_without_creating_it() {
 #[test]
 fn doctor_warns_about_a_root_holding_a_run_but_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("_manifest.json"), "{}").unwrap();
     std::fs::create_dir(dir.path().join(".msms")).unwrap();
     std::fs::write(dir.path().join(".msms/checkpoint.json"), "{}").unwrap();
     let (run, v) = doctor_json_small(&["--output-root", dir.path().to_str().unwrap()]);
@@ -591,7 +591,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     assert_eq!(code, 0, "{transcript}");
     let manifest = read_manifest(&root);
     assert_eq!(manifest["counts"]["written"], 40, "{manifest}");
-    assert!(root.join("manifest.json").is_file());
+    assert!(root.join("_manifest.json").is_file());
 
     // 3. The root now holds a finished run: offered --overwrite (or another root).
     let mut s = PtyChild::spawn(&["build-shards", "--interactive"], dir.path());
@@ -603,7 +603,7 @@ fn interactive_session_on_a_terminal_declined_then_confirmed() {
     s.send("");
     s.expect("Output root: ");
     s.send(root_s);
-    s.expect("is not empty (it holds a finished run: manifest.json)");
+    s.expect("is not empty (it holds a finished run: _manifest.json)");
     s.expect("[c]hoose another root [c]: ");
     s.send("o");
     answer_options(&mut s, "");
@@ -891,7 +891,7 @@ fn interactive_session_offers_resume_for_an_interrupted_run_and_finishes_it() {
     let root = dir.path().join("shards");
     stall_and_kill(typed(&root), "shard-renamed:1");
     assert!(root.join(".msms/checkpoint.json").is_file());
-    assert!(!root.join("manifest.json").exists());
+    assert!(!root.join("_manifest.json").exists());
 
     let root_s = root.to_str().unwrap();
     let mut s = PtyChild::spawn(&["build-shards", "--interactive"], dir.path());
@@ -925,5 +925,51 @@ fn interactive_session_offers_resume_for_an_interrupted_run_and_finishes_it() {
     );
     assert_eq!(got["counts"], want["counts"]);
     assert!(!root.join(".msms/checkpoint.json").exists());
+    msms_no_tty(&["verify", root_s]).expect_code(0);
+}
+
+#[test]
+fn interactive_session_offers_only_overwrite_for_an_interrupted_run_of_another_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 2000, 0.02, 8);
+    let input_s = input.path.to_str().unwrap();
+    let root = dir.path().join("shards");
+    let root_s = root.to_str().unwrap();
+    let mut cmd = msms_command();
+    cmd.args(["build-shards", "--mode", "local", "--input-hdf5", input_s])
+        .args(["--output-root", root_s, "--shard-size", "100kB"]);
+    stall_and_kill(cmd, "shard-renamed:1");
+    // What the format-1 msms leaves when interrupted: the same checkpoint, but format 1.
+    let cp_path = root.join(".msms/checkpoint.json");
+    let mut cp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cp_path).unwrap()).unwrap();
+    cp["fingerprint"]["format_version"] = 1.into();
+    std::fs::write(&cp_path, cp.to_string()).unwrap();
+
+    let mut s = PtyChild::spawn(&["build-shards", "--interactive"], dir.path());
+    s.expect("Mode (local or production)");
+    s.send("local");
+    s.expect("Input 1: ");
+    s.send(input_s);
+    s.expect("Input 2: ");
+    s.send("");
+    s.expect("Output root: ");
+    s.send(root_s);
+    s.expect(&format!(
+        "{root_s} holds an interrupted run of output format 1 (manifest.json; \
+         .msms/checkpoint.json), which this msms (format 2) cannot resume."
+    ));
+    s.expect("[o]verwrite it (start over) or [c]hoose another root [c]: ");
+    s.send("o");
+    answer_options(&mut s, "100kB");
+    s.send("y");
+    s.expect(&format!(
+        "Running: msms build-shards --mode local --input-hdf5 {input_s} --output-root {root_s} --overwrite --shard-size 100kB\n"
+    ));
+    s.expect("msms build-shards: done");
+    let (code, transcript) = s.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(read_manifest(&root)["format_version"], 2);
+    assert!(!cp_path.exists());
     msms_no_tty(&["verify", root_s]).expect_code(0);
 }

@@ -42,7 +42,7 @@ fn assert_same_output(a: &Path, b: &Path, what: &str) -> serde_json::Value {
     let shards: Vec<&String> = files.iter().filter(|f| f.ends_with(".parquet")).collect();
     assert!(!shards.is_empty(), "{what}: no shard written");
     assert!(
-        files.iter().any(|f| f == "manifest.json"),
+        files.iter().any(|f| f == "_manifest.json"),
         "{what}: no manifest"
     );
     for f in &shards {

@@ -56,7 +56,7 @@ fn edit_manifest(root: &Path, edit: impl FnOnce(&mut Value)) {
     let mut m = read_manifest(root);
     edit(&mut m);
     fs::write(
-        root.join("manifest.json"),
+        root.join("_manifest.json"),
         serde_json::to_string_pretty(&m).unwrap(),
     )
     .unwrap();
@@ -361,10 +361,14 @@ fn json_numbers_equal_the_shards_and_the_html_is_self_contained() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("quality_report.html"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("_quality_report.html"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("7 charts"), "{}", run.stdout);
 
-    let j = read_json(&root.join("quality_report.json"));
+    let j = read_json(&root.join("_quality_report.json"));
     assert_eq!(j["format"], "msms-shards-quality-report");
     assert_eq!(j["report_version"], 1);
     assert_eq!(j["manifest"]["dataset_digest"], m["dataset_digest"]);
@@ -422,22 +426,22 @@ fn json_numbers_equal_the_shards_and_the_html_is_self_contained() {
     assert_columns(&j["columns"], &o);
     assert_columns(&j["splits"][0]["columns"], &o);
 
-    let html = fs::read_to_string(root.join("quality_report.html")).unwrap();
+    let html = fs::read_to_string(root.join("_quality_report.html")).unwrap();
     assert_self_contained(&html);
     assert!(html.contains(m["dataset_digest"].as_str().unwrap()));
     assert!(html.contains(m["config_hash"].as_str().unwrap()));
     assert!(html.contains("limit 100kB"), "the shard size limit line");
-    assert!(!root.join("quality_report.html.tmp").exists());
+    assert!(!root.join("_quality_report.html.tmp").exists());
 
     // The thread count changes nothing; a second run replaces the files.
-    let first_json = fs::read(root.join("quality_report.json")).unwrap();
+    let first_json = fs::read(root.join("_quality_report.json")).unwrap();
     report(&root, &["-j", "1", "-q"]).expect_code(0);
     assert_eq!(
-        fs::read(root.join("quality_report.json")).unwrap(),
+        fs::read(root.join("_quality_report.json")).unwrap(),
         first_json
     );
     assert_eq!(
-        fs::read_to_string(root.join("quality_report.html")).unwrap(),
+        fs::read_to_string(root.join("_quality_report.html")).unwrap(),
         html
     );
     // The report does not disturb `msms verify`.
@@ -457,7 +461,7 @@ fn quiet_output_and_other_paths() {
     assert_eq!(run.stderr, "");
     assert!(html.is_file());
     assert!(out.join("r.json").is_file(), "JSON next to --output");
-    assert!(!root.join("quality_report.html").exists());
+    assert!(!root.join("_quality_report.html").exists());
 
     let json = dir.path().join("x.json");
     report(
@@ -554,7 +558,7 @@ fn nulls_nan_and_out_of_range_values_are_counted_where_they_belong() {
     let root = fresh_root(dir.path(), 600);
     plant_odd_values(&root);
     report(&root, &["-q"]).expect_code(0);
-    let j = read_json(&root.join("quality_report.json"));
+    let j = read_json(&root.join("_quality_report.json"));
     let o = oracle(&root, None);
     assert_eq!(
         (o[3].null, o[3].non_finite),
@@ -572,7 +576,7 @@ fn nulls_nan_and_out_of_range_values_are_counted_where_they_belong() {
     let charge = &j["columns"]["charge"];
     assert_eq!(charge["bins"][0]["count"].as_u64(), Some(1), "charge < 0");
     assert_eq!(charge["bins"][7]["label"], "6+");
-    let html = fs::read_to_string(root.join("quality_report.html")).unwrap();
+    let html = fs::read_to_string(root.join("_quality_report.html")).unwrap();
     assert_self_contained(&html);
     assert!(
         html.contains("2 null, 2 non-finite"),
@@ -604,7 +608,7 @@ fn manifest_strings_are_escaped_in_the_html() {
         }
     });
     report(&root, &["-q"]).expect_code(0);
-    let html = fs::read_to_string(root.join("quality_report.html")).unwrap();
+    let html = fs::read_to_string(root.join("_quality_report.html")).unwrap();
     for h in hostile {
         assert!(!html.contains(h), "unescaped {h:?} in the HTML");
     }
@@ -622,7 +626,7 @@ fn manifest_strings_are_escaped_in_the_html() {
     }
     assert_self_contained(&html);
     // The JSON keeps them verbatim (JSON-escaped).
-    let j = read_json(&root.join("quality_report.json"));
+    let j = read_json(&root.join("_quality_report.json"));
     assert_eq!(j["manifest"]["inputs"][0]["path"], hostile[0]);
     assert_eq!(j["splits"][0]["name"], hostile[3]);
 }
@@ -647,7 +651,7 @@ fn several_splits_are_reported_apart() {
     )
     .expect_code(0);
     report(&root, &["-q", "-j", "3"]).expect_code(0);
-    let j = read_json(&root.join("quality_report.json"));
+    let j = read_json(&root.join("_quality_report.json"));
     let m = read_manifest(&root);
     let names: Vec<&str> = j["splits"]
         .as_array()
@@ -682,7 +686,7 @@ fn several_splits_are_reported_apart() {
     }
     assert_eq!(j["columns"]["num_peaks"]["rows"].as_u64(), Some(total));
     assert_columns(&j["columns"], &oracle(&root, None));
-    let html = fs::read_to_string(root.join("quality_report.html")).unwrap();
+    let html = fs::read_to_string(root.join("_quality_report.html")).unwrap();
     assert_self_contained(&html);
     for name in ["train", "val", "test"] {
         assert!(
@@ -700,7 +704,7 @@ fn a_split_without_shards_is_listed_with_zero_rows() {
         m["splits"]["holdout"] = serde_json::json!({ "rows": 0, "shards": 0, "bytes": 0 });
     });
     report(&root, &["-q"]).expect_code(0);
-    let j = read_json(&root.join("quality_report.json"));
+    let j = read_json(&root.join("_quality_report.json"));
     let names: Vec<&str> = j["splits"]
         .as_array()
         .unwrap()
@@ -720,13 +724,13 @@ fn a_root_without_shards_still_gives_every_chart() {
         m["shards"] = Value::Array(Vec::new());
     });
     report(&root, &["-q"]).expect_code(0);
-    let j = read_json(&root.join("quality_report.json"));
+    let j = read_json(&root.join("_quality_report.json"));
     assert_eq!(j["columns"]["num_peaks"]["rows"].as_u64(), Some(0));
     assert!(j["columns"]["rt"]["quantiles"]["p50"].is_null());
     // The manifest's `splits` still names train: listed, with no rows.
     assert_eq!(j["splits"][0]["name"], "train");
     assert_eq!(j["splits"][0]["rows"].as_u64(), Some(0));
-    let html = fs::read_to_string(root.join("quality_report.html")).unwrap();
+    let html = fs::read_to_string(root.join("_quality_report.html")).unwrap();
     assert_self_contained(&html);
     assert!(html.contains("no data"));
 }
@@ -742,7 +746,7 @@ fn unusable_roots_exit_2_and_unreadable_shards_exit_1() {
     fs::create_dir(&empty).unwrap();
     let run = report(&empty, &[]);
     run.expect_code(2);
-    let manifest = empty.join("manifest.json");
+    let manifest = empty.join("_manifest.json");
     assert!(
         run.stderr.starts_with("msms quality-report: ")
             && run.stderr.contains(&manifest.display().to_string()),
@@ -762,7 +766,7 @@ fn unusable_roots_exit_2_and_unreadable_shards_exit_1() {
         "{}",
         run.stderr
     );
-    assert!(!empty.join("quality_report.html").exists());
+    assert!(!empty.join("_quality_report.html").exists());
 
     // A shard path outside the root is not read.
     fs::create_dir(dir.path().join("a")).unwrap();
@@ -809,8 +813,8 @@ fn unusable_roots_exit_2_and_unreadable_shards_exit_1() {
         run.stderr
     );
     assert!(
-        !root.join("quality_report.html").exists(),
+        !root.join("_quality_report.html").exists(),
         "nothing written on failure"
     );
-    assert!(!root.join("quality_report.json").exists());
+    assert!(!root.join("_quality_report.json").exists());
 }

@@ -318,7 +318,7 @@ fn kill_9_at_any_moment_then_resume_gives_identical_output() {
             point,
         );
         assert!(
-            !root.join("manifest.json").exists() || point == "manifest-renamed",
+            !root.join("_manifest.json").exists() || point == "manifest-renamed",
             "{point}: a manifest before the end"
         );
         let run = resume_and_compare(&r, &root, &[], point);
@@ -395,7 +395,7 @@ fn sigint_and_sigterm_stop_cleanly_with_130_then_resume_or_start_over() {
             "{name}: {files:?}"
         );
         assert!(files.contains(&".msms/checkpoint.json".to_string()));
-        assert!(!files.contains(&"manifest.json".to_string()));
+        assert!(!files.contains(&"_manifest.json".to_string()));
         // Shards 0..=3 were closed before the signal: all are finalised and kept, as the
         // message says, and they are the reference's first shards, byte for byte.
         let checkpoint: serde_json::Value = serde_json::from_str(
@@ -475,7 +475,7 @@ fn a_second_sigint_exits_at_once_and_resume_cleans_up() {
         files.contains(&"train/shard-00005.parquet.tmp".to_string()),
         "{files:?}"
     );
-    assert!(!files.contains(&"manifest.json".to_string()), "{files:?}");
+    assert!(!files.contains(&"_manifest.json".to_string()), "{files:?}");
     let run = resume_and_compare(&r, &root, &[], "after a second SIGINT");
     assert!(run.stderr.contains("resuming"), "{}", run.stderr);
 }
@@ -593,7 +593,7 @@ fn a_file_size_limit_fails_cleanly_and_resume_finishes_the_run() {
         }
     }
     assert!(root.join(".msms/checkpoint.json").is_file());
-    assert!(!root.join("manifest.json").exists());
+    assert!(!root.join("_manifest.json").exists());
     // With the limit lifted, the run finishes as if nothing happened.
     resume_and_compare(&r, &root, &[], "after a file-size limit");
 }

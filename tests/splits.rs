@@ -141,7 +141,7 @@ fn split_settings_are_checked() {
         let run = build(&[&input.path], &root, &args);
         run.expect_code(2);
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
-        assert!(!root.join("manifest.json").exists());
+        assert!(!root.join("_manifest.json").exists());
     }
 }
 

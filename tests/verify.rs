@@ -63,7 +63,7 @@ fn edit_manifest(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut m = read_manifest(root);
     edit(&mut m);
     fs::write(
-        root.join("manifest.json"),
+        root.join("_manifest.json"),
         serde_json::to_string_pretty(&m).unwrap(),
     )
     .unwrap();
@@ -207,7 +207,7 @@ fn a_missing_shard_is_named() {
     assert_lines(
         &run,
         &[
-            &format!("{rel}: missing (listed in manifest.json)"),
+            &format!("{rel}: missing (listed in the manifest)"),
             ": 1 problem",
         ],
     );
@@ -231,8 +231,8 @@ fn an_unlisted_shard_file_is_named() {
     assert_lines(
         &run,
         &[
-            "train/shard-00999.parquet: shard file not listed in manifest.json",
-            "test/shard-00000.parquet: shard file not listed in manifest.json",
+            "train/shard-00999.parquet: shard file not listed in the manifest",
+            "test/shard-00000.parquet: shard file not listed in the manifest",
             ": 2 problems",
         ],
     );
@@ -243,14 +243,14 @@ fn leftover_tmp_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let root = fresh_root(dir.path());
     fs::write(root.join("train/shard-00007.parquet.tmp"), b"half").unwrap();
-    fs::write(root.join("manifest.json.tmp"), b"{").unwrap();
+    fs::write(root.join("_manifest.json.tmp"), b"{").unwrap();
     let run = verify(&root, &[]);
     run.expect_code(1);
     assert_lines(
         &run,
         &[
             "train/shard-00007.parquet.tmp: leftover temporary file",
-            "manifest.json.tmp: leftover temporary file",
+            "_manifest.json.tmp: leftover temporary file",
             ": 2 problems",
         ],
     );
@@ -280,7 +280,7 @@ fn manifest_edits_are_named() {
                 first + 1
             ),
             &format!(
-                "manifest.json: counts.written mismatch: manifest {written}, sum of shard rows {}",
+                "_manifest.json: counts.written mismatch: manifest {written}, sum of shard rows {}",
                 written + 1
             ),
             ": 3 problems",
@@ -303,7 +303,7 @@ fn manifest_edits_are_named() {
     assert_lines(
         &run,
         &[
-            "manifest.json: dataset_digest mismatch: manifest sha256:000",
+            "_manifest.json: dataset_digest mismatch: manifest sha256:000",
             &format!(
                 "{}: schema mismatch: column 9: manifest `num_peaks UInt32 not null`, file \
                  `num_peaks UInt16 not null` (same in {} more shards)",
@@ -488,7 +488,7 @@ fn root_without_manifest_exits_2_naming_the_file() {
     let run = verify(&empty, &[]);
     assert_refusal_message(
         &run,
-        &empty.join("manifest.json"),
+        &empty.join("_manifest.json"),
         &["not the output root of a finished"],
     );
     assert_eq!(run.stdout, "");
@@ -496,30 +496,30 @@ fn root_without_manifest_exits_2_naming_the_file() {
     let absent = dir.path().join("absent");
     assert_refusal_message(&verify(&absent, &[]), &absent, &["no such directory"]);
 
-    fs::write(empty.join("manifest.json"), "{\"format\": \"other\"}").unwrap();
+    fs::write(empty.join("_manifest.json"), "{\"format\": \"other\"}").unwrap();
     assert_refusal_message(
         &verify(&empty, &[]),
-        &empty.join("manifest.json"),
+        &empty.join("_manifest.json"),
         &["format is \"other\", not \"msms-shards\""],
     );
     fs::write(
-        empty.join("manifest.json"),
+        empty.join("_manifest.json"),
         "{\"format\": \"msms-shards\", \"format_version\": 99}",
     )
     .unwrap();
     assert_refusal_message(
         &verify(&empty, &[]),
-        &empty.join("manifest.json"),
+        &empty.join("_manifest.json"),
         &["format_version 99"],
     );
-    fs::write(empty.join("manifest.json"), "not json").unwrap();
+    fs::write(empty.join("_manifest.json"), "not json").unwrap();
     assert_refusal_message(
         &msms([
             "validate-shards".as_ref(),
             "--output".as_ref(),
             empty.as_os_str(),
         ]),
-        &empty.join("manifest.json"),
+        &empty.join("_manifest.json"),
         &["not an msms-shards manifest"],
     );
 }

@@ -9,17 +9,20 @@
 Steps:
 
 1. ``msms plan`` (here, on the client) cuts the input into ``--parts`` disjoint, chunk-aligned
-   ranges balanced by stored bytes and writes ``ROOT/plan.json``. The flags after ``--`` are
+   ranges balanced by stored bytes and writes ``ROOT/_plan.json``. The flags after ``--`` are
    ``msms build-shards`` processing flags (``--splits``, ``--shard-size``, ``--batch-size``,
    ``--max-peaks``, ``--mode``, ...); they are recorded in the plan, so every part converts
    with exactly the same settings.
-2. One Dask task per part runs ``msms build-shards --plan ROOT/plan.json --part K
+2. One Dask task per part runs ``msms build-shards --plan ROOT/_plan.json --part K
    --output-root ROOT`` as a subprocess on a worker, which writes ``ROOT/parts/K/`` (its own
    shards, manifest and checkpoint).
 3. ``msms merge ROOT`` (here) checks every part's manifest and shard digests and writes
-   ``ROOT/manifest.json`` listing every shard (``parts/K/<split>/shard-NNNNN.parquet``); no
+   ``ROOT/_manifest.json`` listing every shard (``parts/K/<split>/shard-NNNNN.parquet``); no
    data is copied. The merged dataset has exactly the rows of a single-machine run with the
-   same settings (spectrum ids are global); only the shard boundaries differ.
+   same settings (spectrum ids are global); only the shard boundaries differ. Every name in
+   ``ROOT`` that is not a shard starts with ``_`` or ``.``, so ``pandas.read_parquet(ROOT)``,
+   ``pyarrow.dataset.dataset(ROOT)`` and ``datasets.load_dataset("parquet", data_dir=ROOT)``
+   read it with no options.
 
 Then it prints the merged ``dataset_digest``, the counts and the timing.
 
@@ -46,7 +49,7 @@ Scheduling:
   retried. The subprocess gets SIGTERM if the worker that started it dies (Linux), so a retry
   elsewhere never races an orphan writing the same part.
 - Running this script again with the same arguments continues: finished parts are skipped by
-  msms itself, interrupted ones resume. A different plan for an existing ``ROOT/plan.json`` is
+  msms itself, interrupted ones resume. A different plan for an existing ``ROOT/_plan.json`` is
   refused (use another ``--output-root``).
 
 Exit codes: 0 merged; 1 a part still failed after its retries (the others are kept: run again
@@ -147,7 +150,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--msms", required=True, help="path to the msms binary (the same path on every worker)")
     p.add_argument("--input-hdf5", nargs="+", required=True, metavar="FILE", help="input HDF5 files, in order")
     p.add_argument("--output-root", required=True, metavar="ROOT",
-                   help="output root on a file system every worker sees (plan.json, parts/K/, manifest.json)")
+                   help="output root on a file system every worker sees (_plan.json, parts/K/, _manifest.json)")
     p.add_argument("--parts", type=int, required=True, metavar="N", help="number of parts (tasks)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786); default: a LocalCluster on this machine")
@@ -176,12 +179,12 @@ def log(a: argparse.Namespace, msg: str) -> None:
 
 
 def make_plan(a: argparse.Namespace, msms: str, root: Path) -> tuple[dict, float]:
-    """Run `msms plan` into ROOT/plan.json (keeping an identical existing plan: a re-run
+    """Run `msms plan` into ROOT/_plan.json (keeping an identical existing plan: a re-run
     continues). Exits 2 when msms refuses or ROOT holds another plan."""
     root.mkdir(parents=True, exist_ok=True)
-    final = root / "plan.json"
+    final = root / "_plan.json"
     existed = final.exists()
-    # Plan beside an existing plan.json first, to compare; else straight into place.
+    # Plan beside an existing _plan.json first, to compare; else straight into place.
     out = root / f".plan-{os.getpid()}.json" if existed else final
     start = time.time()
     try:
@@ -276,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     a.input_hdf5 = [str(Path(p).resolve()) for p in a.input_hdf5]
     plan, plan_s = make_plan(a, msms, root)
     n_parts = len(plan["parts"])
-    plan_path = root / "plan.json"
+    plan_path = root / "_plan.json"
 
     t1 = time.time()
     client, cluster = start_client(a)
@@ -322,13 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     total_s = time.time() - t0
     summary["timing_s"]["total"] = round(total_s, 3)
 
-    m = json.loads((root / "manifest.json").read_text())
+    m = json.loads((root / "_manifest.json").read_text())
     c = m["counts"]
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(c["rejected"].items()) if v)
     summary.update(dataset_digest=m["dataset_digest"], counts=c, shards=len(m["shards"]),
                    spectra_per_s=round(c["read"] / total_s) if total_s > 0 else None)
     t = summary["timing_s"]
-    print(f"convert.py: merged {n_parts} parts into {root / 'manifest.json'}")
+    print(f"convert.py: merged {n_parts} parts into {root / '_manifest.json'}")
     print(f"  dataset digest   {m['dataset_digest']}")
     print(f"  spectra read     {c['read']}")
     print(f"  written          {c['written']}")

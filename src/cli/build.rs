@@ -29,8 +29,13 @@ Profiles: local (default): workers min(4, cores), shard size 1GB, batch 1000;
 Exit codes: 0 done; 2 bad input file, config, output root or checkpoint (nothing written);
             1 other failure (e.g. a write error: finished shards are kept, see --resume);
             130 interrupted by SIGINT/SIGTERM (finished shards kept, see --resume).
+Output: OUTPUT_ROOT/<split>/shard-NNNNN.parquet and OUTPUT_ROOT/_manifest.json (format 2;
+format 1 named it manifest.json). Every name that is not a shard starts with _ or ., so pandas,
+pyarrow, Hugging Face datasets, DuckDB and polars read OUTPUT_ROOT with no options.
 Crash safety: OUTPUT_ROOT/.msms/checkpoint.json records every finished shard; after a crash,
-kill, full disk or Ctrl-C, run the same command with --resume to continue.
+kill, full disk or Ctrl-C, run the same command with --resume to continue. A format-1 root:
+--overwrite replaces it; --resume says a finished one is done, and refuses an interrupted one
+(its shards are format 1: start over with --overwrite).
 
 Example:
   msms build-shards --input-hdf5 GeMS_C1_DreaMS.0.hdf5 GeMS_C1_DreaMS.1.hdf5 --output-root shards/c1";
@@ -41,7 +46,7 @@ pub(crate) struct BuildArgs {
     /// HDF5 input files, numbered as one sequence of spectra in the order given.
     #[arg(long = "input-hdf5", value_name = "FILE", num_args = 1..)]
     pub(crate) input_hdf5: Vec<PathBuf>,
-    /// Directory for manifest.json and the shards; must be empty or absent (see --overwrite).
+    /// Directory for _manifest.json and the shards; must be empty or absent (see --overwrite).
     #[arg(long, value_name = "DIR")]
     pub(crate) output_root: Option<PathBuf>,
     /// YAML config file (see configs/); flags override it.
@@ -434,6 +439,16 @@ fn build_part(plan_path: &Path, a: &BuildArgs) -> i32 {
     }
     // A part that ran before resumes (or says it is finished).
     let proot = part_root(root, k);
+    if let Some(v) = crate::run::other_format_checkpoint(&proot) {
+        return fail(format!(
+            "part {k}: {} holds an interrupted run started by an msms writing output format {v}, \
+             which this msms (format {}) cannot resume (the shards of one root must all be of one \
+             format): remove {} and run this command again",
+            proot.display(),
+            crate::format::manifest::FORMAT_VERSION,
+            proot.display()
+        ));
+    }
     if std::fs::read_dir(&proot).is_ok_and(|mut d| d.next().is_some()) {
         argv.push("--resume".into());
     }
@@ -481,10 +496,20 @@ fn settings_flags(a: &BuildArgs) -> Vec<&'static str> {
     .collect()
 }
 
-/// The plan travels with the output (`msms merge ROOT` reads it there): write ROOT/plan.json,
-/// or check that the one there is this plan. `Err` is the message.
+/// The plan travels with the output (`msms merge ROOT` reads it there): write ROOT/_plan.json,
+/// or check that the copy there is this plan; a plan.json in ROOT (a format-1 root's copy, or
+/// the plan itself written there) must be this plan too. `Err` is the message.
 fn keep_plan_copy(plan: &Plan, root: &Path) -> Result<(), String> {
-    let copy = root.join("plan.json");
+    use crate::run::plan::{PLAN_COPY, PLAN_COPY_V1};
+    for existing in [root.join(PLAN_COPY), root.join(PLAN_COPY_V1)] {
+        if existing.exists() && Plan::load(&existing).ok().as_ref() != Some(plan) {
+            return Err(format!(
+                "{} holds another plan; give each plan its own output root",
+                existing.display()
+            ));
+        }
+    }
+    let copy = root.join(PLAN_COPY);
     if !copy.exists() {
         let made = std::fs::create_dir_all(root)
             .map_err(|e| e.to_string())
@@ -495,11 +520,6 @@ fn keep_plan_copy(plan: &Plan, root: &Path) -> Result<(), String> {
         if let Err(e) = made {
             return Err(format!("cannot write {}: {e}", copy.display()));
         }
-    } else if Plan::load(&copy).ok().as_ref() != Some(plan) {
-        return Err(format!(
-            "{} holds another plan; give each plan its own output root",
-            copy.display()
-        ));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use clap::CommandFactory;
 use super::build::BuildArgs;
 use super::{Cli, Command};
 use crate::config::{Layer, Mode, Profile, Settings};
-use crate::format::manifest::MANIFEST;
+use crate::format::manifest::{find_manifest, manifest_name, FORMAT_VERSION};
 use crate::text::shell_quote;
 
 /// Whether standard input and standard error are both terminals (bare `msms` then starts an
@@ -388,7 +388,7 @@ fn ask_root<R: BufRead, W: Write>(
     env: &[(String, String)],
 ) -> Result<(String, Option<&'static str>), Quit> {
     p.say("");
-    p.say("Output root: the directory for manifest.json and the shards (created if missing).");
+    p.say("Output root: the directory for _manifest.json and the shards (created if missing).");
     loop {
         let root = p.ask_until("Output root", None, |a, _| root_answer(a, env))?;
         if let RootChoice::Use(flag) = root_choice(p, &root)? {
@@ -434,6 +434,24 @@ fn root_choice<R: BufRead, W: Write>(
         return Ok(RootChoice::Use(None));
     }
     if crate::format::checkpoint::path(dir).is_file() {
+        // A run started by an msms of another output format cannot be resumed by this one.
+        if let Some(v) = crate::run::other_format_checkpoint(dir) {
+            p.say(&format!(
+                "  {root} holds an interrupted run of output format {v} ({}; .msms/checkpoint.json), \
+                 which this msms (format {FORMAT_VERSION}) cannot resume.",
+                manifest_name(v)
+            ));
+            let choice = p.ask_until(
+                "  [o]verwrite it (start over) or [c]hoose another root",
+                Some("c"),
+                |a, _| pick(a, &['o', 'c']),
+            )?;
+            return Ok(if choice == 'o' {
+                RootChoice::Use(Some("--overwrite"))
+            } else {
+                RootChoice::Another
+            });
+        }
         p.say(&format!(
             "  {root} holds an interrupted run (.msms/checkpoint.json)."
         ));
@@ -448,13 +466,12 @@ fn root_choice<R: BufRead, W: Write>(
             _ => RootChoice::Another,
         });
     }
-    let finished = dir.join(MANIFEST).is_file();
+    let finished = find_manifest(dir).filter(|m| m.is_file());
     p.say(&format!(
         "  {root} is not empty{}.",
-        if finished {
-            " (it holds a finished run: manifest.json)"
-        } else {
-            ""
+        match finished.as_ref().and_then(|m| m.file_name()) {
+            Some(name) => format!(" (it holds a finished run: {})", name.to_string_lossy()),
+            None => String::new(),
         }
     ));
     let choice = p.ask_until(

@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Convert HDF5 inputs into Parquet shards under OUTPUT_ROOT/<split>/ (train unless
-    /// --splits) plus OUTPUT_ROOT/manifest.json; --resume continues an interrupted run.
+    /// --splits) plus OUTPUT_ROOT/_manifest.json; --resume continues an interrupted run.
     #[command(after_help = AFTER_BUILD)]
     BuildShards(Box<BuildArgs>),
     /// Describe an HDF5 file without converting it: every dataset (dtype, shape, chunks,
@@ -55,7 +55,7 @@ pub(crate) enum Command {
     ValidateShards(ValidateShardsArgs),
     /// Write a quality report of an output root: one self-contained HTML page with charts
     /// (peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
-    /// and shard sizes) and quality_report.json with the same numbers.
+    /// and shard sizes) and _quality_report.json with the same numbers.
     #[command(after_help = report::AFTER_HELP)]
     QualityReport(report::ReportArgs),
     /// Check this machine for a run: libhdf5 and SIMD level, cores, memory, and free space,
@@ -64,15 +64,17 @@ pub(crate) enum Command {
     #[command(after_help = doctor::AFTER_HELP)]
     Doctor(doctor::DoctorArgs),
     /// Cut a conversion into N parts for a cluster (Dask, Slurm): chunk-aligned runs of the
-    /// input balanced by stored bytes, written to plan.json; each part is then converted by
-    /// `msms build-shards --plan plan.json --part K --output-root ROOT`.
+    /// input balanced by stored bytes, written to a plan file; each part is then converted by
+    /// `msms build-shards --plan PLAN.json --part K --output-root ROOT`.
     #[command(after_help = AFTER_PLAN)]
     Plan(Box<PlanArgs>),
     /// Join the parts of a planned conversion: check every part's manifest and shard digests,
-    /// then write ROOT/manifest.json listing all shards (no data is copied).
+    /// then write ROOT/_manifest.json listing all shards (no data is copied).
     #[command(
-        after_help = "Exit codes: 0 merged; 2 a part is missing, interrupted, written with other settings or damaged \
-(one line each, with the command that redoes it), or ROOT holds no plan.json; 1 the manifest cannot be written."
+        after_help = "Exit codes: 0 merged; 2 a part is missing, interrupted, written with other settings or damaged, \
+or the parts are of two output formats (one line each, with the command that redoes it), or ROOT holds no _plan.json \
+(nor a format-1 root's plan.json); 1 the manifest cannot be written.
+Parts of output format 1 (each with its manifest.json) merge into a format-1 root: ROOT/manifest.json."
     )]
     Merge(MergeArgs),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).

@@ -7,16 +7,18 @@ use clap::Args;
 
 use super::build::BuildArgs;
 use crate::config::{Layer, Settings};
-use crate::format::manifest::MANIFEST;
+use crate::format::manifest::manifest_name;
 use crate::run;
 use crate::text::{error_chain, human_bytes};
 
 /// Text after `msms plan --help`.
 pub(crate) const AFTER_PLAN: &str = "\
 Example (3 parts; any engine runs the part commands, on a file system they all see):
-  msms plan --input-hdf5 GeMS_C1_*.hdf5 --parts 3 --output shards/plan.json --splits train=0.98,val=0.01,test=0.01
-  msms build-shards --plan shards/plan.json --part 0 --output-root shards   # … --part 1, --part 2
+  msms plan --input-hdf5 GeMS_C1_*.hdf5 --parts 3 --output shards/_plan.json --splits train=0.98,val=0.01,test=0.01
+  msms build-shards --plan shards/_plan.json --part 0 --output-root shards   # … --part 1, --part 2
   msms merge shards
+Each part keeps a copy of the plan in ROOT/_plan.json; merge writes ROOT/_manifest.json. Names
+in ROOT that are not shards start with _ (or .), so a plan written into ROOT should be too.
 --dedup exact cannot be planned (it needs every earlier spectrum).";
 
 /// Flags of `msms plan`: `--parts`, `--output`, and the processing flags of build-shards.
@@ -36,7 +38,7 @@ pub(crate) struct PlanArgs {
 /// Flags of `msms merge`.
 #[derive(Debug, Args)]
 pub(crate) struct MergeArgs {
-    /// The output root given to every part (holds plan.json and parts/K/).
+    /// The output root given to every part (holds _plan.json and parts/K/).
     #[arg(value_name = "ROOT")]
     pub(crate) root: PathBuf,
 }
@@ -132,7 +134,8 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
     0
 }
 
-/// `msms merge ROOT`: check the parts and write ROOT/manifest.json; exit 0, 2 or 1.
+/// `msms merge ROOT`: check the parts and write ROOT/_manifest.json (format-1 parts:
+/// ROOT/manifest.json); exit 0, 2 or 1.
 pub(crate) fn merge_cmd(a: MergeArgs) -> i32 {
     match crate::commands::merge::merge(&a.root) {
         Ok(m) => {
@@ -142,7 +145,7 @@ pub(crate) fn merge_cmd(a: MergeArgs) -> i32 {
                 m.shards.len(),
                 m.counts.written,
                 m.counts.read,
-                a.root.join(MANIFEST).display()
+                a.root.join(manifest_name(m.format_version)).display()
             );
             println!("  dataset digest   {}", m.dataset_digest);
             0

@@ -12,14 +12,15 @@ use crate::text::error_chain;
 
 /// Explanations shown after `msms quality-report --help`.
 pub(crate) const AFTER_HELP: &str = "\
-Reads ROOT/manifest.json and streams the columns num_peaks, precursor_mz, charge and rt of
-every shard it lists (several shards at a time, -j), then writes:
-  - the HTML page (default ROOT/quality_report.html): one self-contained file (inline CSS and
+Reads ROOT/_manifest.json (or a format-1 root's manifest.json) and streams the columns
+num_peaks, precursor_mz, charge and rt of every shard it lists (several shards at a time, -j),
+then writes, under names starting with _ so that dataset readers of ROOT skip them:
+  - the HTML page (default ROOT/_quality_report.html): one self-contained file (inline CSS and
     SVG, no scripts, no external resources) with a header (dataset digest, tool version,
     config hash, settings, inputs, counts), a table of summary statistics, and seven charts:
     peaks per spectrum, precursor m/z, charge, retention time, rejection reasons, split
     sizes and shard sizes (with the shard size limit as a line). Hover a bar for its numbers.
-  - the JSON (default: the HTML path with the extension .json, so ROOT/quality_report.json):
+  - the JSON (default: the HTML path with the extension .json, so ROOT/_quality_report.json):
     every number of the page, documented keys (report_version 1; see the README).
 Bins: peaks per spectrum by 4 up to 128+; precursor m/z by 25 Da up to 2000+; charge <0, 0..5,
 6+ and null; retention time (seconds as stored) by 2 min up to 7200+ s. Nulls and non-finite
@@ -36,10 +37,10 @@ Examples:
 /// Arguments of `msms quality-report`.
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
-    /// Output root of `msms build-shards`: the directory holding manifest.json.
+    /// Output root of `msms build-shards`: the directory holding _manifest.json.
     #[arg(value_name = "ROOT")]
     pub root: PathBuf,
-    /// HTML file to write (replaced if present). Default: ROOT/quality_report.html.
+    /// HTML file to write (replaced if present). Default: ROOT/_quality_report.html.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// JSON file to write. Default: the --output path with the extension .json.

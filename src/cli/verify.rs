@@ -11,11 +11,13 @@ use crate::text::{error_chain, human_bytes, thousands};
 
 /// Text after `msms verify --help` and `msms validate-shards --help`.
 pub(crate) const AFTER_VERIFY: &str = "\
-Checks, for every shard listed in ROOT/manifest.json (several shards at a time):
+Checks, for every shard listed in ROOT/_manifest.json (several shards at a time; a format-1
+root, written before msms named it so, has ROOT/manifest.json and is checked the same way):
   - the file exists and its size and SHA-256 equal the manifest's (a single changed byte is
     found); a shard that differs here is not opened further;
   - its Parquet footer reads, and its row count, Arrow schema (names, types, nullability)
-    and msms_shards.config_hash, format_version and tool_version equal the manifest's;
+    and msms_shards.config_hash, format_version and tool_version equal the manifest's (so a
+    format-1 root's shards must say format 1, a format-2 root's format 2);
   - its spectrum_id column starts and ends at the recorded first/last ids and strictly
     increases, within the shard and across shards;
 and for the dataset: dataset_digest recomputed from the shard list; counts.written = sum of
@@ -27,11 +29,11 @@ does not list; no leftover *.tmp file.
 precursor m/z allowed; gems_format meeting quality_format; intensities normalised as the
 manifest's settings record (max, sqrt: largest exactly 1; sum, l2: within 1e-6 of 1).
 
-Output: one line per problem on stdout, `FILE: what differs` with FILE relative to ROOT
-(manifest.json for the dataset as a whole), then one summary line on stdout. A progress bar
+Output: one line per problem on stdout, `FILE: what differs` with FILE relative to ROOT (the
+manifest's name for the dataset as a whole), then one summary line on stdout. A progress bar
 goes to stderr when it is a terminal.
 Exit codes: 0 everything matches; 1 at least one problem (each listed); 2 ROOT or its
-manifest.json cannot be read, or is not an msms-shards manifest of a known version.
+manifest cannot be read, or is not an msms-shards manifest of a known version (1 or 2).
 
 Examples:
   msms verify shards/c1
@@ -60,7 +62,7 @@ pub(crate) struct VerifyFlags {
 /// Arguments of `msms verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// Output root of `msms build-shards`: the directory holding manifest.json.
+    /// Output root of `msms build-shards`: the directory holding _manifest.json.
     #[arg(value_name = "ROOT")]
     pub(crate) root: PathBuf,
     /// How to check.
@@ -71,7 +73,7 @@ pub(crate) struct VerifyArgs {
 /// Arguments of `msms validate-shards`.
 #[derive(Debug, Args)]
 pub(crate) struct ValidateShardsArgs {
-    /// Output root of `msms build-shards`: the directory holding manifest.json.
+    /// Output root of `msms build-shards`: the directory holding _manifest.json.
     #[arg(long, value_name = "ROOT")]
     pub(crate) output: PathBuf,
     /// How to check.

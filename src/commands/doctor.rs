@@ -112,7 +112,8 @@ pub(crate) struct OutputRoot {
     pub(crate) not_empty: bool,
     /// Whether the root holds a checkpoint of an interrupted run (`.msms/checkpoint.json`).
     pub(crate) checkpoint: bool,
-    /// Whether the root holds a finished run's `manifest.json`.
+    /// Whether the root holds a finished run's manifest (`_manifest.json`, or a format-1
+    /// run's `manifest.json`).
     pub(crate) manifest: bool,
     /// File system type, e.g. `ext2/3/4`, `xfs`, `tmpfs`, or its magic number in hex.
     pub(crate) filesystem: Option<String>,
@@ -442,8 +443,18 @@ fn check_root(
 fn check_contents(root: &Path, out: &mut OutputRoot, found: &mut Findings) {
     out.not_empty = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
     out.checkpoint = crate::format::checkpoint::path(root).is_file();
-    out.manifest = root.join(crate::format::manifest::MANIFEST).is_file();
-    if out.checkpoint {
+    out.manifest = crate::format::manifest::find_manifest(root).is_some_and(|p| p.is_file());
+    let format = crate::format::manifest::FORMAT_VERSION;
+    let other_format = out
+        .checkpoint
+        .then(|| crate::run::other_format_checkpoint(root))
+        .flatten();
+    if let Some(v) = other_format {
+        found.warnings.push(format!(
+            "output root {} holds an interrupted run of output format {v}, which this msms (format {format}) cannot resume: start over with --overwrite",
+            root.display()
+        ));
+    } else if out.checkpoint {
         found.warnings.push(format!(
             "output root {} holds an interrupted run: continue it with --resume, or start over with --overwrite",
             root.display()

@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::commands::verify;
-use crate::format::manifest::MANIFEST;
-use crate::format::manifest::{dataset_digest, Manifest, RunRecord, ShardRecord, SplitRecord};
-use crate::run::plan::{part_root, PartPlan, Plan, PlanError};
+use crate::format::manifest::{
+    dataset_digest, find_manifest, manifest_name, Manifest, RunRecord, ShardRecord, SplitRecord,
+    FORMAT_VERSION, MANIFEST, MANIFEST_NAMES,
+};
+use crate::run::plan::{part_root, plan_copy, PartPlan, Plan, PlanError};
 
 /// Why `msms merge` refused.
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +34,15 @@ pub(crate) enum MergeError {
     Write(#[from] crate::write::error::SinkError),
 }
 
-/// Check every part of the plan in `root/plan.json` (manifest, settings, rows, shard digests)
-/// and write `root/manifest.json` listing every shard (paths `parts/K/<split>/…`).
+/// Check every part of the plan in `root/_plan.json` (or a format-1 root's `plan.json`: [`plan_copy`]) (manifest, settings, rows, shard digests)
+/// and write `root/_manifest.json` listing every shard (paths `parts/K/<split>/…`).
+///
+/// The parts must all be of one output format. Parts written by a format-1 msms (each with
+/// its `manifest.json`) are merged into a format-1 root: `root/manifest.json`, format 1, as
+/// their shards' footers say. A manifest of the other name left by an earlier merge is
+/// removed, so that the root holds one.
 pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
-    let plan = Plan::load(&root.join("plan.json"))?;
+    let plan = Plan::load(&plan_copy(root))?;
     let mut problems = Vec::new();
     let mut manifests: Vec<Manifest> = Vec::new();
     for part in &plan.parts {
@@ -44,6 +51,9 @@ pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
             Err(problem) => problems.push(problem),
         }
     }
+    if problems.is_empty() {
+        problems = format_problems(root, &plan, &manifests);
+    }
     if !problems.is_empty() {
         return Err(MergeError::Parts {
             root: root.to_path_buf(),
@@ -51,8 +61,56 @@ pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
         });
     }
     let merged = merged(root, &manifests)?;
-    crate::write::atomic::write_atomic(&root.join(MANIFEST), merged.to_json().as_bytes())?;
+    let name = manifest_name(merged.format_version);
+    crate::write::atomic::write_atomic(&root.join(name), merged.to_json().as_bytes())?;
+    for stale in MANIFEST_NAMES.iter().filter(|n| **n != name) {
+        let p = root.join(stale);
+        if p.is_file() {
+            std::fs::remove_file(&p).map_err(|source| crate::write::error::SinkError::Io {
+                op: "removing an earlier merge's manifest",
+                path: p,
+                source,
+            })?;
+        }
+    }
     Ok(merged)
+}
+
+/// Parts of an older output format than the newest part's, one line each (shards of two
+/// formats cannot be listed in one manifest). The newest is this build's format (a part of a
+/// newer one does not verify), so the older parts are the ones to convert again.
+fn format_problems(root: &Path, plan: &Plan, manifests: &[Manifest]) -> Vec<String> {
+    let newest = manifests
+        .iter()
+        .map(|m| m.format_version)
+        .max()
+        .unwrap_or(0);
+    manifests
+        .iter()
+        .zip(&plan.parts)
+        .filter(|(m, _)| m.format_version != newest)
+        .map(|(m, part)| {
+            let k = part.part;
+            format!(
+                "part {k}: output format {} ({}), other parts format {newest} ({}): all parts must \
+                 be of one format; convert it again with this msms: remove {}, then {}",
+                m.format_version,
+                manifest_name(m.format_version),
+                manifest_name(newest),
+                part_root(root, k).display(),
+                part_command(root, k)
+            )
+        })
+        .collect()
+}
+
+/// The command that converts part `k` of the plan in `root`.
+fn part_command(root: &Path, k: usize) -> String {
+    format!(
+        "msms build-shards --plan {} --part {k} --output-root {}",
+        plan_copy(root).display(),
+        root.display()
+    )
 }
 
 /// The manifest of `part`, when it is finished, with the plan's settings and rows, and its
@@ -60,21 +118,23 @@ pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
 fn checked_part(root: &Path, plan: &Plan, part: &PartPlan) -> Result<Manifest, String> {
     let k = part.part;
     let proot = part_root(root, k);
-    let path = proot.join(MANIFEST);
+    let path = find_manifest(&proot).unwrap_or_else(|| proot.join(MANIFEST));
     let m: Manifest = match std::fs::read_to_string(&path) {
         Ok(t) => serde_json::from_str(&t)
             .map_err(|e| format!("part {k}: {} is not a manifest: {e}", path.display()))?,
         Err(_) => {
-            let why = if crate::format::checkpoint::path(&proot).exists() {
-                "interrupted (a checkpoint, no manifest): run it again to resume"
+            let why = if let Some(v) = crate::run::other_format_checkpoint(&proot) {
+                format!(
+                    "interrupted, started by an msms writing output format {v}, which this msms \
+                     (format {FORMAT_VERSION}) cannot resume: remove {} and run it again",
+                    proot.display()
+                )
+            } else if crate::format::checkpoint::path(&proot).exists() {
+                "interrupted (a checkpoint, no manifest): run it again to resume".into()
             } else {
-                "missing (no manifest): not run, or not finished"
+                "missing (no manifest): not run, or not finished".into()
             };
-            return Err(format!(
-                "part {k}: {why}: msms build-shards --plan {} --part {k} --output-root {}",
-                root.join("plan.json").display(),
-                root.display()
-            ));
+            return Err(format!("part {k}: {why}: {}", part_command(root, k)));
         }
     };
     if m.config_hash != plan.config_hash {

@@ -16,7 +16,7 @@ pub struct Layer {
     /// `inputs`: HDF5 files, in spectrum-numbering order. Relative paths are kept as
     /// written (relative to the working directory, not to the config file).
     pub inputs: Option<Vec<PathBuf>>,
-    /// `output_root`: directory receiving `manifest.json` and the split directories.
+    /// `output_root`: directory receiving `_manifest.json` and the split directories.
     pub output_root: Option<PathBuf>,
     /// `profile.num_workers`.
     pub num_workers: Option<usize>,

@@ -1,4 +1,4 @@
-//! `manifest.json`: the record of a run, written last and atomically.
+//! `_manifest.json`: the record of a run, written last and atomically.
 //!
 //! Format (version `FORMAT_VERSION`); every field is always
 //! present:
@@ -6,7 +6,7 @@
 //! ```text
 //! {
 //!   "format": "msms-shards",
-//!   "format_version": 1,
+//!   "format_version": 2,
 //!   "tool_version": "0.1.0",
 //!   "config_hash": "sha256:…",            // over the settings that affect the output bytes
 //!   "settings": { … },                    // those settings, resolved
@@ -28,8 +28,20 @@
 //!
 //! Everything outside `run` depends only on the inputs and the output-affecting settings, so
 //! two runs over the same inputs with the same settings give the same manifest but for `run`.
+//!
+//! # Versions
+//!
+//! - 2: the manifest is `ROOT/_manifest.json`, so that nothing but shards is left where
+//!   dataset readers look (they skip names starting with `_` or `.`): `pandas.read_parquet(ROOT)`
+//!   and the like read the root with no options. Shards and the manifest's fields are as in 1.
+//! - 1: the manifest was `ROOT/manifest.json`.
+//!
+//! Every command that reads a root finds its manifest with [`find_manifest`], so format-1
+//! roots are still verified, reported on and merged; a manifest's name goes with its
+//! `format_version` ([`manifest_name`]), and shard footers carry the same version.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
@@ -238,9 +250,10 @@ impl Manifest {
     }
 }
 
-/// Version of the on-disk layout (shard files, columns, manifest). Bumped on any change
-/// readers must know about.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk layout (shard files, columns, manifest) that this build writes.
+/// Bumped on any change readers must know about; see the module documentation for what
+/// each version changed. Versions 1 to this one are read.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// A finalised shard, as recorded in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -274,8 +287,33 @@ pub fn dataset_digest(shards: &[ShardRecord]) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-/// Name of the manifest file in an output root.
-pub(crate) const MANIFEST: &str = "manifest.json";
+/// Name of the manifest file in an output root (format 2 on).
+pub(crate) const MANIFEST: &str = "_manifest.json";
+
+/// Name of the manifest file in a format-1 output root.
+pub(crate) const MANIFEST_V1: &str = "manifest.json";
+
+/// Every name a manifest has had, in the order [`find_manifest`] looks for them.
+pub(crate) const MANIFEST_NAMES: [&str; 2] = [MANIFEST, MANIFEST_V1];
+
+/// The manifest's file name in a root of format `format_version`.
+pub(crate) fn manifest_name(format_version: u32) -> &'static str {
+    if format_version <= 1 {
+        MANIFEST_V1
+    } else {
+        MANIFEST
+    }
+}
+
+/// The manifest of the output root `root`: `_manifest.json` if it exists, else the format-1
+/// `manifest.json` if that exists; `None` when neither does (no finished run). What is found
+/// is not read: the version inside is the caller's to check.
+pub(crate) fn find_manifest(root: &Path) -> Option<PathBuf> {
+    MANIFEST_NAMES
+        .iter()
+        .map(|name| root.join(name))
+        .find(|p| p.exists())
+}
 
 #[cfg(test)]
 mod tests {
@@ -301,5 +339,22 @@ mod tests {
         ));
         assert_eq!(dataset_digest(&shards), format!("sha256:{want}"));
         assert_ne!(dataset_digest(&shards[..1]), dataset_digest(&shards));
+    }
+
+    #[test]
+    fn the_manifest_is_found_under_either_name_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(find_manifest(root), None);
+        std::fs::write(root.join("manifest.json"), "{}").unwrap();
+        assert_eq!(find_manifest(root), Some(root.join("manifest.json")));
+        std::fs::write(root.join("_manifest.json"), "{}").unwrap();
+        assert_eq!(find_manifest(root), Some(root.join("_manifest.json")));
+        assert_eq!(manifest_name(1), "manifest.json");
+        assert_eq!(manifest_name(FORMAT_VERSION), "_manifest.json");
+        assert!(
+            MANIFEST.starts_with('_'),
+            "dataset readers must skip the manifest"
+        );
     }
 }

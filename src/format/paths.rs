@@ -1,6 +1,7 @@
 //! Path rules of an output root: where shards live, and which manifest paths are safe. (The
 //! file names of the manifest and the checkpoint are kept with their formats:
-//! [`super::manifest::MANIFEST`], [`super::checkpoint::path`].)
+//! [`super::manifest::MANIFEST`] and [`super::manifest::find_manifest`],
+//! [`super::checkpoint::path`].)
 
 use std::path::{Component, Path};
 

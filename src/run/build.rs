@@ -15,7 +15,7 @@ use crate::config::{Dedup, Settings};
 use crate::format::checkpoint::{
     self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry,
 };
-use crate::format::manifest::MANIFEST;
+use crate::format::manifest::{manifest_name, MANIFEST};
 use crate::format::manifest::{InputRecord, Manifest, RunRecord, ShardRecord};
 use crate::process::batch::{self, Counts, Processing};
 use crate::process::groups::RowGroupCutter;
@@ -494,7 +494,7 @@ fn input_records(mappings: &[FileMapping]) -> Vec<InputRecord> {
         .collect()
 }
 
-/// Write `root/manifest.json`; the run is complete, so the checkpoint has served its
+/// Write `root/_manifest.json`; the run is complete, so the checkpoint has served its
 /// purpose and is removed.
 fn write_manifest(root: &Path, manifest: &Manifest) -> Result<PathBuf, RunError> {
     let p = root.join(MANIFEST);
@@ -508,6 +508,8 @@ fn write_manifest(root: &Path, manifest: &Manifest) -> Result<PathBuf, RunError>
 
 /// The summary of a run that had already finished (`--resume` with nothing left to do).
 fn finished_summary(m: Manifest, root: &Path, started: Instant) -> Result<Summary, RunError> {
+    // A finished format-1 root keeps its `manifest.json`.
+    let name = manifest_name(m.format_version);
     let counts = checkpoint::SavedCounts {
         read: m.counts.read,
         accepted: m.counts.written,
@@ -516,12 +518,12 @@ fn finished_summary(m: Manifest, root: &Path, started: Instant) -> Result<Summar
     .to_counts()
     .map_err(|e| RunError::Output {
         path: root.to_path_buf(),
-        message: format!("{MANIFEST}: {e}"),
+        message: format!("{name}: {e}"),
     })?;
     Ok(Summary {
         shards: m.shards.clone(),
         elapsed: started.elapsed(),
-        manifest_path: Some(root.join(MANIFEST)),
+        manifest_path: Some(root.join(name)),
         placement: "nothing to do: the run had finished".into(),
         read_before: counts.read,
         counts,

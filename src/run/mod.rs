@@ -29,5 +29,6 @@ mod workers;
 
 pub use build::{build_shards, build_shards_with, detect_inputs, BuildOptions, Summary};
 pub use error::RunError;
+pub(crate) use output_root::other_format_checkpoint;
 pub use progress::{Event, Progress};
 pub use workers::tune_allocator;

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::format::checkpoint::{self, Checkpoint, CheckpointError, Fingerprint, ShardEntry};
-use crate::format::manifest::Manifest;
-use crate::format::manifest::MANIFEST;
+use crate::format::manifest::{find_manifest, Manifest, FORMAT_VERSION, MANIFEST_NAMES};
 use crate::run::error::RunError;
 use crate::run::progress::Events;
 use crate::write::atomic::temp_path;
@@ -61,9 +60,9 @@ impl Prepare<'_> {
     /// output; with `resume`, check the checkpoint against the inputs and settings, re-hash
     /// the shards it lists and remove everything written after them.
     ///
-    /// Only what msms-shards writes is ever removed (`manifest.json`, `*/shard-*.parquet` and
-    /// their `.tmp` files, `.msms/checkpoint.json`, then directories left empty); anything
-    /// else in the directory stays.
+    /// Only what msms-shards writes is ever removed (`_manifest.json`, a format-1 run's
+    /// `manifest.json`, `*/shard-*.parquet` and their `.tmp` files, `.msms/checkpoint.json`,
+    /// then directories left empty); anything else in the directory stays.
     pub(crate) fn run(&self) -> Result<Start, RunError> {
         let entries = match std::fs::read_dir(self.root) {
             Ok(entries) => entries,
@@ -99,6 +98,14 @@ impl Prepare<'_> {
     /// No `--resume`, a non-empty root: refuse unless `--overwrite` (and no checkpoint).
     fn start_over(&self, saved: Option<&Checkpoint>) -> Result<Start, RunError> {
         if let Some(cp) = saved {
+            if let Some(why) = older_format(cp) {
+                return Err(self.error(format!(
+                    "holds an interrupted run ({}: {} shards finished, {} spectra read) {why}; start over with --overwrite, or finish it with the msms that started it",
+                    checkpoint::path(self.root).display(),
+                    cp.shards.len(),
+                    cp.read_so_far
+                )));
+            }
             return Err(self.error(format!(
                 "holds an interrupted run ({}: {} shards finished, {} spectra read); continue it by adding --resume to the same command, or start over with --overwrite",
                 checkpoint::path(self.root).display(),
@@ -118,10 +125,27 @@ impl Prepare<'_> {
     /// `--resume` with no checkpoint: a finished run of the same inputs and settings is
     /// done; another finished run is refused; anything else starts from the beginning.
     fn resume_without_checkpoint(&self) -> Result<Start, RunError> {
-        let manifest = self.root.join(MANIFEST);
-        if let Ok(text) = std::fs::read_to_string(&manifest) {
+        let found = find_manifest(self.root);
+        if let Some((manifest, text)) =
+            found.and_then(|p| std::fs::read_to_string(&p).ok().map(|text| (p, text)))
+        {
             let m: Manifest = serde_json::from_str(&text)
                 .map_err(|e| self.error(format!("{} cannot be read: {e}", manifest.display())))?;
+            let name = manifest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // A finished format-1 root is still a finished run: it is left as it is.
+            let (finished, redo) = if m.format_version < FORMAT_VERSION {
+                (
+                    format!("{name}, output format {}", m.format_version),
+                    format!(
+                        "; --overwrite converts it again in format {FORMAT_VERSION} (_manifest.json)"
+                    ),
+                )
+            } else {
+                (name.clone(), String::new())
+            };
             let fingerprint = self.fingerprint;
             let same_inputs = m.inputs.len() == fingerprint.inputs.len()
                 && m.inputs
@@ -130,14 +154,14 @@ impl Prepare<'_> {
                     .all(|(a, b)| a.path == b.path && a.bytes == b.bytes);
             if m.config_hash == fingerprint.config_hash && same_inputs {
                 self.events.notice(format!(
-                    "notice: {} already holds this run, finished (manifest.json): nothing to resume",
+                    "notice: {} already holds this run, finished ({finished}): nothing to resume{redo}",
                     self.root.display()
                 ));
                 return Ok(Start::Finished(Box::new(m)));
             }
-            return Err(self.error(
-                "holds a finished run with other inputs or settings (manifest.json) and no checkpoint; use --overwrite to convert again".into(),
-            ));
+            return Err(self.error(format!(
+                "holds a finished run with other inputs or settings ({finished}) and no checkpoint; use --overwrite to convert again",
+            )));
         }
         self.fresh_start();
         self.clear()?;
@@ -147,6 +171,12 @@ impl Prepare<'_> {
     /// `--resume` from checkpoint `cp`: it must match the inputs and settings; the shards it
     /// lists that still match are kept, everything written after them removed.
     fn resume_from(&self, cp: &Checkpoint) -> Result<Start, RunError> {
+        if let Some(why) = older_format(cp) {
+            return Err(self.error(format!(
+                "cannot resume the interrupted run there ({}) {why}; start over with --overwrite, or finish it with the msms that started it",
+                checkpoint::path(self.root).display()
+            )));
+        }
         let differences = cp.fingerprint.differences(self.fingerprint);
         if !differences.is_empty() {
             return Err(CheckpointError::Mismatch {
@@ -206,6 +236,31 @@ impl Prepare<'_> {
         }
         kept
     }
+}
+
+/// The output format of the interrupted run whose checkpoint is in `root`, when it is another
+/// than the one this build writes (such a run cannot be resumed: [`older_format`]); `None`
+/// when there is no readable checkpoint or it is of this format.
+pub(crate) fn other_format_checkpoint(root: &Path) -> Option<u32> {
+    Checkpoint::load(root)
+        .ok()
+        .flatten()
+        .map(|cp| cp.fingerprint.format_version)
+        .filter(|&v| v != FORMAT_VERSION)
+}
+
+/// Why this build cannot continue the run of checkpoint `cp`, when it was started by an msms
+/// that wrote another output format: its shards and this build's would mix in one root.
+fn older_format(cp: &Checkpoint) -> Option<String> {
+    let v = cp.fingerprint.format_version;
+    (v != FORMAT_VERSION).then(|| {
+        format!(
+            "because it was started by msms {} writing output format {v} ({}), and this msms writes format {FORMAT_VERSION} ({}): the shards of one root must all be of one format",
+            cp.fingerprint.tool_version,
+            crate::format::manifest::manifest_name(v),
+            crate::format::manifest::manifest_name(FORMAT_VERSION),
+        )
+    })
 }
 
 /// Why what an earlier run wrote cannot be removed.
@@ -268,7 +323,10 @@ pub(crate) fn remove_ours(
             remove_checkpoint_files(&p, checkpoint)?;
         } else if is_dir {
             remove_shards_in(root, &p, keep)?;
-        } else if name == MANIFEST || temp_path(Path::new(MANIFEST)).as_os_str() == name {
+        } else if MANIFEST_NAMES
+            .iter()
+            .any(|m| *m == name || temp_path(Path::new(m)).as_os_str() == name)
+        {
             remove_file(&p)?;
         }
     }

@@ -9,7 +9,8 @@
 //! `ROOT/parts/K/` as an ordinary output root (own manifest, own checkpoint: `--resume`
 //! works per part, and a finished part run again only says so). Spectrum ids are those of
 //! the whole input, so the merged dataset holds exactly the rows of a single-machine run with
-//! the same settings (the shard boundaries differ).
+//! the same settings (the shard boundaries differ). Each part also keeps a copy of the plan
+//! in the root, `ROOT/_plan.json` (`plan.json` in a format-1 root), which `msms merge` reads.
 //!
 //! `plan.json` (`format` `msms-plan`, `version` 1):
 //!
@@ -95,6 +96,26 @@ pub(crate) enum PlanError {
 
 /// The plan format's version.
 pub(crate) const PLAN_VERSION: u32 = 1;
+
+/// Name of the plan's copy in the output root of a planned conversion: `build-shards --plan`
+/// writes it there, `msms merge` reads it. It starts with `_` so that dataset readers of the
+/// merged root skip it (output format 2 on).
+pub(crate) const PLAN_COPY: &str = "_plan.json";
+
+/// Name of the plan's copy in the root of a format-1 planned conversion.
+pub(crate) const PLAN_COPY_V1: &str = "plan.json";
+
+/// The plan's copy in `root`: `_plan.json`, else a format-1 root's `plan.json` when only that
+/// exists.
+pub(crate) fn plan_copy(root: &Path) -> PathBuf {
+    let copy = root.join(PLAN_COPY);
+    let old = root.join(PLAN_COPY_V1);
+    if !copy.exists() && old.exists() {
+        old
+    } else {
+        copy
+    }
+}
 
 /// One part of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Atomic file replacement: a temporary name, fsync, rename, fsync of the directory.
 //!
 //! The temporary name of a file is its own name with `.tmp` appended ([`temp_path`]):
-//! `manifest.json.tmp`, `.msms/checkpoint.json.tmp`, `plan.txt.tmp`,
+//! `_manifest.json.tmp`, `.msms/checkpoint.json.tmp`, `plan.txt.tmp`,
 //! `train/shard-00000.parquet.tmp`.
 
 use std::fs::{self, File};
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn the_temporary_name_is_the_file_name_and_tmp() {
         for (path, tmp) in [
-            ("root/manifest.json", "root/manifest.json.tmp"),
+            ("root/_manifest.json", "root/_manifest.json.tmp"),
             (
                 "root/.msms/checkpoint.json",
                 "root/.msms/checkpoint.json.tmp",

@@ -220,9 +220,9 @@ pub(crate) fn assert_refusal_message(run: &Run, file: &Path, mentions: &[&str]) 
     }
 }
 
-/// The parsed `manifest.json` under `root`.
+/// The parsed `_manifest.json` under `root`.
 pub(crate) fn read_manifest(root: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(root.join("manifest.json")).expect("manifest.json");
+    let text = std::fs::read_to_string(root.join("_manifest.json")).expect("_manifest.json");
     serde_json::from_str(&text).expect("manifest is JSON")
 }
 
@@ -648,12 +648,12 @@ pub(crate) fn assert_manifest_and_files(
     assert_eq!(recs.len(), shards.len());
     assert!(!recs.is_empty(), "at least one shard");
 
-    // Files under root: exactly manifest.json and the listed shards.
+    // Files under root: exactly _manifest.json and the listed shards.
     let mut want_files: Vec<String> = recs
         .iter()
         .map(|s| s["path"].as_str().unwrap().to_string())
         .collect();
-    want_files.push("manifest.json".into());
+    want_files.push("_manifest.json".into());
     want_files.sort();
     assert_eq!(files_under(root), want_files, "files under the output root");
 

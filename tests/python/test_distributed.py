@@ -6,7 +6,7 @@ Inputs: two `msms synth` files of 3,000 spectra each (2 % planted faults), conve
 several shards per split). The reference is one `msms build-shards` run with those settings.
 
 - examples/dask/convert.py on its own 2-worker LocalCluster, 3 parts: the merged
-  ROOT/manifest.json lists every shard of every part (and no other), each listed file's size
+  ROOT/_manifest.json lists every shard of every part (and no other), each listed file's size
   and SHA-256 match, the dataset digest is recomputed, the counts and split sizes are the
   reference's, `msms verify` passes on the merged root and on each part, and the content
   (a SHA-256 over every row in spectrum_id order: id, split, precursor m/z, m/z and intensity
@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from msms_cli import REPO, clean_env, msms_bin, run
@@ -107,7 +108,7 @@ def ref(tmp_path_factory) -> Reference:
         msms("synth", h5, "--spectra", N_PER_FILE, "--faults", "0.02", "--seed", seed)
     root = tmp / "single"
     msms("build-shards", "--input-hdf5", *inputs, "--output-root", root, "-q", *PROCESSING)
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = json.loads((root / "_manifest.json").read_text())
     table = rows_by_id(root, manifest)
     return Reference(inputs, manifest, table, content_digest(table))
 
@@ -115,13 +116,13 @@ def ref(tmp_path_factory) -> Reference:
 def check_merged(root: Path, ref: Reference, parts: int) -> dict:
     """The merged root: every part's shards listed (and nothing else), files and digests
     matching, counts and splits the reference's, content equal to the reference's."""
-    m = json.loads((root / "manifest.json").read_text())
+    m = json.loads((root / "_manifest.json").read_text())
     listed = [s["path"] for s in m["shards"]]
     assert len(listed) == len(set(listed))
     # Every shard of every part, and only those.
     expected = []
     for k in range(parts):
-        pm = json.loads((root / "parts" / str(k) / "manifest.json").read_text())
+        pm = json.loads((root / "parts" / str(k) / "_manifest.json").read_text())
         expected += [f"parts/{k}/{s['path']}" for s in pm["shards"]]
         assert pm["config_hash"] == m["config_hash"]
     assert sorted(listed) == sorted(expected)
@@ -139,6 +140,9 @@ def check_merged(root: Path, ref: Reference, parts: int) -> dict:
     assert m["config_hash"] == ref.manifest["config_hash"]
     assert {k: v["rows"] for k, v in m["splits"].items()} == {k: v["rows"] for k, v in ref.manifest["splits"].items()}
     assert list(m["splits"]) == ["train", "val", "test"]
+    # The merged root is a dataset: read with no options (everything beside the shards,
+    # such as _plan.json, _manifest.json or Slurm's _slurm/ logs, is skipped by the reader).
+    assert ds.dataset(root).count_rows() == m["counts"]["written"]
     # Content: the digest over rows in spectrum_id order, and every column.
     table = rows_by_id(root, m)
     assert content_digest(table) == ref.digest
@@ -213,12 +217,12 @@ def test_dask_merge_lists_every_shard_of_every_part(dask_run, ref):
     for split in m["splits"]:
         ids = [(s["first_spectrum_id"], s["last_spectrum_id"]) for s in m["shards"] if s["split"] == split]
         assert all(a[1] < b[0] for a, b in zip(ids, ids[1:])), split
-    plan = json.loads((dask_run.root / "plan.json").read_text())
+    plan = json.loads((dask_run.root / "_plan.json").read_text())
     assert plan["format"] == "msms-plan" and len(plan["parts"]) == PARTS
 
 
 def test_dask_summary_reports_digest_counts_and_timing(dask_run, ref):
-    m = json.loads((dask_run.root / "manifest.json").read_text())
+    m = json.loads((dask_run.root / "_manifest.json").read_text())
     s = dask_run.summary
     assert s["dataset_digest"] == m["dataset_digest"]
     assert s["counts"] == ref.manifest["counts"]
@@ -271,7 +275,7 @@ if args[:1] == ["build-shards"] and part == cfg.get("part"):
         print("msms-wrapper: injected failure of part %d" % part, file=sys.stderr)
         sys.exit(1)
 if args[:1] == ["merge"] and cfg["mode"] == "break_merge":
-    os.unlink(os.path.join(args[1], "parts", str(cfg["part"]), "manifest.json"))
+    os.unlink(os.path.join(args[1], "parts", str(cfg["part"]), "_manifest.json"))
     event("broke part %d" % cfg["part"])
 os.execv(REAL, [REAL, *args])
 """)
@@ -311,13 +315,13 @@ def test_dask_part_that_keeps_failing_exits_1_and_a_rerun_continues(ref, schedul
     r = convert("--msms", wrapper, "--retries", "1", "--resubmits", "1", *common, code=1)
     assert events(tmp_path) == ["failed"] * 4  # (1 + 1 retry) × (1 + 1 resubmission)
     assert "part 1 failed" in r.stderr and "injected failure of part 1" in r.stderr
-    assert not (root / "manifest.json").exists()
-    assert (root / "parts" / "0" / "manifest.json").exists() and (root / "parts" / "2" / "manifest.json").exists()
-    done = {k: (root / "parts" / str(k) / "manifest.json").stat().st_mtime_ns for k in (0, 2)}
+    assert not (root / "_manifest.json").exists()
+    assert (root / "parts" / "0" / "_manifest.json").exists() and (root / "parts" / "2" / "_manifest.json").exists()
+    done = {k: (root / "parts" / str(k) / "_manifest.json").stat().st_mtime_ns for k in (0, 2)}
     # The same command with the real binary: only part 1 is converted, then the merge.
     r = convert("--msms", msms_bin(), *common)
     assert "already holds this plan" in r.stderr
-    assert {k: (root / "parts" / str(k) / "manifest.json").stat().st_mtime_ns for k in (0, 2)} == done
+    assert {k: (root / "parts" / str(k) / "_manifest.json").stat().st_mtime_ns for k in (0, 2)} == done
     m = check_merged(root, ref, PARTS)
     # Same plan, same settings: the very shards of the uninterrupted Dask run.
     assert m["dataset_digest"] == dask_run.summary["dataset_digest"]
@@ -333,7 +337,7 @@ def test_dask_merge_refusal_is_the_exit_code(ref, scheduler, tmp_path):
                 "--scheduler", scheduler, "--", *PROCESSING, code=2)
     assert events(tmp_path) == ["broke part 2"]
     assert "part 2" in r.stderr and "msms merge" in r.stderr
-    assert not (root / "manifest.json").exists()
+    assert not (root / "_manifest.json").exists()
 
 
 # --------------------------------------------------------------------------------------
@@ -357,7 +361,7 @@ def test_slurm_scripts_pass_shellcheck():
 def test_slurm_array_tasks_run_locally(ref, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    plan = root / "plan.json"
+    plan = root / "_plan.json"
     msms("plan", "--input-hdf5", *ref.inputs, "--parts", 2, "--output", plan, *PROCESSING)
     env = clean_env(MSMS=msms_bin(), PLAN=plan, OUTPUT_ROOT=root, SLURM_CPUS_PER_TASK=1)
     for k in (0, 1):
@@ -435,9 +439,9 @@ def test_slurm_submit_plans_and_chains_the_merge(ref, tmp_path):
     assert parts["opts"]["array"] == f"0-{PARTS - 1}%2"
     assert merge["opts"]["dependency"] == f"afterok:{parts['job']}"  # ";cluster" stripped
     assert parts["tasks"] == {str(k): 0 for k in range(PARTS)}, parts
-    assert merge["ran"] and merge["ok"], (root / "slurm").iterdir()
+    assert merge["ran"] and merge["ok"], list((root / "_slurm").iterdir())
     assert f"job array {parts['job']}" in r.stdout and f"merge: job {merge['job']}" in r.stdout
-    assert sorted(p.name for p in (root / "slurm").glob("*.log")) == sorted(
+    assert sorted(p.name for p in (root / "_slurm").glob("*.log")) == sorted(
         [f"part-{parts['job']}_{k}.log" for k in range(PARTS)] + [f"merge-{merge['job']}.log"])
     m = check_merged(root, ref, PARTS)
     # Submitting the same conversion again re-runs every part (each exits at once) and merges
@@ -445,6 +449,6 @@ def test_slurm_submit_plans_and_chains_the_merge(ref, tmp_path):
     run(cmd, env=env)
     again = [json.loads(line) for line in log.read_text().splitlines()][2:]
     assert [j["ok"] for j in again] == [True, True]
-    assert json.loads((root / "manifest.json").read_text())["dataset_digest"] == m["dataset_digest"]
+    assert json.loads((root / "_manifest.json").read_text())["dataset_digest"] == m["dataset_digest"]
     r = run([("2" if str(a) == str(PARTS) else a) for a in cmd], env=env, code=2)
     assert "holds another plan" in r.stderr

@@ -70,7 +70,7 @@ STORAGE = {
 
 def build_shards(h5: Path, out: Path, *extra: str) -> dict:
     run_msms("build-shards", "--input-hdf5", h5, "--output-root", out, "-q", *extra)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     return manifest
 
 
@@ -486,7 +486,7 @@ def test_two_inputs_one_sequence(tmp_path):
     write_gems(hb, b, STORAGE["plain"])
     out = tmp_path / "out"
     run_msms("build-shards", "--input-hdf5", ha, hb, "--output-root", out, "-q")
-    m = json.loads((out / "manifest.json").read_text())
+    m = json.loads((out / "_manifest.json").read_text())
     t = read_all(out)
     ra, _ = expected_valid(a)
     rb, _ = expected_valid(b)
@@ -512,7 +512,7 @@ def test_quiet_prints_nothing(tmp_path):
     h5 = tmp_path / "q.hdf5"
     write_gems(h5, g, STORAGE["plain"])
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", tmp_path / "out", "-q")
-    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert (tmp_path / "out" / "_manifest.json").is_file()
     assert r.stdout == "" and r.stderr == "", f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
 
 
@@ -554,7 +554,7 @@ def test_unfiltered_partial_edge_chunks(tmp_path):
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", native)
     assert "partial edge chunks are stored unfiltered" in r.stderr, r.stderr
     build_shards(h5, ref, "--decode", "libhdf5")
-    m = json.loads((native / "manifest.json").read_text())
+    m = json.loads((native / "_manifest.json").read_text())
     assert m["counts"]["read"] == n and m["counts"]["written"] == n
     for shard in m["shards"]:
         assert (native / shard["path"]).read_bytes() == (ref / shard["path"]).read_bytes()

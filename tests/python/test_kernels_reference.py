@@ -52,7 +52,7 @@ F32 = np.float32
 
 def build_shards(h5: Path, out: Path, *extra: str) -> tuple[pa.Table, dict]:
     run_msms("build-shards", "--input-hdf5", h5, "--output-root", out, "-q", "--overwrite", *extra)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     t = ds.dataset(out / "train", format="parquet").to_table().sort_by("spectrum_id")
     return t, manifest
 

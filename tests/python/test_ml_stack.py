@@ -100,7 +100,7 @@ def out(tmp_path_factory) -> Out:
     )
     capped = tmp / "capped"
     run_msms("build-shards", "--input-hdf5", h5, "--output-root", capped, "-q", "--max-peaks", TOP_K)
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = json.loads((root / "_manifest.json").read_text())
     tables = {}
     for split in SPLITS:
         paths = [root / s["path"] for s in manifest["shards"] if s["split"] == split]
@@ -206,8 +206,9 @@ def test_manifest_splits(out):
     # The split fractions hold roughly (a hash of a key per spectrum, not an exact cut).
     for split, frac in SPLITS.items():
         assert abs(m["splits"][split]["rows"] / total - frac) < 0.05, m["splits"]
-    # On disk: one directory per split, nothing else beside the manifest.
-    assert sorted(p.name for p in out.root.iterdir()) == sorted([*SPLITS, "manifest.json"])
+    # On disk: one directory per split, nothing else beside the manifest (whose name starts
+    # with `_`, so that readers skip it).
+    assert sorted(p.name for p in out.root.iterdir()) == sorted([*SPLITS, "_manifest.json"])
     for split in SPLITS:
         on_disk = sorted(p.name for p in (out.root / split).iterdir())
         assert on_disk == [Path(s["path"]).name for s in out.split_shards(split)]
@@ -218,9 +219,9 @@ def test_manifest_splits(out):
 
 
 def test_pyarrow_dataset_whole_root(out):
-    # manifest.json sits in the root: exclude_invalid_files skips it (or list the shards).
+    # The root with no options but the split directory as a column: _manifest.json is skipped.
     part = ds.partitioning(pa.schema([("split", pa.string())]))
-    d = ds.dataset(out.root, format="parquet", partitioning=part, exclude_invalid_files=True)
+    d = ds.dataset(out.root, format="parquet", partitioning=part)
     want = manifest_schema(out.manifest)
     assert d.schema == want.append(pa.field("split", pa.string())), d.schema
     assert d.count_rows() == out.manifest["counts"]["written"]
@@ -596,7 +597,7 @@ def test_loader_arguments(out, loader_mod):
         loader_mod.ShardDataset(out.root, max_peaks=200, pad_to=128)
     with pytest.raises(ValueError, match="no split 'validation' in .*; splits: train, val, test$"):
         loader_mod.ShardDataset(out.root, split="validation")
-    with pytest.raises(FileNotFoundError, match="manifest.json"):
+    with pytest.raises(FileNotFoundError, match="_manifest.json"):
         loader_mod.ShardDataset(out.root / "train")
     # max_peaks=None keeps every peak, so pad_to must hold the longest spectrum.
     with pytest.raises(ValueError, match="more than pad_to"):

@@ -321,8 +321,8 @@ def report(tmp_path_factory) -> Path:
     )
     r = run_msms("quality-report", root)
     assert "7 charts" in r.stdout, r.stdout
-    html = root / "quality_report.html"
-    assert html.is_file() and (root / "quality_report.json").is_file()
+    html = root / "_quality_report.html"
+    assert html.is_file() and (root / "_quality_report.json").is_file()
     return html
 
 
@@ -364,7 +364,7 @@ def test_report_renders_without_console_errors(browser, report, tmp_path):
     assert dom["limit"] == 1, "the shard size limit line"
     assert {"train", "val", "test"} <= set(dom["legend"]), dom["legend"]
     assert dom["overflowX"] <= 0, f"horizontal scrolling at {VIEWPORT[0]} px wide"
-    manifest = json.loads((report.parent / "manifest.json").read_text())
+    manifest = json.loads((report.parent / "_manifest.json").read_text())
     assert manifest["dataset_digest"] in dom["text"]
 
     png = browser.screenshot(session, VIEWPORT[0])

@@ -241,7 +241,7 @@ def converted(request, tmp_path_factory) -> Converted:
         out = d / f"out_{decode}"
         run_msms("build-shards", "--input-hdf5", h5, "--output-root", out, "--decode", decode, "-q")
         outs[decode] = out
-        manifests[decode] = json.loads((out / "manifest.json").read_text())
+        manifests[decode] = json.loads((out / "_manifest.json").read_text())
     return Converted(t, h5, outs, manifests)
 
 

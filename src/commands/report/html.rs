@@ -1,4 +1,4 @@
-//! The HTML page (`quality_report.html`): self-contained (inline CSS and SVG, no scripts),
+//! The HTML page (`_quality_report.html`): self-contained (inline CSS and SVG, no scripts),
 //! a header of facts, seven charts, the summary statistics, settings, profile and inputs.
 
 use std::fmt::Write as _;

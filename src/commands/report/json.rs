@@ -1,4 +1,4 @@
-//! The JSON document (`quality_report.json`, see the module documentation of
+//! The JSON document (`_quality_report.json`, see the module documentation of
 //! [`super`]) and the column summaries the HTML page draws from.
 
 use serde::Serialize;

@@ -31,7 +31,7 @@
 //! order and the shards' sums in manifest order, so the report is deterministic whatever
 //! the thread count.
 //!
-//! # `quality_report.json` (report_version 1)
+//! # `_quality_report.json` (report_version 1)
 //!
 //! ```text
 //! {
@@ -39,7 +39,7 @@
 //!   "report_version": 1,
 //!   "tool_version": "0.1.0",              // the msms that wrote the report
 //!   "root": "shards/c1",                  // as given on the command line
-//!   "manifest": { "format_version": 1, "tool_version": "0.1.0", "config_hash": "sha256:…",
+//!   "manifest": { "format_version": 2, "tool_version": "0.1.0", "config_hash": "sha256:…",
 //!                 "dataset_digest": "sha256:…", "mode": "local", "created_at": "…",
 //!                 "settings": { … }, "profile": { … },
 //!                 "inputs": [ { "path", "bytes", "spectra", "first_spectrum_id" } ] },
@@ -84,14 +84,16 @@ use self::display::percent;
 use self::read::{read_shards, ShardProblem};
 use crate::commands::verify::{Verifier, VerifyError};
 use crate::config::ByteSize;
-use crate::format::manifest::{Manifest, MANIFEST};
+use crate::format::manifest::{manifest_name, Manifest};
 use crate::format::paths::is_plain_relative;
 use crate::text::{human_bytes, thousands as group};
 use crate::write::atomic::write_atomic;
 use crate::write::error::SinkError;
 
-/// Default file name of the HTML report in the output root.
-pub(crate) const HTML_NAME: &str = "quality_report.html";
+/// Default file name of the HTML report in the output root. It starts with `_`, as every file
+/// in a root that is not a shard does, so that dataset readers (pandas, pyarrow, Hugging Face
+/// `datasets`) skip it; the JSON's default is the same name with `.json`.
+pub(crate) const HTML_NAME: &str = "_quality_report.html";
 
 /// `format` of the JSON report.
 pub(crate) const REPORT_FORMAT: &str = "msms-shards-quality-report";
@@ -192,7 +194,7 @@ pub(crate) struct OutputPaths {
 }
 
 impl OutputPaths {
-    /// `html` (default `root/quality_report.html`) and `json` (default: the HTML path with
+    /// `html` (default `root/_quality_report.html`) and `json` (default: the HTML path with
     /// the extension `.json`); refused when they are the same path.
     pub(crate) fn resolve(
         root: &Path,
@@ -422,7 +424,7 @@ fn check_paths(root: &Path, manifest: &Manifest) -> Result<(), ReportError> {
     for s in &manifest.shards {
         if !is_plain_relative(&s.path) {
             return Err(ReportError::BadPath {
-                manifest: root.join(MANIFEST),
+                manifest: root.join(manifest_name(manifest.format_version)),
                 path: s.path.clone(),
             });
         }

@@ -1,4 +1,5 @@
-//! `msms verify`: check a finished output root against its `manifest.json`.
+//! `msms verify`: check a finished output root against its manifest (`_manifest.json`, or a
+//! format-1 root's `manifest.json`: [`find_manifest`]).
 //!
 //! [`Verifier::open`] reads and checks the manifest (format `msms-shards`, a known
 //! `format_version`); a root whose manifest cannot be used is a [`VerifyError`]. [`Verifier::run`]
@@ -48,7 +49,9 @@ use rayon::prelude::*;
 
 use crate::commands::shard_pool;
 use crate::format::manifest::Manifest;
-use crate::format::manifest::{dataset_digest, ShardRecord, FORMAT_VERSION, MANIFEST};
+use crate::format::manifest::{
+    dataset_digest, find_manifest, ShardRecord, FORMAT_VERSION, MANIFEST, MANIFEST_V1,
+};
 use crate::format::paths::is_plain_relative;
 
 pub(crate) use problems::{Problem, ProblemKind, Recorded};
@@ -74,9 +77,9 @@ pub(crate) enum VerifyError {
         /// Something (not a directory) is there.
         exists: bool,
     },
-    /// There is no `manifest.json`.
+    /// There is no manifest (`_manifest.json`, nor a format-1 root's `manifest.json`).
     #[error(
-        "{}: no such file: not the output root of a finished `msms build-shards` run{}",
+        "{}: no such file (nor {MANIFEST_V1}, as format 1 named it): not the output root of a finished `msms build-shards` run{}",
         path.display(),
         if *interrupted {
             " (.msms/checkpoint.json is there: an interrupted run; finish it with \
@@ -91,7 +94,7 @@ pub(crate) enum VerifyError {
         /// The root holds a checkpoint of an unfinished run.
         interrupted: bool,
     },
-    /// `manifest.json` cannot be read.
+    /// The manifest cannot be read.
     #[error("cannot read {}", path.display())]
     ReadManifest {
         /// The manifest.
@@ -100,7 +103,7 @@ pub(crate) enum VerifyError {
         #[source]
         source: io::Error,
     },
-    /// `manifest.json` is not a manifest.
+    /// The manifest is not a manifest.
     #[error("{}: not an msms-shards manifest", path.display())]
     ParseManifest {
         /// The manifest.
@@ -174,7 +177,8 @@ pub(crate) struct Report {
     pub(crate) full: bool,
     /// Spectra checked one by one (`--full`).
     pub(crate) spectra_checked: u64,
-    /// Problems: each shard's in manifest order, then the dataset's (`manifest.json`), then
+    /// Problems: each shard's in manifest order, then the dataset's (filed under the
+    /// manifest's name), then
     /// files the manifest does not list. Spectrum problems beyond [`Options::max_listed`]
     /// are left out and counted in [`omitted`](Self::omitted).
     pub(crate) problems: Vec<Problem>,
@@ -199,10 +203,13 @@ impl Report {
 pub(crate) struct Verifier {
     root: PathBuf,
     manifest: Manifest,
+    /// The manifest's file name (`_manifest.json`, or `manifest.json` in a format-1 root).
+    manifest_name: String,
 }
 
 impl Verifier {
-    /// Read `root/manifest.json` and check it is an msms-shards manifest of a known version.
+    /// Find the manifest of `root` ([`find_manifest`]) and check it is an msms-shards
+    /// manifest of a known version.
     pub(crate) fn open(root: &Path) -> Result<Verifier, VerifyError> {
         if !root.is_dir() {
             return Err(VerifyError::NotADirectory {
@@ -210,7 +217,7 @@ impl Verifier {
                 exists: root.exists(),
             });
         }
-        let path = root.join(MANIFEST);
+        let path = find_manifest(root).unwrap_or_else(|| root.join(MANIFEST));
         let text = std::fs::read_to_string(&path).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
                 VerifyError::NoManifest {
@@ -250,9 +257,14 @@ impl Verifier {
             });
         }
         let manifest: Manifest = serde_json::from_value(value).map_err(parse_err)?;
+        let manifest_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Verifier {
             root: root.to_path_buf(),
             manifest,
+            manifest_name,
         })
     }
 
@@ -285,7 +297,7 @@ impl Verifier {
         let settings_notes: Vec<Problem> = if opts.full {
             unknown
                 .into_iter()
-                .map(|k| Problem::new(MANIFEST, k))
+                .map(|k| Problem::new(&self.manifest_name, k))
                 .collect()
         } else {
             Vec::new()
@@ -302,7 +314,7 @@ impl Verifier {
         let outcomes = check_shards(&ctx, &plan, opts.threads)?;
         let mut report = Report::empty(m, opts.full);
         report.gather(outcomes, &m.shards, opts.max_listed);
-        report.check_dataset(m);
+        report.check_dataset(m, &self.manifest_name);
         report.problems.extend(settings_notes);
         report.problems.extend(stray_files(&self.root, &seen));
         Ok(report)
@@ -417,9 +429,9 @@ impl Report {
         }
     }
 
-    /// The dataset as a whole: its digest and counts.
-    fn check_dataset(&mut self, m: &Manifest) {
-        let d = MANIFEST;
+    /// The dataset as a whole: its digest and counts (problems filed under `d`, the
+    /// manifest's file name).
+    fn check_dataset(&mut self, m: &Manifest, d: &str) {
         let digest = dataset_digest(&m.shards);
         if digest != m.dataset_digest {
             self.problems.push(Problem::mismatch(

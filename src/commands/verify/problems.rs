@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use crate::format::manifest::MANIFEST;
-
 use super::SpectrumFault;
 
 /// A manifest field compared with what the files hold.
@@ -71,7 +69,7 @@ impl Recorded {
     }
 }
 
-/// What is wrong with one file (or, for dataset-level problems, with `manifest.json`).
+/// What is wrong with one file (or, for dataset-level problems, with the manifest).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub(crate) enum ProblemKind {
@@ -136,7 +134,8 @@ pub(crate) enum ProblemKind {
 /// One problem: the file concerned (relative to the root, `/`-separated) and what is wrong.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Problem {
-    /// File, relative to the root; `manifest.json` for problems of the dataset as a whole.
+    /// File, relative to the root; the manifest's (`_manifest.json`, or a format-1 root's
+    /// `manifest.json`) for problems of the dataset as a whole.
     pub(crate) file: String,
     /// What differs.
     pub(crate) kind: ProblemKind,
@@ -213,7 +212,7 @@ impl fmt::Display for Problem {
 impl fmt::Display for ProblemKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Missing => write!(f, "missing (listed in {MANIFEST})"),
+            Self::Missing => write!(f, "missing (listed in the manifest)"),
             Self::Unreadable { error } => write!(f, "cannot read: {error}"),
             Self::Mismatch {
                 field,
@@ -228,16 +227,16 @@ impl fmt::Display for ProblemKind {
             Self::Footer { error } => write!(f, "Parquet footer unreadable: {error}"),
             Self::Schema { detail } => write!(f, "schema mismatch: {detail}"),
             Self::Rows { error } => write!(f, "rows cannot be decoded: {error}"),
-            Self::Unlisted => write!(f, "shard file not listed in {MANIFEST}"),
+            Self::Unlisted => write!(f, "shard file not listed in the manifest"),
             Self::Leftover => write!(
                 f,
                 "leftover temporary file (a write that never finished; not part of the dataset)"
             ),
             Self::BadPath => write!(
                 f,
-                "listed in {MANIFEST} but not a relative path inside the root (not checked)"
+                "listed in the manifest but not a relative path inside the root (not checked)"
             ),
-            Self::Duplicate => write!(f, "listed more than once in {MANIFEST}"),
+            Self::Duplicate => write!(f, "listed more than once in the manifest"),
             Self::Setting { key, value } => write!(
                 f,
                 "settings.{key} = {value} is not understood by this msms; the checks that \
