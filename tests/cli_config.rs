@@ -296,13 +296,12 @@ fn batch_size_from_environment_is_overridden_by_the_flag() {
     assert_eq!(m["settings"]["batch_size"], 300);
     assert_eq!(m["profile"]["batch_size"], 300);
     assert_eq!(shards.len(), 1);
-    // One unit (the 1000 rows fit one 1024-row chunk), split evenly into row groups of at
-    // most the batch size.
-    assert_eq!(shards[0].row_group_rows, [250, 250, 250, 250]);
+    // The batch size is the read unit only: row groups follow --row-group-size.
+    assert_eq!(shards[0].row_group_rows, [1000]);
 
     let (m, shards) = run_with(&dir.path().join("flag"), Some("450"));
     assert_eq!(m["settings"]["batch_size"], 450);
-    assert_eq!(shards[0].row_group_rows, [334, 333, 333]);
+    assert_eq!(shards[0].row_group_rows, [1000]);
 
     // Without either, the local default.
     let root = dir.path().join("default");

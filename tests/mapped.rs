@@ -208,7 +208,7 @@ fn native_and_libhdf5_outputs_are_byte_identical_on_every_layout() {
         &gems,
         dir.path(),
         "batch300",
-        &["--batch-size", "300"],
+        &["--batch-size", "300", "--row-group-size", "700"],
         None,
     );
     let (_, shards) = read_all(&batch300);
@@ -216,8 +216,8 @@ fn native_and_libhdf5_outputs_are_byte_identical_on_every_layout() {
         shards
             .iter()
             .flat_map(|s| &s.row_group_rows)
-            .all(|&n| n <= 300),
-        "row groups of at most --batch-size 300: {:?}",
+            .all(|&n| n <= 700),
+        "row groups of at most --row-group-size 700, across units of 300: {:?}",
         shards.iter().map(|s| &s.row_group_rows).collect::<Vec<_>>()
     );
     check_decoders_agree(
@@ -249,7 +249,14 @@ fn native_and_libhdf5_outputs_are_byte_identical_on_every_layout() {
             &[&gems.path],
             &root,
             "native",
-            &["--num-workers", workers, "--batch-size", "300"],
+            &[
+                "--num-workers",
+                workers,
+                "--batch-size",
+                "300",
+                "--row-group-size",
+                "700",
+            ],
         )
         .expect_code(0);
         assert_eq!(

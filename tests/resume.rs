@@ -20,7 +20,16 @@ use rand::{Rng, SeedableRng};
 
 /// Settings that cut the input into many small shards, so that kills land between,
 /// inside and around many shard finalisations.
-const SETTINGS: [&str; 4] = ["--batch-size", "200", "--shard-size", "400000"];
+/// Small row groups, so that shards close (and the checkpoint records them) all through the
+/// run rather than all at once from one large row group at its end.
+const SETTINGS: [&str; 6] = [
+    "--batch-size",
+    "200",
+    "--shard-size",
+    "400000",
+    "--row-group-size",
+    "300",
+];
 const SPECTRA: u64 = 40_000;
 
 struct Reference {

@@ -290,7 +290,7 @@ fn build_command(input: &Path, root: &Path, extra: &[&str]) -> Command {
 
 /// 5 MB shards: each is more than one 4 MiB buffer of the direct writer, so a shard goes
 /// out as whole buffers and a padded tail.
-const DIRECT_SETTINGS: &[&str] = &["--shard-size", "5MB", "-q"];
+const DIRECT_SETTINGS: &[&str] = &["--shard-size", "5MB", "--row-group-size", "2000", "-q"];
 
 #[test]
 fn o_direct_refused_at_open_falls_back_to_buffered_writes_with_identical_shards() {
