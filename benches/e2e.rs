@@ -29,9 +29,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use msms_shards::commands::synth::{self, SynthOptions};
-use msms_shards::config::{Layer, Settings};
 use msms_shards::read::Decode;
-use msms_shards::run::{build_shards, detect_inputs, BuildOptions, Progress};
 
 #[path = "support/floor.rs"]
 mod floor;
@@ -137,26 +135,7 @@ fn timed(id: &str, iters: u64, mut f: impl FnMut()) -> Duration {
 }
 
 fn convert(input: &Path, out: Option<&Path>, workers: usize, decode: Decode, expect: u64) {
-    let cli = Layer {
-        inputs: Some(vec![input.to_path_buf()]),
-        num_workers: Some(workers),
-        ..Layer::default()
-    };
-    let s = Settings::resolve(&cli, None, &Layer::default(), 2).expect("settings");
-    let mappings = detect_inputs(&s.inputs).expect("inputs");
-    let opts = BuildOptions {
-        output_root: out.map(Path::to_path_buf),
-        settings: s,
-        dry_run: out.is_none(),
-        overwrite: true,
-        progress: Progress::Quiet,
-        decode,
-        resume: false,
-        stop: None,
-        units: None,
-    };
-    let summary = build_shards(&opts, &mappings).expect("build");
-    assert_eq!(summary.counts.read, expect);
+    assert_eq!(floor::convert(input, out, workers, decode, None), expect);
 }
 
 fn end_to_end(c: &mut Criterion) {

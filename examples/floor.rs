@@ -1,10 +1,11 @@
 //! The floor of a conversion (issue #13), outside criterion: `cargo run --release --example
 //! floor -- INPUT.hdf5 SHARD_ROOT [RUNS]`, where SHARD_ROOT holds the shards of a conversion
-//! of INPUT (default settings). Prints what was measured, the floor (the same code as the
-//! floor of `benches/e2e.rs`, `benches/support/floor.rs`; each part the fastest of RUNS,
-//! default 3), and a last line `floor_s=… inflate_s=… zstd_s=… sha256_s=… cores=…` for
-//! scripts (`scripts/bench-ratios.sh`). `MSMS_BENCH_ZSTD_LEVEL=L` adds the floor at zstd
-//! level L (printed before the last line, which is always level 1).
+//! of INPUT with default settings (hashed); the pages to compress come from converting INPUT
+//! once more, uncompressed, into a temporary directory. Prints what was measured, the floor
+//! (the same code as the floor of `benches/e2e.rs`, `benches/support/floor.rs`; each part the
+//! fastest of RUNS, default 3), and a last line `floor_s=… inflate_s=… zstd_s=… sha256_s=…
+//! cores=…` for scripts (`scripts/bench-ratios.sh`). `MSMS_BENCH_ZSTD_LEVEL=L` adds the floor
+//! at zstd level L (printed before the last line, which is always level 1).
 
 #[allow(dead_code)] // `compare` is for the bench
 #[path = "../benches/support/floor.rs"]

@@ -4,27 +4,28 @@
 //! - **inflate**: every stored chunk of every chunked dataset of the input, decoded by the
 //!   conversion's own chunk decoder (`msms_shards::read::inflate_all_chunks`: the chunk index
 //!   from `H5Dchunk_iter`, the memory map, libdeflate);
-//! - **zstd**: every encoded Parquet page of the conversion's shards compressed at the level
-//!   the conversion uses (zstd level 1), one page at a time with one reused context
-//!   (`zstd::bulk::Compressor`);
+//! - **zstd**: every encoded Parquet page of the conversion compressed at the level the
+//!   conversion uses (zstd level 1), one page at a time with one reused context
+//!   (`zstd::bulk::Compressor`); the pages are those of the same conversion run once more with
+//!   `compression: none` (default settings otherwise: the same row groups, encodings and page
+//!   boundaries, which parquet-rs cuts by uncompressed size);
 //! - **sha256**: the shard files hashed with SHA-256 (`sha2`, as the conversion), from memory.
 //!
 //! Each part is timed `runs` times on the calling thread and its fastest run kept. Used by
 //! `benches/e2e.rs` and `examples/floor.rs` (which `scripts/bench-ratios.sh` runs).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use msms_shards::config::{Compression, Layer, Settings};
+use msms_shards::read::Decode;
+use msms_shards::run::{build_shards, detect_inputs, BuildOptions, Progress};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use sha2::{Digest, Sha256};
 
-/// The zstd level of a conversion (`ZstdLevel::default()` in `src/write/encode.rs`).
-pub(crate) const CONVERSION_ZSTD_LEVEL: i32 = 1;
+/// The zstd level of a conversion with default settings.
+pub(crate) const CONVERSION_ZSTD_LEVEL: i32 = Compression::DEFAULT_ZSTD_LEVEL;
 
 /// One floor measurement.
 #[derive(Clone, Debug)]
@@ -146,9 +147,11 @@ pub(crate) fn shards_under(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The floor of converting `input` into `shards` (a conversion's output), at each zstd level
-/// of `levels`; each part the fastest of `runs`. Inflate and SHA-256 are measured once and
-/// shared by every level.
+/// The floor of converting `input` into `shards` (the output of a conversion with default
+/// settings), at each zstd level of `levels`; each part the fastest of `runs`. The pages to
+/// compress come from one more conversion of `input`, uncompressed (2 workers, into a
+/// temporary directory, read into memory). Inflate and SHA-256 (of `shards`) are measured
+/// once and shared by every level.
 pub(crate) fn measure(input: &Path, shards: &[PathBuf], levels: &[i32], runs: usize) -> Vec<Floor> {
     assert!(!shards.is_empty(), "no shard to measure the floor with");
     let runs = runs.max(1);
@@ -177,7 +180,17 @@ pub(crate) fn measure(input: &Path, shards: &[PathBuf], levels: &[i32], runs: us
     let shard_bytes = files.iter().map(|f| f.len() as u64).sum();
     drop(files);
 
-    let pages = uncompressed_pages(shards);
+    // The same conversion's pages, uncompressed: default settings, `--compression none`.
+    let plain = tempfile::tempdir().expect("tempdir");
+    convert(
+        input,
+        Some(plain.path()),
+        2,
+        Decode::Native,
+        Some(Compression::None),
+    );
+    let pages = uncompressed_pages(&shards_under(plain.path()));
+    drop(plain);
     let page_bytes = pages.iter().map(|p| p.len() as u64).sum();
     levels
         .iter()
@@ -219,24 +232,24 @@ fn compress_pages(pages: &[Bytes], level: i32) -> (Duration, u64) {
     (t.elapsed(), bytes)
 }
 
-/// The encoded Parquet pages of `shards`, uncompressed: the bytes a conversion hands to its
-/// codec, one entry per page (dictionary and data pages).
-///
-/// Stand-in until `build-shards` can write uncompressed shards (`--compression none`,
-/// issue #13): each shard is read back row group by row group and re-encoded in memory with
-/// the conversion's own writer properties (`msms_shards::write::writer_properties`) with
-/// compression off. That gives the conversion's pages: the same row groups, encodings and
-/// page boundaries (parquet-rs cuts pages by their uncompressed size, whatever the codec).
-/// Once the option exists, convert once with it (`Layer { compression: .. }`) and read the
-/// pages of those shards here instead of re-encoding.
+/// The encoded Parquet pages of `shards`, written without compression
+/// (`--compression none`): the bytes a conversion hands to its codec, one entry per page
+/// (dictionary and data pages).
 pub(crate) fn uncompressed_pages(shards: &[PathBuf]) -> Vec<Bytes> {
     let mut pages = Vec::new();
     for shard in shards {
-        let file = Bytes::from(reencode_uncompressed(shard));
-        let reader = SerializedFileReader::new(file).expect("read the re-encoded shard");
+        let file = Bytes::from(std::fs::read(shard).expect("read shard"));
+        let reader = SerializedFileReader::new(file).expect("read shard");
         for rg in 0..reader.num_row_groups() {
             let row_group = reader.get_row_group(rg).expect("row group");
             for col in 0..row_group.num_columns() {
+                let codec = row_group.metadata().column(col).compression();
+                assert_eq!(
+                    codec,
+                    parquet::basic::Compression::UNCOMPRESSED,
+                    "{}",
+                    shard.display()
+                );
                 for page in row_group.get_column_page_reader(col).expect("pages") {
                     pages.push(page.expect("page").buffer().clone());
                 }
@@ -246,38 +259,34 @@ pub(crate) fn uncompressed_pages(shards: &[PathBuf]) -> Vec<Bytes> {
     pages
 }
 
-/// `shard` re-encoded with the conversion's writer properties and no compression.
-fn reencode_uncompressed(shard: &Path) -> Vec<u8> {
-    let open = || File::open(shard).expect("open shard");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open()).expect("read shard");
-    let schema = builder.schema().clone();
-    let meta = builder.metadata().clone();
-    let config_hash = meta
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == "msms_shards.config_hash"))
-        .and_then(|k| k.value.clone())
-        .unwrap_or_default();
-    let props = msms_shards::write::writer_properties(&schema, &config_hash);
-    let props = (*props)
-        .clone()
-        .into_builder()
-        .set_compression(Compression::UNCOMPRESSED)
-        .build();
-    let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props)).expect("writer");
-    for rg in 0..meta.num_row_groups() {
-        let rows = meta.row_group(rg).num_rows() as usize;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(open())
-            .expect("read shard")
-            .with_row_groups(vec![rg])
-            .with_batch_size(rows.max(1))
-            .build()
-            .expect("row group reader");
-        for batch in reader {
-            w.write(&batch.expect("batch")).expect("re-encode");
-        }
-        // One row group per row group of the shard.
-        w.flush().expect("flush row group");
-    }
-    w.into_inner().expect("finish")
+/// Convert `input` with default settings but `workers`, `decode` and `compression` (the
+/// default, zstd level 1, when `None`) into `out`, or as a dry run when `out` is `None`;
+/// the number of spectra read.
+pub(crate) fn convert(
+    input: &Path,
+    out: Option<&Path>,
+    workers: usize,
+    decode: Decode,
+    compression: Option<Compression>,
+) -> u64 {
+    let cli = Layer {
+        inputs: Some(vec![input.to_path_buf()]),
+        num_workers: Some(workers),
+        compression,
+        ..Layer::default()
+    };
+    let s = Settings::resolve(&cli, None, &Layer::default(), 2).expect("settings");
+    let mappings = detect_inputs(&s.inputs).expect("inputs");
+    let opts = BuildOptions {
+        output_root: out.map(Path::to_path_buf),
+        settings: s,
+        dry_run: out.is_none(),
+        overwrite: true,
+        progress: Progress::Quiet,
+        decode,
+        resume: false,
+        stop: None,
+        units: None,
+    };
+    build_shards(&opts, &mappings).expect("build").counts.read
 }
