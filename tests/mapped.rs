@@ -1032,3 +1032,54 @@ fn fletcher32_mismatch_is_refused() {
     let run = build_decode(&[&bad], &root, "libhdf5", &[]);
     assert_refused(&run, &root, &bad, &["spectrum"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// `read::inflate_all_chunks`: the input side of the e2e bench's floor.
+
+/// Every chunk of every chunked root dataset is decoded once, at its stored size (the vlen
+/// `name` as 16-byte heap references); contiguous datasets have nothing to decode; a
+/// damaged chunk is an error naming the dataset.
+#[test]
+fn inflate_all_chunks_decodes_every_stored_chunk() {
+    use msms_shards::read::inflate_all_chunks;
+    let dir = tempfile::tempdir().unwrap();
+    let gems = synth_input(&dir.path().join("gems.hdf5"), "gems", SPECTRA, FAULTS, SEED);
+    let t = inflate_all_chunks(&gems.path).unwrap();
+    let names = [
+        "spectrum",
+        "precursor_mz",
+        "RT",
+        "charge",
+        "instrument accuracy est.",
+        "lsh",
+        "name",
+    ];
+    let per_row = 2 * 128 * 8 + 4 + 4 + 1 + 4 + 8 + 16;
+    let grid = SPECTRA.div_ceil(1024);
+    assert_eq!(t.datasets, names.len());
+    assert_eq!(t.chunks, grid * names.len() as u64);
+    assert_eq!(t.bytes_out, grid * 1024 * per_row);
+    let stored: u64 = names
+        .iter()
+        .flat_map(|n| chunks_of(&gems.path, n))
+        .map(|c| c.size)
+        .sum();
+    assert_eq!(t.stored_bytes, stored);
+
+    let contiguous = synth_input(
+        &dir.path().join("contiguous.hdf5"),
+        "contiguous",
+        SPECTRA,
+        FAULTS,
+        SEED,
+    );
+    assert_eq!(inflate_all_chunks(&contiguous.path).unwrap().chunks, 0);
+
+    let c = chunks_of(&gems.path, "RT")[1];
+    let bad = dir.path().join("bad.hdf5");
+    edited_copy(&gems.path, &bad, |b| {
+        flip(b, (c.addr + c.size / 2) as usize, 8)
+    });
+    let e = inflate_all_chunks(&bad).unwrap_err().to_string();
+    assert!(e.contains("dataset `RT`") && e.contains("deflate"), "{e}");
+}

@@ -17,6 +17,7 @@ pub use detect::{FileMapping, PassColumn, SpectrumMapping};
 pub use dtype::{Elem, PeakElem, ValueKind};
 pub(crate) use dtype::{LshData, PeakData};
 pub use error::InputError;
+pub use mapped::{inflate_all_chunks, InflateTotals};
 pub(crate) use reader::{FileReader, RawUnit};
 
 /// Which decoder reads row data.

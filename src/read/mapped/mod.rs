@@ -32,9 +32,11 @@ use crate::read::error::InputError;
 use crate::read::h5::{self, ChunkRecord, DatasetInfo, Layout, MAX_CHUNK_RANK};
 
 mod chunk;
+mod inflate;
 
 use chunk::CacheEntry;
 pub use chunk::{decode_chunk, fletcher32, Buffer, ChunkError, ChunkFilter, DecodeScratch};
+pub use inflate::{inflate_all_chunks, InflateTotals};
 
 /// Rows per tile when a band of several chunks is copied into a unit ([`MappedDataset::read_band`]).
 const TILE_ROWS: u64 = 64;
