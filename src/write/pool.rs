@@ -70,8 +70,10 @@ impl WriterPool {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for w in 0..writers.max(1) {
-            // A few row groups of slack per writer: enough to keep it busy, bounded memory.
-            let (tx, rx) = bounded(8);
+            // Two messages of slack per writer (a row group is tens of MB at the default row
+            // group size): the next row group is ready when one is written, memory stays
+            // bounded.
+            let (tx, rx) = bounded(2);
             let (ctx, done_tx) = (Arc::clone(&ctx), done_tx.clone());
             let root = ctx.root.clone();
             let handle = std::thread::Builder::new()
