@@ -59,7 +59,7 @@ def roots(tmp_path_factory) -> dict[str, Root]:
             "build-shards", "--input-hdf5", h5, "--output-root", root, "-q",
             "--batch-size", "250", "--shard-size", "150KB", *extra,
         )
-        out[name] = Root(root, json.loads((root / "manifest.json").read_text()))
+        out[name] = Root(root, json.loads((root / "_manifest.json").read_text()))
     return out
 
 

@@ -236,7 +236,7 @@ def default_run(variant) -> Run:
 def small_run(variant) -> Run:
     storage, g, h5 = variant
     out = h5.parent / "out_small"
-    return Run(g, h5, out, build_shards(h5, out, "--shard-size", "200kB", "--batch-size", "100"))
+    return Run(g, h5, out, build_shards(h5, out, "--shard-size", "200kB", "--batch-size", "100", "--row-group-size", "100"))
 
 
 def read_all(out: Path) -> pa.Table:
