@@ -25,7 +25,7 @@ pub(crate) const AFTER_BUILD: &str = "\
 Precedence: flag > --config file > environment (MSMS_*) > --mode profile default.
 Profiles: local (default): workers min(4, cores), shard size 1GB, batch 1000;
           production / cloud: workers = cores, shard size 2GB, batch 10000;
-          both: row groups of at most 65536 rows, compression zstd:1.
+          both: row groups of 32768 rows, compression zstd:1.
 Exit codes: 0 done; 2 bad input file, config, output root or checkpoint (nothing written);
             1 other failure (e.g. a write error: finished shards are kept, see --resume);
             130 interrupted by SIGINT/SIGTERM (finished shards kept, see --resume).
@@ -71,8 +71,8 @@ pub(crate) struct BuildArgs {
     /// Largest shard file: bytes, or with units (500MB, 1GB decimal; 512MiB, 2GiB binary).
     #[arg(long, value_name = "SIZE")]
     pub(crate) shard_size: Option<ByteSize>,
-    /// Most rows per Parquet row group of each split's shards, independent of --batch-size
-    /// (the read unit). Default: 65536.
+    /// Rows per Parquet row group of each split's shards (the last, and one split to top up a
+    /// shard, may hold fewer), independent of --batch-size (the read unit). Default: 32768.
     #[arg(long, value_name = "ROWS")]
     pub(crate) row_group_size: Option<usize>,
     /// Compression of the shards' column chunks: zstd (level 1), zstd:LEVEL (1 fastest to 22

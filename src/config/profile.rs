@@ -35,7 +35,7 @@ impl Profile {
     /// | `num_workers` | min(4, cores) | cores |
     /// | `shard_size` | 1GB | 2GB |
     /// | `batch_size` | 1000 | 10000 |
-    /// | `row_group_size` | 65536 | 65536 |
+    /// | `row_group_size` | 32768 | 32768 |
     /// | `compression` | zstd:1 | zstd:1 |
     /// | `checkpoint_interval` | 5000 | 10000 |
     /// | `writers` | 1 | 2 |
@@ -46,7 +46,7 @@ impl Profile {
                 num_workers: cores.min(4),
                 shard_size: ByteSize(1_000_000_000),
                 batch_size: 1_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1,
@@ -55,7 +55,7 @@ impl Profile {
                 num_workers: cores,
                 shard_size: ByteSize(2_000_000_000),
                 batch_size: 10_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2,
@@ -77,7 +77,7 @@ mod tests {
                 num_workers: 2,
                 shard_size: gb(1),
                 batch_size: 1_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1
@@ -89,7 +89,7 @@ mod tests {
                 num_workers: 4,
                 shard_size: gb(1),
                 batch_size: 1_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1
@@ -101,7 +101,7 @@ mod tests {
                 num_workers: 2,
                 shard_size: gb(2),
                 batch_size: 10_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2
@@ -113,7 +113,7 @@ mod tests {
                 num_workers: 48,
                 shard_size: gb(2),
                 batch_size: 10_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2

@@ -571,7 +571,7 @@ mod tests {
                 ..Layer::default()
             };
             let s = Settings::resolve(&cli, None, &Layer::default(), 48).unwrap();
-            assert_eq!(s.profile.row_group_size, 65_536, "{mode:?}");
+            assert_eq!(s.profile.row_group_size, 32_768, "{mode:?}");
             assert_eq!(s.profile.compression, Compression::Zstd(1), "{mode:?}");
             assert_eq!(s.profile.batch_size, 7);
         }
@@ -731,7 +731,7 @@ mod tests {
                     "num_workers": 2,
                     "shard_size": "1GB",
                     "batch_size": 1000,
-                    "row_group_size": 65536,
+                    "row_group_size": 32768,
                     "compression": "zstd:1",
                     "checkpoint_interval": 5000,
                     "writers": 1
@@ -767,7 +767,7 @@ mod tests {
                 "max_spectra": null,
                 "batch_size": 1000,
                 "shard_size": "1GB",
-                "row_group_size": 65536,
+                "row_group_size": 32768,
                 "compression": "zstd:1",
                 "max_peaks": null,
                 "binning": null,
@@ -778,7 +778,7 @@ mod tests {
         assert!(hash.starts_with("sha256:"));
         assert_eq!(hash.len(), "sha256:".len() + 64);
         // The exact canonical bytes that are hashed.
-        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","row_group_size":65536,"compression":"zstd:1"}"#;
+        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","row_group_size":32768,"compression":"zstd:1"}"#;
         assert_eq!(
             hash,
             format!("sha256:{}", hex::encode(Sha256::digest(canonical)))
@@ -1207,7 +1207,7 @@ mod tests {
         // the hashed bytes.)
         assert_eq!(
             base.config_hash(),
-            "sha256:1be55c456a6ea2de3cb65733b99813c8d428936caf60f42f9cd656115a85bb1c"
+            "sha256:663585b3722f7ee0d7159e88ea2871c74535e2677d978a5fbfd551921e70bb1e"
         );
         let binned = Settings::resolve(
             &Layer::default(),
@@ -1231,7 +1231,7 @@ mod tests {
                 "max_spectra": null,
                 "batch_size": 1000,
                 "shard_size": "1GB",
-                "row_group_size": 65536,
+                "row_group_size": 32768,
                 "compression": "zstd:1",
                 "max_peaks": 100,
                 "binning": {
@@ -1245,7 +1245,7 @@ mod tests {
                 "quality_format": "A"
             })
         );
-        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","row_group_size":65536,"compression":"zstd:1","max_peaks":100,"binning":{"width":0.1,"min":10.0,"max":1000.0,"aggregation":"max","scale":0.5,"output":"dense"},"quality_format":"A"}"#;
+        let canonical = br#"{"normalize":"max","min_peaks":1,"max_precursor_mz":null,"max_spectra":null,"batch_size":1000,"shard_size":"1GB","row_group_size":32768,"compression":"zstd:1","max_peaks":100,"binning":{"width":0.1,"min":10.0,"max":1000.0,"aggregation":"max","scale":0.5,"output":"dense"},"quality_format":"A"}"#;
         assert_eq!(
             binned.config_hash(),
             format!("sha256:{}", hex::encode(Sha256::digest(canonical)))

@@ -632,7 +632,7 @@ mod tests {
         );
         assert_eq!(file.shard_size, Some(ByteSize(1_000_000_000)));
         assert_eq!(file.batch_size, Some(1_000));
-        assert_eq!(file.row_group_size, Some(65_536));
+        assert_eq!(file.row_group_size, Some(32_768));
         assert_eq!(file.compression, Some(Compression::Zstd(1)));
         assert_eq!(file.checkpoint_interval, Some(5_000));
         assert_eq!(file.writers, Some(1));
@@ -660,7 +660,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(file.mode, Some(Mode::Production));
-        assert_eq!(file.row_group_size, Some(65_536));
+        assert_eq!(file.row_group_size, Some(32_768));
         assert_eq!(file.compression, Some(Compression::Zstd(1)));
         assert_eq!(file.normalize, Some(Normalize::Max));
         assert_eq!(file.min_peaks, Some(1));
@@ -675,7 +675,7 @@ mod tests {
                 num_workers: 48,
                 shard_size: ByteSize(2_000_000_000),
                 batch_size: 10_000,
-                row_group_size: 65_536,
+                row_group_size: 32_768,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2,
