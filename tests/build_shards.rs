@@ -373,7 +373,16 @@ fn shards_line(stdout: &str) -> (bool, u64, String) {
 fn dry_run_writes_nothing_and_projects_the_real_run() {
     let dir = tempfile::tempdir().unwrap();
     let input = synth_input(&dir.path().join("in.hdf5"), "gems", 2500, FAULTS, 21);
-    let settings = ["--shard-size", "250kB", "--batch-size", "150"];
+    // 100-row groups: 25 of them, of which the dry run encodes 2 (0 and 16) and projects
+    // the rest.
+    let settings = [
+        "--shard-size",
+        "250kB",
+        "--batch-size",
+        "150",
+        "--row-group-size",
+        "100",
+    ];
 
     let dry_root = dir.path().join("nested").join("dry");
     let mut args = settings.to_vec();
@@ -460,6 +469,7 @@ fn dry_run_projects_the_real_runs_shards_through_the_library() {
     let cli = Layer {
         inputs: Some(vec![input.path.clone()]),
         batch_size: Some(128),
+        row_group_size: Some(100),
         shard_size: Some(ByteSize(200_000)),
         num_workers: Some(2),
         ..Layer::default()
@@ -487,7 +497,14 @@ fn dry_run_projects_the_real_runs_shards_through_the_library() {
     build(
         &[&input.path],
         &root,
-        &["--batch-size", "128", "--shard-size", "200000"],
+        &[
+            "--batch-size",
+            "128",
+            "--row-group-size",
+            "100",
+            "--shard-size",
+            "200000",
+        ],
     )
     .expect_code(0);
     let m = read_manifest(&root);

@@ -110,8 +110,8 @@ pub(crate) struct ShardPlanner {
 impl ShardPlanner {
     /// Shards go to `root/split/` (created on first use); `root = None` writes nothing and only
     /// projects the shards (dry run): row groups that come unencoded are given the bytes per
-    /// row of those encoded before them, and a shard's bytes are its row groups' plus the
-    /// bound of its footer. `done` are the shards an interrupted run already finalised; the
+    /// row of those encoded before them (the shard boundaries follow from those sizes as in a
+    /// real run), and a shard's bytes are its row groups' plus the fixed part of its footer. `done` are the shards an interrupted run already finalised; the
     /// next shard is numbered after them.
     pub(crate) fn new(
         root: Option<&Path>,
@@ -401,7 +401,9 @@ impl ShardPlanner {
             return Ok(());
         };
         self.send(s.index, WriterMsg::Close { planned: s.bytes })?;
-        // A dry run projects the shard's bytes (with the footer's bound) and has no digest.
+        // A dry run projects the shard's bytes and has no digest: its row groups' bytes (real or
+        // projected) and the footer's fixed part; each row group's footer entries (a few kB in
+        // the real files, bounded far higher by `footer_reserve`) are left out.
         let projected = self.pool.is_none();
         self.closed.insert(
             s.index,
@@ -411,7 +413,7 @@ impl ShardPlanner {
                     path: shard_name(&self.split, s.index),
                     rows: s.rows,
                     bytes: if projected {
-                        s.bytes + s.footer_reserve
+                        s.bytes + self.base_footer
                     } else {
                         0
                     },
