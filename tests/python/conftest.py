@@ -48,3 +48,20 @@ def pytest_make_collect_report(collector):
     if rep.skipped and in_ci():
         rep.outcome = "failed"
         rep.longrepr = _as_failure(rep.longrepr)
+
+
+@pytest.fixture(scope="module")
+def hf_datasets(tmp_path_factory):
+    """Hugging Face `datasets`, imported offline with its caches in the test's temporary
+    directory; `(datasets module, HF home)`."""
+    home = tmp_path_factory.mktemp("hf_home")
+    # Set before the first import, since datasets and huggingface_hub read them when imported.
+    os.environ.update(
+        HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HOME=str(home),
+        HF_DATASETS_CACHE=str(home / "datasets"), HF_HUB_DISABLE_TELEMETRY="1",
+        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+    )
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets, home

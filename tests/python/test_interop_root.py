@@ -26,7 +26,6 @@ Run: MSMS_BIN=target/debug/msms .venv/bin/python -m pytest tests/python/test_int
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,22 +157,6 @@ def test_the_root_reads_with_no_options(roots, name, reader):
     # Exactly the written spectra: each once, no other.
     assert sorted(got) == r.all_ids
     assert not [i for i, n in Counter(got).items() if n > 1]
-
-
-@pytest.fixture(scope="module")
-def hf_datasets(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hf_home")
-    # Offline and inside the test's temporary directory; set before the first import, since
-    # datasets and huggingface_hub read them when imported.
-    os.environ.update(
-        HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HOME=str(home),
-        HF_DATASETS_CACHE=str(home / "datasets"), HF_HUB_DISABLE_TELEMETRY="1",
-        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
-    )
-    import datasets
-
-    datasets.disable_progress_bars()
-    return datasets, home
 
 
 @pytest.mark.parametrize("name", ROOTS)

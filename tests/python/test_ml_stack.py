@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -360,22 +359,6 @@ def test_polars_scan(out, split):
 
 # --------------------------------------------------------------------------------------
 # Hugging Face datasets (offline)
-
-
-@pytest.fixture(scope="module")
-def hf_datasets(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hf_home")
-    # Offline and inside the test's temporary directory; set before the first import, since
-    # datasets and huggingface_hub read them when imported.
-    os.environ.update(
-        HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HOME=str(home),
-        HF_DATASETS_CACHE=str(home / "datasets"), HF_HUB_DISABLE_TELEMETRY="1",
-        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
-    )
-    import datasets
-
-    datasets.disable_progress_bars()
-    return datasets, home
 
 
 def _hf_dtype(feature) -> str:
