@@ -645,10 +645,10 @@ fn row_group_size_is_resolved_and_recorded() {
         read_manifest(&root)
     };
     let default = run_with("default", None, &[]);
-    assert_eq!(default["settings"]["row_group_size"], 65_536);
-    assert_eq!(default["profile"]["row_group_size"], 65_536);
+    assert_eq!(default["settings"]["row_group_size"], 32_768);
+    assert_eq!(default["profile"]["row_group_size"], 32_768);
     let production = run_with("production", None, &["--mode", "production"]);
-    assert_eq!(production["settings"]["row_group_size"], 65_536);
+    assert_eq!(production["settings"]["row_group_size"], 32_768);
     let env = run_with("env", Some("3000"), &[]);
     assert_eq!(env["settings"]["row_group_size"], 3000);
     assert_eq!(env["profile"]["row_group_size"], 3000);
