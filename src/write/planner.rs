@@ -300,8 +300,7 @@ impl ShardPlanner {
             (m[0], m[1], m[2]) = (m[0] + enc.bytes, m[1] + enc.footer_bytes, m[2] + rows);
         } else {
             let [bytes, footer, of] = self.measured;
-            enc.bytes = (bytes * rows).div_ceil(of.max(1));
-            enc.footer_bytes = (footer * rows).div_ceil(of.max(1));
+            (enc.bytes, enc.footer_bytes) = (share(bytes, rows, of), share(footer, rows, of));
         }
         enc
     }
@@ -319,8 +318,8 @@ impl ShardPlanner {
             None if self.pool.is_none() => {
                 let n = rows.num_rows().max(1) as u64;
                 let mut e = EncodedBatch::unencoded(rows.slice(p.start, p.len));
-                e.bytes = (whole.0 * p.len as u64).div_ceil(n);
-                e.footer_bytes = (whole.1 * p.len as u64).div_ceil(n);
+                let rows = p.len as u64;
+                (e.bytes, e.footer_bytes) = (share(whole.0, rows, n), share(whole.1, rows, n));
                 e.offset = p.start;
                 Ok(e)
             }
@@ -514,6 +513,11 @@ fn queue_of(
         q.push_back(Piece { start, len, enc });
     }
     Ok(q)
+}
+
+/// The bytes of `rows` rows, projected from `bytes` for `of` rows (rounded up).
+fn share(bytes: u64, rows: u64, of: u64) -> u64 {
+    (bytes * rows).div_ceil(of.max(1))
 }
 
 /// Put the two halves of `p` at the front of `queue`, first half first.
