@@ -207,6 +207,38 @@ fn config_file_values_apply_and_flags_override_them() {
 }
 
 #[test]
+fn a_seed_config_with_max_shard_size_bytes_and_underscored_integers_converts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 400, 0.1, 9);
+    let cfg = dir.path().join("seed.yaml");
+    std::fs::write(
+        &cfg,
+        "profile:\n  max_shard_size_bytes: 2_000_000_000\n  batch_size: 1_000\n",
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let mut cmd = msms_command();
+    cmd.arg("build-shards")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--input-hdf5")
+        .arg(&input.path)
+        .arg("--output-root")
+        .arg(&root)
+        .arg("-q");
+    let run = run_command(cmd);
+    run.expect_code(0);
+    let notice = format!(
+        "msms build-shards: notice: {}: profile.max_shard_size_bytes is read as profile.shard_size, its name now",
+        cfg.display()
+    );
+    assert!(run.stderr.contains(&notice), "{}", run.stderr);
+    let m = read_manifest(&root);
+    assert_eq!(m["settings"]["shard_size"], "2GB");
+    assert_eq!(m["settings"]["batch_size"], 1000);
+}
+
+#[test]
 fn normalize_none_keeps_raw_intensities() {
     let dir = tempfile::tempdir().unwrap();
     for layout in ["gems", "float32"] {

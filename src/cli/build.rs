@@ -266,6 +266,9 @@ fn resolved_settings(a: &BuildArgs) -> Result<Settings, i32> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let resolved = (|| {
         let file = a.config.as_deref().map(Layer::from_yaml_file).transpose()?;
+        for n in file.iter().flat_map(|f| &f.notices) {
+            eprintln!("msms build-shards: {n}");
+        }
         let env = Layer::from_env(std::env::vars())?;
         let cli = a.layer();
         Settings::resolve(&cli, file.as_ref(), &env, cores)

@@ -54,6 +54,9 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
             .as_deref()
             .map(Layer::from_yaml_file)
             .transpose()?;
+        for n in file.iter().flat_map(|f| &f.notices) {
+            eprintln!("msms plan: {n}");
+        }
         let env = Layer::from_env(std::env::vars())?;
         Settings::resolve(&a.build.layer(), file.as_ref(), &env, cores)
     })();
@@ -138,7 +141,13 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
 /// ROOT/manifest.json); exit 0, 2 or 1.
 pub(crate) fn merge_cmd(a: MergeArgs) -> i32 {
     match crate::commands::merge::merge(&a.root) {
-        Ok(m) => {
+        Ok(crate::commands::merge::Merged {
+            manifest: m,
+            notices,
+        }) => {
+            for n in notices {
+                eprintln!("msms merge: {n}");
+            }
             println!(
                 "msms merge: {} parts, {} shards, {} spectra written ({} read); {}",
                 m.run.threads.split_whitespace().nth(2).unwrap_or("?"),

@@ -1,5 +1,6 @@
 //! `msms merge`: check every part of a plan and write one manifest listing all their shards.
 
+use crate::run::{LockError, RootLock};
 use std::path::{Path, PathBuf};
 
 use crate::commands::verify;
@@ -32,6 +33,18 @@ pub(crate) enum MergeError {
     /// Writing the manifest failed.
     #[error(transparent)]
     Write(#[from] crate::write::error::SinkError),
+    /// Another command holds the root, or its lock file cannot be made.
+    #[error(transparent)]
+    Locked(#[from] LockError),
+}
+
+/// What [`merge`] wrote, and what it has to say about it.
+#[derive(Debug)]
+pub(crate) struct Merged {
+    /// The manifest written.
+    pub(crate) manifest: Manifest,
+    /// One line each, for the user (the root could not be locked on this file system).
+    pub(crate) notices: Vec<String>,
 }
 
 /// Check every part of the plan in `root/_plan.json` (or a format-1 root's `plan.json`: [`plan_copy`]) (manifest, settings, rows, shard digests)
@@ -41,8 +54,19 @@ pub(crate) enum MergeError {
 /// its `manifest.json`) are merged into a format-1 root: `root/manifest.json`, format 1, as
 /// their shards' footers say. A manifest of the other name left by an earlier merge is
 /// removed, so that the root holds one.
-pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
+///
+/// The root is locked for the merge ([`RootLock`]); another command holding it is an error.
+pub(crate) fn merge(root: &Path) -> Result<Merged, MergeError> {
     let plan = Plan::load(&plan_copy(root))?;
+    let mut notices = Vec::new();
+    let _lock = match RootLock::acquire(root, "merge") {
+        Ok(lock) => Some(lock),
+        Err(e @ LockError::Unsupported { .. }) => {
+            notices.push(format!("warning: {e}"));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut problems = Vec::new();
     let mut manifests: Vec<Manifest> = Vec::new();
     for part in &plan.parts {
@@ -73,7 +97,10 @@ pub(crate) fn merge(root: &Path) -> Result<Manifest, MergeError> {
             })?;
         }
     }
-    Ok(merged)
+    Ok(Merged {
+        manifest: merged,
+        notices,
+    })
 }
 
 /// Parts of an older output format than the newest part's, one line each (shards of two

@@ -171,7 +171,10 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
-                v.parse().map_err(|e: ParseError| E::custom(e))
+                match super::yaml::yaml11_int(v) {
+                    Some(n) => self.visit_u64(n),
+                    None => v.parse().map_err(|e: ParseError| E::custom(e)),
+                }
             }
         }
         deserializer.deserialize_any(V)

@@ -207,6 +207,7 @@ mod tests {
                 dedup: Some(Dedup::None),
                 log_level: Some("trace".into()),
                 log_file: Some("/var/log/msms.log".into()),
+                notices: Vec::new(),
             }
         );
         assert_eq!(env(&[("MSMS_WRITERS", "  ")]).unwrap(), Layer::default());

@@ -66,6 +66,9 @@ pub struct Layer {
     pub log_level: Option<String>,
     /// `logging.file`.
     pub log_file: Option<PathBuf>,
+    /// What reading this layer had to say, one line each (a key accepted under an older
+    /// name); the caller shows them.
+    pub notices: Vec<String>,
 }
 
 pub(super) fn to_usize(v: u64) -> usize {

@@ -40,6 +40,9 @@ struct FileProfile {
     num_workers: Option<Count<1>>,
     #[serde(default)]
     shard_size: Option<ByteSize>,
+    /// The seed system's name for `shard_size` (its migration guide says to set it).
+    #[serde(default)]
+    max_shard_size_bytes: Option<ByteSize>,
     #[serde(default)]
     batch_size: Option<Count<1>>,
     #[serde(default)]
@@ -100,6 +103,21 @@ struct FileLogging {
 /// error carries the value's position.
 struct Count<const MIN: u64>(u64);
 
+/// A YAML 1.1 integer with `_` separators (`2_000_000_000`), which YAML 1.2 (and so this
+/// parser) reads as a string: older configs, the seed system's among them, write sizes so.
+/// `None` for anything else (plain integers arrive as numbers).
+pub(super) fn yaml11_int(v: &str) -> Option<u64> {
+    let mut chars = v.chars();
+    let first = chars.next()?;
+    if !('1'..='9').contains(&first) || !v.contains('_') {
+        return None;
+    }
+    if !chars.all(|c| c.is_ascii_digit() || c == '_') {
+        return None;
+    }
+    v.replace('_', "").parse().ok()
+}
+
 pub(super) fn check_count(v: u64, min: u64) -> Result<u64, String> {
     if v < min {
         Err(format!("must be at least {min}, got {v}"))
@@ -128,6 +146,13 @@ impl<'de, const MIN: u64> Deserialize<'de> for Count<MIN> {
                 match u64::try_from(v) {
                     Ok(v) => self.visit_u64(v),
                     Err(_) => Err(E::custom(format!("must be at least {MIN}, got {v}"))),
+                }
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Count<MIN>, E> {
+                match yaml11_int(v) {
+                    Some(n) => self.visit_u64(n),
+                    None => Err(E::invalid_type(de::Unexpected::Str(v), &self)),
                 }
             }
         }
@@ -238,6 +263,7 @@ impl Layer {
         let FileProfile {
             num_workers,
             shard_size,
+            max_shard_size_bytes,
             batch_size,
             row_group_size,
             compression,
@@ -262,6 +288,25 @@ impl Layer {
             dedup,
         } = doc.processing.unwrap_or_default();
         let FileLogging { level, file } = doc.logging.unwrap_or_default();
+        let mut notices = Vec::new();
+        let shard_size = match (shard_size, max_shard_size_bytes) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Yaml {
+                    path: origin.to_owned(),
+                    line: None,
+                    column: None,
+                    message: "profile: both shard_size and max_shard_size_bytes (an older name for it) are set; keep shard_size".into(),
+                })
+            }
+            (None, Some(size)) => {
+                notices.push(format!(
+                    "notice: {}: profile.max_shard_size_bytes is read as profile.shard_size, its name now",
+                    origin.display()
+                ));
+                Some(size)
+            }
+            (size, None) => size,
+        };
         let usize_of = |c: Option<Count<1>>| c.map(|c| to_usize(c.0));
         Ok(Layer {
             mode: doc.mode,
@@ -291,6 +336,7 @@ impl Layer {
             dedup,
             log_level: level.map(|l| l.0),
             log_file: file,
+            notices,
         })
     }
 }
@@ -303,6 +349,34 @@ mod tests {
 
     const LOCAL_YAML: &str = include_str!("../../configs/gems_local.yaml");
     const PRODUCTION_YAML: &str = include_str!("../../configs/gems_production_48core.yaml");
+
+    #[test]
+    fn seed_configs_read_max_shard_size_bytes_and_underscored_integers() {
+        let l = yaml("profile:\n  max_shard_size_bytes: 2_000_000_000\n  batch_size: 10_000\n")
+            .unwrap();
+        assert_eq!(l.shard_size, Some(ByteSize(2_000_000_000)));
+        assert_eq!(l.batch_size, Some(10_000));
+        assert_eq!(
+            l.notices,
+            ["notice: configs/x.yaml: profile.max_shard_size_bytes is read as profile.shard_size, its name now"]
+        );
+        let l = yaml("profile:\n  shard_size: 1_500_000\n  row_group_size: 32_768\n").unwrap();
+        assert_eq!(l.shard_size, Some(ByteSize(1_500_000)));
+        assert_eq!(l.row_group_size, Some(32_768));
+        assert!(l.notices.is_empty());
+        let msg = yaml_err("profile:\n  shard_size: 1GB\n  max_shard_size_bytes: 2GB\n");
+        assert!(
+            msg.contains("both shard_size and max_shard_size_bytes"),
+            "{msg}"
+        );
+        // Only YAML 1.1 integers: a leading separator, a sign or other characters are not.
+        for bad in ["_1000", "1_000x", "0_1", "-1_000"] {
+            let msg = yaml_err(&format!("profile:\n  batch_size: \"{bad}\"\n"));
+            assert!(msg.contains("expected a whole number >= 1"), "{bad}: {msg}");
+        }
+        assert_eq!(yaml11_int("1_0_0_"), Some(100));
+        assert_eq!(yaml11_int("1000"), None);
+    }
 
     #[test]
     fn unknown_key_names_file_line_and_column() {
@@ -530,6 +604,7 @@ mod tests {
                 dedup: Some(Dedup::Exact),
                 log_level: Some("debug".into()),
                 log_file: Some("msms.log".into()),
+                notices: Vec::new(),
             }
         );
     }

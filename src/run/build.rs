@@ -25,6 +25,7 @@ use crate::run::error::RunError;
 use crate::run::output_root::{remove_checkpoint, remove_ours, save_checkpoint, Prepare, Start};
 use crate::run::processing::processing;
 use crate::run::progress::{Event, Events, Progress, ProgressReporter};
+use crate::run::root_lock::{LockError, RootLock};
 use crate::run::stream::{Sink, Stream};
 use crate::run::units::{check_list_offsets, part_units, read_units, UnitPlan};
 use crate::run::workers::{Pool, Shared, WorkerState};
@@ -124,7 +125,8 @@ pub fn build_shards_with(
     let mut opened = Opened::new(opts, mappings)?;
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
     let fingerprint = Fingerprint::of(&opts.settings, mappings);
-    let (root, start) = prepare(opts, &fingerprint, events)?;
+    // Held until this function returns: the whole run.
+    let (root, start, _lock) = prepare(opts, &fingerprint, events)?;
     let done = match start {
         Start::Fresh => Vec::new(),
         Start::Resume(done) => done,
@@ -149,15 +151,17 @@ pub fn build_shards_with(
     }
 }
 
-/// The output root to write to (none in a dry run), and how the run starts there.
+/// The output root to write to (none in a dry run), how the run starts there, and the
+/// root's lock, taken first.
 fn prepare(
     opts: &BuildOptions,
     fingerprint: &Fingerprint,
     events: Events,
-) -> Result<(Option<PathBuf>, Start), RunError> {
+) -> Result<(Option<PathBuf>, Start, Option<RootLock>), RunError> {
     match (&opts.output_root, opts.dry_run) {
-        (_, true) => Ok((None, Start::Fresh)),
+        (_, true) => Ok((None, Start::Fresh, None)),
         (Some(r), false) => {
+            let lock = lock_root(r, events)?;
             let start = Prepare {
                 root: r,
                 overwrite: opts.overwrite,
@@ -166,11 +170,24 @@ fn prepare(
                 events,
             }
             .run()?;
-            Ok((Some(r.clone()), start))
+            Ok((Some(r.clone()), start, lock))
         }
         (None, false) => Err(RunError::Settings(
             "--output-root is required (or use --dry-run)".into(),
         )),
+    }
+}
+
+/// Lock `root` for this run ([`RootLock`]); where its file system has no locks, say so and
+/// go on without one.
+fn lock_root(root: &Path, events: Events) -> Result<Option<RootLock>, RunError> {
+    match RootLock::acquire(root, "build-shards") {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e @ LockError::Unsupported { .. }) => {
+            events.notice(format!("warning: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

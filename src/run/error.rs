@@ -32,6 +32,9 @@ pub enum RunError {
     /// The checkpoint cannot be used for `--resume` (exit code 2).
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Another command holds the output root, or its lock file cannot be made (exit code 2).
+    #[error(transparent)]
+    Locked(#[from] crate::run::root_lock::LockError),
     /// SIGINT or SIGTERM: the run stopped at a clean point (exit code 130).
     #[error("{}", interrupted_text(*shards, checkpoint.as_deref()))]
     Interrupted {
@@ -59,7 +62,8 @@ impl RunError {
             RunError::Input(_)
             | RunError::Output { .. }
             | RunError::Settings(_)
-            | RunError::Checkpoint(_) => 2,
+            | RunError::Checkpoint(_)
+            | RunError::Locked(_) => 2,
             RunError::Sink(SinkError::ShardTooSmall { .. } | SinkError::Resume(_)) => 2,
             RunError::Interrupted { .. } => 130,
             RunError::Sink(_) | RunError::Internal(_) => 1,

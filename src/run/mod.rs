@@ -9,7 +9,8 @@
 //! bounds the units in flight, so memory does not grow with the input. In production mode
 //! the workers are pinned to cores, grouped by NUMA node (`affinity`); local mode never
 //! pins. `build` strings the stages together (open → plan → run → finish); `output_root`
-//! prepares the output root and keeps the checkpoint. The library prints nothing: notices,
+//! prepares the output root and keeps the checkpoint; `root_lock` keeps a
+//! second command off a root while one writes to it. The library prints nothing: notices,
 //! progress lines and warnings are [`Event`]s handed to the caller ([`build_shards_with`]).
 //!
 //! `plan`: `msms plan` cuts a run into parts that `build-shards --plan --part` converts
@@ -23,6 +24,7 @@ mod output_root;
 pub(crate) mod plan;
 mod processing;
 mod progress;
+mod root_lock;
 mod stream;
 mod units;
 mod workers;
@@ -31,4 +33,6 @@ pub use build::{build_shards, build_shards_with, detect_inputs, BuildOptions, Su
 pub use error::RunError;
 pub(crate) use output_root::other_format_checkpoint;
 pub use progress::{Event, Progress};
+pub(crate) use root_lock::only_lock;
+pub use root_lock::{Holder, LockError, RootLock};
 pub use workers::tune_allocator;

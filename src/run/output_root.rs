@@ -77,7 +77,8 @@ impl Prepare<'_> {
             }
             Err(e) => return Err(self.error(format!("cannot read it: {e}"))),
         };
-        if entries.filter_map(Result::ok).next().is_none() {
+        // The lock this run holds (`root_lock`) leaves a root empty.
+        if entries.filter_map(Result::ok).next().is_none() || crate::run::only_lock(self.root) {
             self.fresh_start();
             return Ok(Start::Fresh);
         }

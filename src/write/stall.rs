@@ -10,6 +10,8 @@ struct Want {
     point: String,
     /// `MSMS_TEST_STALL_RELEASE=stop`: a stop request (SIGINT/SIGTERM) ends the stall.
     release_on_stop: bool,
+    /// `MSMS_TEST_STALL_RELEASE=file:PATH`: the stall ends once PATH exists.
+    release_file: Option<std::path::PathBuf>,
 }
 
 /// The run's stop flag (set by the first SIGINT/SIGTERM), when it has one.
@@ -38,20 +40,26 @@ fn stop_requested() -> bool {
 /// Once the run is asked to stop (SIGINT/SIGTERM, see [`watch_stop`]), a stalled thread
 /// prints `msms: stop requested while stalled at <wanted>`; it then stalls on, unless
 /// `MSMS_TEST_STALL_RELEASE=stop`, which lets it go on so that the run stops gracefully.
+/// `MSMS_TEST_STALL_RELEASE=file:PATH` lets the run go on once PATH exists (a test's signal
+/// that it has done what it wanted to do while the run was held); the point no longer stalls
+/// after that.
 /// Without `MSMS_TEST_STALL_AT` a stall point costs one atomic load.
 pub(crate) fn stall_point(point: &dyn Fn() -> String) {
     static WANT: OnceLock<Option<Want>> = OnceLock::new();
     let want = WANT.get_or_init(|| {
+        let release = std::env::var("MSMS_TEST_STALL_RELEASE").unwrap_or_default();
         std::env::var("MSMS_TEST_STALL_AT").ok().map(|point| Want {
             point,
-            release_on_stop: std::env::var("MSMS_TEST_STALL_RELEASE").as_deref() == Ok("stop"),
+            release_on_stop: release == "stop",
+            release_file: release.strip_prefix("file:").map(Into::into),
         })
     });
     let Some(want) = want else {
         return;
     };
     let here = point();
-    if !stall_matches(&want.point, &here) {
+    let released = || want.release_file.as_ref().is_some_and(|f| f.exists());
+    if !stall_matches(&want.point, &here) || released() {
         return;
     }
     if here == want.point {
@@ -69,7 +77,11 @@ pub(crate) fn stall_point(point: &dyn Fn() -> String) {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
-        // Only a stop request can end the stall: look for one often.
+        if released() {
+            eprintln!("msms: released at {}", want.point);
+            return;
+        }
+        // Only a stop request or the release file can end the stall: look for them often.
         std::thread::sleep(Duration::from_millis(5));
     }
 }
