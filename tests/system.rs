@@ -701,11 +701,13 @@ fn eacces_at_the_output_root_is_reported_and_leaves_nothing() {
         root.to_str().unwrap(),
         "-q",
     ]));
-    run.expect_code(1);
+    // Refused before anything is written: the root's lock file cannot be made.
+    run.expect_code(2);
     assert_eq!(
         run.stderr,
         format!(
-            "msms build-shards: creating directory {}: Permission denied (os error 13)\n",
+            "msms build-shards: output root {}: creating {}: Permission denied (os error 13)\n",
+            root.display(),
             root.join(".msms").display()
         )
     );

@@ -67,6 +67,14 @@ pub enum LockError {
         /// The error `flock` returned.
         source: io::Error,
     },
+    /// The root does not exist and cannot be created.
+    #[error("output root {}: cannot create it: {source}", root.display())]
+    CreateRoot {
+        /// The root.
+        root: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
     /// Creating, opening or writing the lock file failed.
     #[error("output root {}: {op} {}: {source}", root.display(), path.display())]
     Io {
@@ -120,6 +128,10 @@ impl RootLock {
                 source,
             }
         };
+        std::fs::create_dir_all(root).map_err(|source| LockError::CreateRoot {
+            root: root.to_path_buf(),
+            source,
+        })?;
         let dir = msms_dir(root);
         std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         loop {
