@@ -48,6 +48,11 @@ Scheduling:
   Exit code 2 from msms (bad input, settings or plan: nothing to gain from another try) is not
   retried. The subprocess gets SIGTERM if the worker that started it dies (Linux), so a retry
   elsewhere never races an orphan writing the same part.
+- A part already being converted by another copy (msms holds one lock per part root, so the
+  second copy exits 2 saying the root "is in use by msms build-shards (pid …)"): the task waits
+  on that lock until the other copy ends, then runs the part again, which finds it finished
+  (or resumes it if the other copy died). ``waited_for_another_copy`` in the summary counts
+  such waits.
 - Running this script again with the same arguments continues: finished parts are skipped by
   msms itself, interrupted ones resume. A different plan for an existing ``ROOT/_plan.json`` is
   refused (use another ``--output-root``).
@@ -72,6 +77,8 @@ import time
 from pathlib import Path
 
 STDERR_TAIL = 40  # lines of a failed part's stderr kept in its error
+# What msms says (exit 2) when another command holds the output root it was given.
+HELD = "is in use by msms"
 
 
 def _pdeathsig_preexec():
@@ -95,6 +102,22 @@ def _pdeathsig_preexec():
     return preexec
 
 
+def wait_for_part(root: str, part: int) -> None:
+    """Block until no msms holds part ``part``: msms keeps an exclusive ``flock`` on
+    ``ROOT/parts/K/.msms/lock`` for its whole run and removes the file when done (the lock
+    itself dies with its process, so a crashed holder releases it too)."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(root, "parts", str(part), ".msms", "lock"), os.O_RDONLY)
+    except FileNotFoundError:
+        return  # let go already
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
 def run_part(msms: str, plan: str, part: int, root: str, part_args: list[str]) -> dict:
     """The task a Dask worker runs: convert one part with ``msms build-shards --plan``.
 
@@ -104,16 +127,26 @@ def run_part(msms: str, plan: str, part: int, root: str, part_args: list[str]) -
     cmd = [msms, "build-shards", "--plan", plan, "--part", str(part), "--output-root", root, *part_args]
     start = time.time()
     preexec = _pdeathsig_preexec()
-    r = subprocess.run(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, errors="replace", preexec_fn=preexec,
-    )
+    waited = 0
+    while True:
+        r = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, errors="replace", preexec_fn=preexec,
+        )
+        if not (r.returncode == 2 and HELD in r.stderr):
+            break
+        # Another copy of this part is running (a speculative or resubmitted task whose
+        # first copy lives on): wait until it lets go of the part, then run again, which
+        # says "nothing to resume" if it finished, or resumes if it died.
+        wait_for_part(root, part)
+        waited += 1
     info = {
         "part": part,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "seconds": round(time.time() - start, 3),
         "returncode": r.returncode,
+        "waited_for_another_copy": waited,
         "command": shlex.join(cmd),
         "stdout": r.stdout[-4000:],
         "stderr_tail": "\n".join(r.stderr.splitlines()[-STDERR_TAIL:]),
@@ -300,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         "parts": n_parts,
         "timing_s": {"plan": round(plan_s, 3), "cluster_start": round(cluster_s, 3),
                      "parts": round(parts_s, 3)},
-        "part_runs": {str(k): {key: v[key] for key in ("host", "seconds", "submissions")}
+        "part_runs": {str(k): {key: v[key]
+                               for key in ("host", "seconds", "submissions", "waited_for_another_copy")}
                       for k, v in sorted(results.items())},
         "submissions": {str(k): v for k, v in sorted(submissions.items())},
     }

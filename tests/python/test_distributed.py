@@ -17,9 +17,12 @@ several shards per split). The reference is one `msms build-shards` run with tho
   separately, through a resubmission, and the resumed part gives the reference content. A part
   that always fails makes convert.py exit 1 naming it, without merging; the same command then
   continues (the finished parts are not redone). A merge that refuses (a part's manifest
-  removed) makes convert.py exit with merge's code 2, naming the part.
+  removed) makes convert.py exit with merge's code 2, naming the part. A part already running
+  elsewhere (held at a stall point) when convert.py reaches it: its task is refused by the
+  part's lock, waits on the lock, and the run merges once the other copy has finished.
 - examples/slurm: shellcheck on every script; the array task script run with bash for parts 0
-  and 1 (SLURM_ARRAY_TASK_ID), then the merge script; submit.sh end to end through a stand-in
+  and 1 (SLURM_ARRAY_TASK_ID), then the merge script; a task started while another copy of its
+  part is held waits for it and exits 0; submit.sh end to end through a stand-in
   `sbatch` on PATH that records its arguments (--parsable, --array=0-2,
   --dependency=afterok:<array job>) and runs the scripts locally.
 
@@ -243,8 +246,9 @@ def test_verify_passes_on_the_merged_root_and_each_part(dask_run):
 def write_wrapper(tmp: Path, behaviour: dict) -> Path:
     """An executable passed to convert.py as --msms: runs the real msms, except as
     `behaviour` says for part `part` (kill_once: stalled by MSMS_TEST_STALL_AT then SIGKILLed
-    on the first run; always_fail: exit 1 at once) or for `merge` (break_merge: remove part
-    K's manifest first). Every intervention is appended to events.jsonl."""
+    on the first run; always_fail: exit 1 at once; record_held: run it, and record a refusal
+    because another msms holds the part) or for `merge` (break_merge: remove part K's
+    manifest first). Every intervention is appended to events.jsonl."""
     cfg = tmp / "wrapper.json"
     cfg.write_text(json.dumps({**behaviour, "marker": str(tmp / "marker"), "events": str(tmp / "events.jsonl")}))
     w = tmp / "msms-wrapper"
@@ -274,6 +278,12 @@ if args[:1] == ["build-shards"] and part == cfg.get("part"):
         event("failed")
         print("msms-wrapper: injected failure of part %d" % part, file=sys.stderr)
         sys.exit(1)
+    if cfg["mode"] == "record_held":
+        r = subprocess.run([REAL, *args], stderr=subprocess.PIPE, text=True)
+        if r.returncode == 2 and "is in use by msms" in r.stderr:
+            event("held")
+        sys.stderr.write(r.stderr)
+        sys.exit(r.returncode)
 if args[:1] == ["merge"] and cfg["mode"] == "break_merge":
     os.unlink(os.path.join(args[1], "parts", str(cfg["part"]), "_manifest.json"))
     event("broke part %d" % cfg["part"])
@@ -340,6 +350,63 @@ def test_dask_merge_refusal_is_the_exit_code(ref, scheduler, tmp_path):
     assert not (root / "_manifest.json").exists()
 
 
+class HeldPart:
+    """`msms build-shards --plan PLAN --part K --output-root ROOT` held at the stall point
+    STALL_AT (MSMS_TEST_STALL_AT) until release(): a copy of part K that is running."""
+
+    def __init__(self, plan: Path, part: int, root: Path, tmp: Path, stall_at: str):
+        self.release_file = tmp / f"release-{part}"
+        env = clean_env(MSMS_TEST_STALL_AT=stall_at, MSMS_TEST_STALL_RELEASE=f"file:{self.release_file}")
+        cmd = [str(msms_bin()), "build-shards", "--plan", str(plan), "--part", str(part),
+               "--output-root", str(root), "-q"]
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in self.proc.stderr:  # a state: the line msms prints once it is held
+            seen.append(line)
+            if line.startswith(f"msms: stalled at {stall_at}"):
+                break
+        else:
+            pytest.fail(f"part {part} never stalled at {stall_at}: {''.join(seen)}")
+
+    def release(self) -> int:
+        self.release_file.touch()
+        self.proc.stderr.read()
+        return self.proc.wait(timeout=300)
+
+
+def wait_for_event(tmp: Path, want: list[str], proc: subprocess.Popen) -> None:
+    """Until events.jsonl holds `want` (a state written by the wrapper); fails if `proc`
+    exits first."""
+    while events(tmp) != want:
+        assert proc.poll() is None, f"convert.py exited {proc.returncode} before {want}: {proc.communicate()}"
+        time.sleep(0.05)
+
+
+def test_dask_part_already_running_elsewhere_is_waited_for(ref, scheduler, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    # The plan convert.py makes (it keeps an identical one), and part 1 already running.
+    msms("plan", "--input-hdf5", *ref.inputs, "--parts", PARTS, "--output", root / "_plan.json", *PROCESSING)
+    held = HeldPart(root / "_plan.json", 1, root, tmp_path, STALL_AT)
+    wrapper = write_wrapper(tmp_path, {"mode": "record_held", "part": 1})
+    cmd = [sys.executable, CONVERT, "--msms", wrapper, "--input-hdf5", *ref.inputs, "--output-root", root,
+           "--parts", PARTS, "--scheduler", scheduler, "--retries", "0", "--resubmits", "0",
+           "--summary-json", tmp_path / "s.json", "--", *PROCESSING]
+    proc = subprocess.Popen([str(c) for c in cmd], env=clean_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # convert.py's part 1 was refused (the root is held) and now waits on the lock.
+    wait_for_event(tmp_path, ["held"], proc)
+    assert held.release() == 0
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["part_runs"]["1"]["waited_for_another_copy"] == 1
+    assert summary["part_runs"]["0"]["waited_for_another_copy"] == 0
+    assert events(tmp_path) == ["held"]
+    check_merged(root, ref, PARTS)
+
+
 # --------------------------------------------------------------------------------------
 # Slurm
 
@@ -375,6 +442,31 @@ def test_slurm_array_tasks_run_locally(ref, tmp_path):
     assert r.returncode != 0 and "SLURM_ARRAY_TASK_ID" in r.stderr
     r = run(["bash", SLURM / "merge.sbatch"], env=env)
     assert "msms merge: done" in r.stdout
+    check_merged(root, ref, 2)
+
+
+def test_slurm_task_waits_for_another_copy_of_its_part(ref, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    plan = root / "_plan.json"
+    msms("plan", "--input-hdf5", *ref.inputs, "--parts", 2, "--output", plan, *PROCESSING)
+    held = HeldPart(plan, 0, root, tmp_path, STALL_AT)
+    env = clean_env(MSMS=msms_bin(), PLAN=plan, OUTPUT_ROOT=root, SLURM_CPUS_PER_TASK=1, SLURM_ARRAY_TASK_ID=0)
+    task = subprocess.Popen(["bash", str(SLURM / "convert.sbatch")], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting = "msms part 0: another copy is converting it; waiting for it to end"
+    for line in task.stdout:  # a state: the task says it waits
+        if line.startswith(waiting):
+            break
+    else:
+        pytest.fail(f"the task never waited: exit {task.wait()}, stderr {task.stderr.read()}")
+    assert held.release() == 0
+    out, err = task.communicate(timeout=300)
+    assert task.returncode == 0, err
+    assert "is in use by msms build-shards" in err and "nothing to resume" in err
+    r = run(["bash", SLURM / "convert.sbatch"], env={**env, "SLURM_ARRAY_TASK_ID": "1"})
+    assert "waiting" not in r.stdout
+    run(["bash", SLURM / "merge.sbatch"], env=env)
     check_merged(root, ref, 2)
 
 
