@@ -485,6 +485,7 @@ fn dry_run_projects_the_real_runs_shards_through_the_library() {
             progress: Progress::Quiet,
             decode: Default::default(),
             resume: false,
+            skip_preflight: false,
             stop: None,
             units: None,
         },

@@ -239,6 +239,39 @@ fn a_seed_config_with_max_shard_size_bytes_and_underscored_integers_converts() {
 }
 
 #[test]
+fn more_workers_than_cores_is_said_by_the_preflight_and_the_pinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 600, 0.0, 10);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let workers = 4 * cores;
+    let mut cmd = msms_command();
+    cmd.arg("build-shards")
+        .arg("--input-hdf5")
+        .arg(&input.path)
+        .arg("--output-root")
+        .arg(dir.path().join("root"))
+        .args([
+            "--mode",
+            "production",
+            "--num-workers",
+            &workers.to_string(),
+        ]);
+    let run = run_command(cmd);
+    run.expect_code(0);
+    let warning = format!(
+        "warning: {workers} workers on {cores} usable cores: workers share cores (up to 4 per core), which buys no speed and costs memory; --num-workers {cores} fits this machine"
+    );
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+    // Production pins: the placement says that cores are shared.
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains(&format!("pinned {workers} workers to cores"))
+            && all.contains("more workers than cores: up to 4 share a core"),
+        "{all}"
+    );
+}
+
+#[test]
 fn normalize_none_keeps_raw_intensities() {
     let dir = tempfile::tempdir().unwrap();
     for layout in ["gems", "float32"] {

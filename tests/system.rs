@@ -593,7 +593,58 @@ fn doctor_blocks_a_root_it_cannot_write_to() {
 // Write errors
 
 /// 1 MB shards (about 0.9 MB each here), quiet.
-const ENOSPC_SETTINGS: &[&str] = &["--shard-size", "1MB", "-q"];
+/// `--skip-preflight`: the preflight would refuse this root before the disk fills (see
+/// `preflight_refuses_a_root_the_output_cannot_fit`); here the disk is meant to fill.
+const ENOSPC_SETTINGS: &[&str] = &["--shard-size", "1MB", "-q", "--skip-preflight"];
+
+#[test]
+fn preflight_refuses_a_root_the_output_cannot_fit() {
+    if !require_root("mounting a 1 MiB tmpfs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 3_000, 0.0, 6);
+    let tmpfs = Mount::new(&dir.path().join("small"), "tmpfs", "size=1m");
+    let root = tmpfs.dir.join("out");
+
+    // Refused before anything is written, with the numbers and the ways out.
+    let run = build(&[&input.path], &root, &["-q"]);
+    run.expect_code(2);
+    let want = format!(
+        "msms build-shards: preflight: output root {}: the output of 3,000 spectra is projected at up to ",
+        root.display()
+    );
+    assert!(run.stderr.starts_with(&want), "{}", run.stderr);
+    for part in [
+        "is free at",
+        "free space or choose another --output-root (or run anyway with --skip-preflight)",
+    ] {
+        assert!(run.stderr.contains(part), "{part:?} in {}", run.stderr);
+    }
+    assert!(!root.exists(), "{:?}", files_under(&tmpfs.dir));
+    assert_eq!(files_under(&tmpfs.dir), Vec::<String>::new());
+
+    // --skip-preflight runs anyway, says what it skipped, and meets the full disk.
+    let run = build(&[&input.path], &root, &["-q", "--skip-preflight"]);
+    assert!(
+        run.stderr
+            .contains("warning (--skip-preflight): output root"),
+        "{}",
+        run.stderr
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
+
+    // With room, the same command passes the preflight and converts.
+    tmpfs.remount("tmpfs", "size=64m");
+    let run = build(&[&input.path], &root, &["-q", "--resume"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("preflight"), "{}", run.stderr);
+}
 
 #[test]
 fn enospc_names_the_file_keeps_finished_shards_and_resume_finishes_the_run() {
@@ -645,15 +696,23 @@ fn enospc_names_the_file_keeps_finished_shards_and_resume_finishes_the_run() {
         "the checkpoint lists the kept shards"
     );
 
-    // The message names the shard that did not fit, then how to resume.
+    // The skipped preflight's finding, then the shard that did not fit, then how to resume.
+    let (skipped, stderr) = run.stderr.split_once('\n').unwrap();
+    assert!(
+        skipped.starts_with(&format!(
+            "warning (--skip-preflight): output root {}: the output of 20,000 spectra is projected at up to ",
+            root.display()
+        )),
+        "{skipped}"
+    );
     let failed = root.join(format!("train/shard-{:05}.parquet.tmp", kept.len()));
     let resume = format!(
-        "msms build-shards --input-hdf5 {} --output-root {} --shard-size 1MB -q --resume",
+        "msms build-shards --input-hdf5 {} --output-root {} --shard-size 1MB -q --skip-preflight --resume",
         input.path.display(),
         root.display()
     );
     assert_eq!(
-        run.stderr,
+        stderr,
         format!(
             "msms build-shards: writing {}: No space left on device (os error 28)\n\
              msms build-shards: finished shards are kept; once the cause is fixed (e.g. space freed), continue with:\n  {resume}\n",

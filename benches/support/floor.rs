@@ -285,6 +285,7 @@ pub(crate) fn convert(
         progress: Progress::Quiet,
         decode,
         resume: false,
+        skip_preflight: false,
         stop: None,
         units: None,
     };

@@ -94,6 +94,11 @@ pub(crate) struct BuildArgs {
     /// result is byte-identical to an uninterrupted run. Needs the same inputs and settings.
     #[arg(long, conflicts_with_all = ["overwrite", "dry_run"])]
     pub(crate) resume: bool,
+    /// Run even when the preflight finds a problem (the projected output is larger than the
+    /// free space at the output root, or the profile needs more memory than is available);
+    /// the problems are then printed as warnings.
+    #[arg(long)]
+    pub(crate) skip_preflight: bool,
     /// Convert one part of a plan made by `msms plan` (with --part K): inputs and settings
     /// come from the plan; the part goes to OUTPUT_ROOT/parts/K/. Running a part again resumes
     /// it (with or without --resume), or says it is done.
@@ -248,6 +253,7 @@ pub(crate) fn build(a: BuildArgs) -> i32 {
         },
         decode: a.decode,
         resume: a.resume,
+        skip_preflight: a.skip_preflight,
         stop: Some(install_stop_handlers()),
         units,
     };

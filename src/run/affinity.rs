@@ -232,7 +232,8 @@ pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
 /// `"pinned 2 workers to cores 0-1 (1 NUMA node)"`.
 ///
 /// Cores are listed once each, compactly as ranges; the numbers in parentheses are workers per
-/// NUMA node, counting only nodes that received workers. An empty plan gives
+/// NUMA node, counting only nodes that received workers. With more workers than cores (the
+/// plan wraps around), the line says so and how many share a core. An empty plan gives
 /// `"no workers pinned"`.
 pub(crate) fn describe(topo: &Topology, plan: &[usize]) -> String {
     if plan.is_empty() {
@@ -272,6 +273,13 @@ pub(crate) fn describe(topo: &Topology, plan: &[usize]) -> String {
         0 => {}
         1 => line.push_str(" (1 NUMA node)"),
         n => line.push_str(&format!(" on {n} NUMA nodes ({})", used.join(" + "))),
+    }
+    if workers > cores.len() {
+        // Never two workers on one core without saying so.
+        line.push_str(&format!(
+            "; more workers than cores: up to {} share a core",
+            workers.div_ceil(cores.len())
+        ));
     }
     line
 }
@@ -483,7 +491,7 @@ mod tests {
         );
         assert_eq!(
             describe(&topo, &plan(&topo, 10)),
-            "pinned 10 workers to cores 0-7 on 2 NUMA nodes (6 + 4)"
+            "pinned 10 workers to cores 0-7 on 2 NUMA nodes (6 + 4); more workers than cores: up to 2 share a core"
         );
         let interleaved = Topology::from_nodes(vec![vec![0, 2, 4, 6], vec![1, 3, 5, 7]]);
         assert_eq!(

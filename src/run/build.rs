@@ -23,6 +23,7 @@ use crate::process::split::{self, SplitPlan};
 use crate::read::{Decode, FileMapping, InputError};
 use crate::run::error::RunError;
 use crate::run::output_root::{remove_checkpoint, remove_ours, save_checkpoint, Prepare, Start};
+use crate::run::preflight::{projected_output, Preflight};
 use crate::run::processing::processing;
 use crate::run::progress::{Event, Events, Progress, ProgressReporter};
 use crate::run::root_lock::{LockError, RootLock};
@@ -48,6 +49,8 @@ pub struct BuildOptions {
     pub decode: Decode,
     /// Continue the interrupted run whose checkpoint is in the output root.
     pub resume: bool,
+    /// Run even when the preflight finds a problem ([`crate::run::RunError::Preflight`]).
+    pub skip_preflight: bool,
     /// Set (by a SIGINT/SIGTERM handler) to stop at the next clean point.
     pub stop: Option<&'static AtomicBool>,
     /// Convert only these read units (one part of a `msms plan`); all when `None`.
@@ -123,6 +126,7 @@ pub fn build_shards_with(
     }
     let events = Events::new(report, opts.progress);
     let mut opened = Opened::new(opts, mappings)?;
+    preflight(opts, &opened, mappings, events)?;
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
     let fingerprint = Fingerprint::of(&opts.settings, mappings);
     // Held until this function returns: the whole run.
@@ -178,13 +182,45 @@ fn prepare(
     }
 }
 
+/// The preflight ([`Preflight`]) before anything is written: its warnings are printed (also
+/// under `-q`), its problems refuse the run unless `--skip-preflight` (then they are
+/// printed as warnings).
+fn preflight(
+    opts: &BuildOptions,
+    opened: &Opened,
+    mappings: &[FileMapping],
+    events: Events,
+) -> Result<(), RunError> {
+    let found = Preflight {
+        root: opts.output_root.as_deref().filter(|_| !opts.dry_run),
+        profile: &opts.settings.profile,
+        mode: opts.settings.mode.as_str(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        projected: projected_output(mappings, &opened.units, &opened.processing),
+    }
+    .check();
+    for w in found.warnings {
+        events.warning(w);
+    }
+    if found.problems.is_empty() {
+        return Ok(());
+    }
+    if opts.skip_preflight {
+        for p in found.problems {
+            events.warning(format!("warning (--skip-preflight): {p}"));
+        }
+        return Ok(());
+    }
+    Err(RunError::Preflight(found.problems))
+}
+
 /// Lock `root` for this run ([`RootLock`]); where its file system has no locks, say so and
 /// go on without one.
 fn lock_root(root: &Path, events: Events) -> Result<Option<RootLock>, RunError> {
     match RootLock::acquire(root, "build-shards") {
         Ok(lock) => Ok(Some(lock)),
         Err(e @ LockError::Unsupported { .. }) => {
-            events.notice(format!("warning: {e}"));
+            events.warning(format!("warning: {e}"));
             Ok(None)
         }
         Err(e) => Err(e.into()),

@@ -32,6 +32,10 @@ pub enum RunError {
     /// The checkpoint cannot be used for `--resume` (exit code 2).
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The preflight found what would stop the run part-way, one line each (exit code 2;
+    /// `--skip-preflight` runs anyway).
+    #[error("preflight: {}", .0.join("\npreflight: "))]
+    Preflight(Vec<String>),
     /// Another command holds the output root, or its lock file cannot be made (exit code 2).
     #[error(transparent)]
     Locked(#[from] crate::run::root_lock::LockError),
@@ -63,6 +67,7 @@ impl RunError {
             | RunError::Output { .. }
             | RunError::Settings(_)
             | RunError::Checkpoint(_)
+            | RunError::Preflight(_)
             | RunError::Locked(_) => 2,
             RunError::Sink(SinkError::ShardTooSmall { .. } | SinkError::Resume(_)) => 2,
             RunError::Interrupted { .. } => 130,

@@ -22,6 +22,7 @@ mod encoding;
 mod error;
 mod output_root;
 pub(crate) mod plan;
+mod preflight;
 mod processing;
 mod progress;
 mod root_lock;
