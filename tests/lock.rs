@@ -63,6 +63,16 @@ impl Held {
     }
 }
 
+impl Drop for Held {
+    /// A test that fails before releasing its held run must not leave it stalled forever.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn build_command(input: &Path, root: &Path, extra: &[&str]) -> Command {
     let mut cmd = msms_command();
     cmd.arg("build-shards")

@@ -374,31 +374,60 @@ class HeldPart:
         self.proc.stderr.read()
         return self.proc.wait(timeout=300)
 
+    def kill(self) -> None:
+        """Stop it if it still runs (a test that failed before releasing it)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def held_parts():
+    """HeldPart(...) for a test; any still running at its end are killed."""
+    started: list[HeldPart] = []
+
+    def start(*args) -> HeldPart:
+        h = HeldPart(*args)
+        started.append(h)
+        return h
+
+    yield start
+    for h in started:
+        h.kill()
+
 
 def wait_for_event(tmp: Path, want: list[str], proc: subprocess.Popen) -> None:
     """Until events.jsonl holds `want` (a state written by the wrapper); fails if `proc`
-    exits first."""
+    exits first. The 10-minute guard only keeps a broken run from hanging the suite."""
+    guard = time.monotonic() + 600
     while events(tmp) != want:
         assert proc.poll() is None, f"convert.py exited {proc.returncode} before {want}: {proc.communicate()}"
+        if time.monotonic() > guard:
+            proc.kill()
+            pytest.fail(f"no {want} in events.jsonl after 10 minutes: {events(tmp)}")
         time.sleep(0.05)
 
 
-def test_dask_part_already_running_elsewhere_is_waited_for(ref, scheduler, tmp_path):
+def test_dask_part_already_running_elsewhere_is_waited_for(ref, scheduler, held_parts, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     # The plan convert.py makes (it keeps an identical one), and part 1 already running.
     msms("plan", "--input-hdf5", *ref.inputs, "--parts", PARTS, "--output", root / "_plan.json", *PROCESSING)
-    held = HeldPart(root / "_plan.json", 1, root, tmp_path, STALL_AT)
+    held = held_parts(root / "_plan.json", 1, root, tmp_path, STALL_AT)
     wrapper = write_wrapper(tmp_path, {"mode": "record_held", "part": 1})
     cmd = [sys.executable, CONVERT, "--msms", wrapper, "--input-hdf5", *ref.inputs, "--output-root", root,
            "--parts", PARTS, "--scheduler", scheduler, "--retries", "0", "--resubmits", "0",
            "--summary-json", tmp_path / "s.json", "--", *PROCESSING]
     proc = subprocess.Popen([str(c) for c in cmd], env=clean_env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # convert.py's part 1 was refused (the root is held) and now waits on the lock.
-    wait_for_event(tmp_path, ["held"], proc)
-    assert held.release() == 0
-    out, err = proc.communicate(timeout=300)
+    try:
+        # convert.py's part 1 was refused (the root is held) and now waits on the lock.
+        wait_for_event(tmp_path, ["held"], proc)
+        assert held.release() == 0
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 0, err
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["part_runs"]["1"]["waited_for_another_copy"] == 1
@@ -445,23 +474,27 @@ def test_slurm_array_tasks_run_locally(ref, tmp_path):
     check_merged(root, ref, 2)
 
 
-def test_slurm_task_waits_for_another_copy_of_its_part(ref, tmp_path):
+def test_slurm_task_waits_for_another_copy_of_its_part(ref, held_parts, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     plan = root / "_plan.json"
     msms("plan", "--input-hdf5", *ref.inputs, "--parts", 2, "--output", plan, *PROCESSING)
-    held = HeldPart(plan, 0, root, tmp_path, STALL_AT)
+    held = held_parts(plan, 0, root, tmp_path, STALL_AT)
     env = clean_env(MSMS=msms_bin(), PLAN=plan, OUTPUT_ROOT=root, SLURM_CPUS_PER_TASK=1, SLURM_ARRAY_TASK_ID=0)
     task = subprocess.Popen(["bash", str(SLURM / "convert.sbatch")], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     waiting = "msms part 0: another copy is converting it; waiting for it to end"
-    for line in task.stdout:  # a state: the task says it waits
-        if line.startswith(waiting):
-            break
-    else:
-        pytest.fail(f"the task never waited: exit {task.wait()}, stderr {task.stderr.read()}")
-    assert held.release() == 0
-    out, err = task.communicate(timeout=300)
+    try:
+        for line in task.stdout:  # a state: the task says it waits
+            if line.startswith(waiting):
+                break
+        else:
+            pytest.fail(f"the task never waited: exit {task.wait()}, stderr {task.stderr.read()}")
+        assert held.release() == 0
+        out, err = task.communicate(timeout=300)
+    finally:
+        if task.poll() is None:
+            task.kill()
     assert task.returncode == 0, err
     assert "is in use by msms build-shards" in err and "nothing to resume" in err
     r = run(["bash", SLURM / "convert.sbatch"], env={**env, "SLURM_ARRAY_TASK_ID": "1"})
