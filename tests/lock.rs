@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,18 +33,8 @@ impl Held {
             let _g = fork_guard();
             cmd.spawn().expect("spawn msms")
         };
-        let marker = format!("msms: stalled at {point}");
         let mut err = child.stderr.take().expect("piped stderr");
-        let mut text = String::new();
-        let mut buf = [0u8; 4096];
-        while !text.contains(&marker) {
-            let n = err.read(&mut buf).expect("read stderr");
-            if n == 0 {
-                break;
-            }
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        assert!(text.contains(&marker), "never stalled at {point}:\n{text}");
+        read_until_stalled(&mut err, point);
         // Drain the rest in the background so that the child never blocks on a full pipe.
         std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
         Held { child, release }
@@ -73,15 +62,14 @@ impl Drop for Held {
     }
 }
 
-fn build_command(input: &Path, root: &Path, extra: &[&str]) -> Command {
-    let mut cmd = msms_command();
-    cmd.arg("build-shards")
-        .arg("--input-hdf5")
-        .arg(input)
-        .arg("--output-root")
-        .arg(root)
-        .args(["--shard-size", "100kB", "--batch-size", "300", "-q"])
-        .args(extra);
+/// A conversion of `input` into `root` in several shards, with `extra` flags.
+fn sharded(input: &Path, root: &Path, extra: &[&str]) -> Command {
+    let mut cmd = build_command(
+        &[input],
+        root,
+        &["--shard-size", "100kB", "--batch-size", "300", "-q"],
+    );
+    cmd.args(extra);
     cmd
 }
 
@@ -116,7 +104,7 @@ fn a_second_run_on_a_held_root_is_refused_and_the_first_finishes() {
     let input = synth_input(&dir.path().join("in.hdf5"), "gems", 3000, 0.02, 7);
     // The reference: the same conversion, alone.
     let alone = dir.path().join("alone");
-    run_command(build_command(&input.path, &alone, &[])).expect_code(0);
+    run_command(sharded(&input.path, &alone, &[])).expect_code(0);
     let digest = read_manifest(&alone)["dataset_digest"].clone();
     assert!(read_manifest(&alone)["shards"].as_array().unwrap().len() >= 3);
 
@@ -126,7 +114,7 @@ fn a_second_run_on_a_held_root_is_refused_and_the_first_finishes() {
     {
         let root = dir.path().join(format!("root{i}"));
         let first = Held::start(
-            build_command(&input.path, &root, &[]),
+            sharded(&input.path, &root, &[]),
             "shard-renamed:1",
             dir.path().join(format!("release{i}")),
         );
@@ -135,7 +123,7 @@ fn a_second_run_on_a_held_root_is_refused_and_the_first_finishes() {
             before.contains(&"train/shard-00001.parquet".to_string()),
             "{before:?}"
         );
-        let run = run_command(build_command(&input.path, &root, second));
+        let run = run_command(sharded(&input.path, &root, second));
         assert_held_by(&run, &root, "build-shards", first.pid());
         // The refused run touched nothing.
         assert_eq!(files_under(&root), before, "second run {second:?}");
@@ -152,11 +140,11 @@ fn a_run_killed_with_sigkill_leaves_no_stale_lock() {
     let dir = tempfile::tempdir().unwrap();
     let input = synth_input(&dir.path().join("in.hdf5"), "gems", 3000, 0.02, 8);
     let root = dir.path().join("root");
-    stall_and_kill(build_command(&input.path, &root, &[]), "shard-renamed:1");
+    stall_and_kill(sharded(&input.path, &root, &[]), "shard-renamed:1");
     // The dead run's lock file is still there, naming it; its lock went with it.
     let lock = std::fs::read_to_string(root.join(".msms/lock")).unwrap();
     assert!(lock.contains("\"command\":\"build-shards\""), "{lock}");
-    run_command(build_command(&input.path, &root, &["--resume"])).expect_code(0);
+    run_command(sharded(&input.path, &root, &["--resume"])).expect_code(0);
     msms(["verify".as_ref(), root.as_os_str(), "--full".as_ref()]).expect_code(0);
     assert!(!root.join(".msms").exists(), "{:?}", files_under(&root));
 }

@@ -273,18 +273,6 @@ fn numa_order(allowed: &[usize]) -> Vec<usize> {
     order
 }
 
-/// `msms build-shards` of `input` into `root` with `extra`, as a command.
-fn build_command(input: &Path, root: &Path, extra: &[&str]) -> Command {
-    let mut cmd = msms_command();
-    cmd.arg("build-shards")
-        .arg("--input-hdf5")
-        .arg(input)
-        .arg("--output-root")
-        .arg(root)
-        .args(extra);
-    cmd
-}
-
 // ---------------------------------------------------------------------------------------
 // O_DIRECT
 
@@ -360,7 +348,7 @@ fn production_mode_pins_each_worker_to_its_planned_core() {
     let mut extra = vec!["--mode", "production", "--num-workers", &n];
     extra.extend_from_slice(PIN_SETTINGS);
     let stalled = Stalled::at(
-        build_command(&input.path, &dir.path().join("out"), &extra),
+        build_command(&[&input.path], &dir.path().join("out"), &extra),
         "shard-rename:0",
     );
     let threads = stalled.threads();
@@ -389,7 +377,7 @@ fn local_mode_never_pins() {
     let mut extra = vec!["--mode", "local", "--num-workers", "2"];
     extra.extend_from_slice(PIN_SETTINGS);
     let stalled = Stalled::at(
-        build_command(&input.path, &dir.path().join("out"), &extra),
+        build_command(&[&input.path], &dir.path().join("out"), &extra),
         "shard-rename:0",
     );
     let threads = stalled.threads();
@@ -421,7 +409,7 @@ fn a_pin_the_kernel_refuses_is_reported_and_the_run_succeeds() {
     extra.extend_from_slice(PIN_SETTINGS);
 
     // While it runs: worker 0 on its core, worker 1 left on every CPU.
-    let mut cmd = build_command(&input.path, &dir.path().join("stalled"), &extra);
+    let mut cmd = build_command(&[&input.path], &dir.path().join("stalled"), &extra);
     cmd.env("MSMS_TEST_TOPOLOGY", &topology);
     let stalled = Stalled::at(cmd, "shard-rename:0");
     let threads = stalled.threads();
@@ -446,7 +434,7 @@ fn a_pin_the_kernel_refuses_is_reported_and_the_run_succeeds() {
     converted(&input.path, &reference, PIN_SETTINGS);
     let root = dir.path().join("out");
     let extra: Vec<&str> = extra.into_iter().filter(|a| *a != "-q").collect();
-    let mut cmd = build_command(&input.path, &root, &extra);
+    let mut cmd = build_command(&[&input.path], &root, &extra);
     cmd.env("MSMS_TEST_TOPOLOGY", &topology);
     let run = run_command(cmd);
     run.expect_code(0);

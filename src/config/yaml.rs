@@ -103,6 +103,32 @@ struct FileLogging {
 /// error carries the value's position.
 struct Count<const MIN: u64>(u64);
 
+/// `profile.shard_size`, or the seed system's `profile.max_shard_size_bytes` for it (with a
+/// notice naming the key to use); both set is an error.
+fn shard_size_key(
+    shard_size: Option<ByteSize>,
+    max_shard_size_bytes: Option<ByteSize>,
+    origin: &Path,
+    notices: &mut Vec<String>,
+) -> Result<Option<ByteSize>, ConfigError> {
+    match (shard_size, max_shard_size_bytes) {
+        (Some(_), Some(_)) => Err(ConfigError::Yaml {
+            path: origin.to_owned(),
+            line: None,
+            column: None,
+            message: "profile: both shard_size and max_shard_size_bytes (an older name for it) are set; keep shard_size".into(),
+        }),
+        (None, Some(size)) => {
+            notices.push(format!(
+                "notice: {}: profile.max_shard_size_bytes is read as profile.shard_size, its name now",
+                origin.display()
+            ));
+            Ok(Some(size))
+        }
+        (size, None) => Ok(size),
+    }
+}
+
 /// A YAML 1.1 integer with `_` separators (`2_000_000_000`), which YAML 1.2 (and so this
 /// parser) reads as a string: older configs, the seed system's among them, write sizes so.
 /// `None` for anything else (plain integers arrive as numbers).
@@ -289,24 +315,7 @@ impl Layer {
         } = doc.processing.unwrap_or_default();
         let FileLogging { level, file } = doc.logging.unwrap_or_default();
         let mut notices = Vec::new();
-        let shard_size = match (shard_size, max_shard_size_bytes) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Yaml {
-                    path: origin.to_owned(),
-                    line: None,
-                    column: None,
-                    message: "profile: both shard_size and max_shard_size_bytes (an older name for it) are set; keep shard_size".into(),
-                })
-            }
-            (None, Some(size)) => {
-                notices.push(format!(
-                    "notice: {}: profile.max_shard_size_bytes is read as profile.shard_size, its name now",
-                    origin.display()
-                ));
-                Some(size)
-            }
-            (size, None) => size,
-        };
+        let shard_size = shard_size_key(shard_size, max_shard_size_bytes, origin, &mut notices)?;
         let usize_of = |c: Option<Count<1>>| c.map(|c| to_usize(c.0));
         Ok(Layer {
             mode: doc.mode,

@@ -21,7 +21,7 @@ use crate::config::Profile;
 use crate::process::batch::Processing;
 use crate::read::{FileMapping, PeakElem};
 use crate::run::units::UnitPlan;
-use crate::text::human_bytes;
+use crate::text::{human_bytes, thousands};
 
 /// Bytes of a written row besides its peaks and binned values: ids, source, precursor,
 /// retention time, charge, accuracy, `lsh`, `num_peaks`, list offsets, quality format, and a
@@ -223,19 +223,6 @@ fn shard_bytes_under(root: &Path) -> u64 {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum()
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

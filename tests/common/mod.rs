@@ -114,14 +114,19 @@ where
     run_command(cmd)
 }
 
-/// `msms build-shards --input-hdf5 INPUTS... --output-root ROOT EXTRA...`.
-pub(crate) fn build(inputs: &[&Path], root: &Path, extra: &[&str]) -> Run {
+/// `msms build-shards --input-hdf5 INPUTS... --output-root ROOT EXTRA...`, not yet run.
+pub(crate) fn build_command(inputs: &[&Path], root: &Path, extra: &[&str]) -> Command {
     let mut cmd = msms_command();
     cmd.arg("build-shards").arg("--input-hdf5");
     cmd.args(inputs);
     cmd.arg("--output-root").arg(root);
     cmd.args(extra);
-    run_command(cmd)
+    cmd
+}
+
+/// `msms build-shards --input-hdf5 INPUTS... --output-root ROOT EXTRA...`, run.
+pub(crate) fn build(inputs: &[&Path], root: &Path, extra: &[&str]) -> Run {
+    run_command(build_command(inputs, root, extra))
 }
 
 /// One generated input file.
@@ -835,7 +840,6 @@ pub(crate) fn sharded_root(dir: &Path, spectra: u64, batch_size: u32, seed: u64)
 /// what it printed on stderr. Panics if it exits without stalling there.
 #[track_caller]
 pub(crate) fn stall_and_kill(mut cmd: Command, point: &str) -> String {
-    use std::io::Read;
     cmd.env("MSMS_TEST_STALL_AT", point)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -843,8 +847,18 @@ pub(crate) fn stall_and_kill(mut cmd: Command, point: &str) -> String {
         let _g = fork_guard();
         cmd.spawn().expect("spawn msms")
     };
-    let marker = format!("msms: stalled at {point}");
     let mut err = child.stderr.take().expect("piped stderr");
+    let text = read_until_stalled(&mut err, point);
+    child.kill().expect("kill the stalled msms");
+    child.wait().expect("reap the stalled msms");
+    text
+}
+
+/// Read a child's stderr until it prints `msms: stalled at POINT` (a state, not a moment);
+/// returns what it printed. Panics if the stream ends first.
+#[track_caller]
+pub(crate) fn read_until_stalled(err: &mut impl std::io::Read, point: &str) -> String {
+    let marker = format!("msms: stalled at {point}");
     let mut text = String::new();
     let mut buf = [0u8; 4096];
     while !text.contains(&marker) {
@@ -854,8 +868,6 @@ pub(crate) fn stall_and_kill(mut cmd: Command, point: &str) -> String {
         }
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    child.kill().expect("kill the stalled msms");
-    child.wait().expect("reap the stalled msms");
     assert!(text.contains(&marker), "never stalled at {point}:\n{text}");
     text
 }
