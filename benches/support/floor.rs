@@ -286,6 +286,7 @@ pub(crate) fn convert(
         decode,
         resume: false,
         skip_preflight: false,
+        resume_command: None,
         stop: None,
         units: None,
     };

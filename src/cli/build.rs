@@ -254,6 +254,7 @@ pub(crate) fn build(a: BuildArgs) -> i32 {
         decode: a.decode,
         resume: a.resume,
         skip_preflight: a.skip_preflight,
+        resume_command: Some(resume_command()),
         stop: Some(install_stop_handlers()),
         units,
     };

@@ -21,6 +21,7 @@ mod inspect;
 mod interactive;
 mod plan;
 mod report;
+mod status;
 mod synth;
 mod values;
 mod verify;
@@ -63,6 +64,11 @@ pub(crate) enum Command {
     /// Exit 1 with one line per problem that would stop a run.
     #[command(after_help = doctor::AFTER_HELP)]
     Doctor(doctor::DoctorArgs),
+    /// How far a conversion has come: running, interrupted, finished or not started; spectra
+    /// read of the total, rejected, finished shards and bytes, rate and time left while
+    /// running, the command that continues it; one line per part of a planned root.
+    #[command(after_help = status::AFTER_HELP)]
+    Status(status::StatusArgs),
     /// Cut a conversion into N parts for a cluster (Dask, Slurm): chunk-aligned runs of the
     /// input balanced by stored bytes, written to a plan file; each part is then converted by
     /// `msms build-shards --plan PLAN.json --part K --output-root ROOT`.
@@ -119,6 +125,7 @@ where
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
         Command::Doctor(a) => doctor::run(&a),
+        Command::Status(a) => status::run(&a),
         Command::Completions(a) => crate::cli::completions::completions(&a),
         Command::Man(a) => crate::cli::completions::man(&a),
         Command::Inspect(a) => inspect::run(a),

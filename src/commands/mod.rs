@@ -1,11 +1,13 @@
 //! The commands besides `build-shards`, each a library returning values that `crate::cli`
-//! prints: `verify`, `merge`, `inspect`, `doctor`, `report` (quality-report) and [`synth`];
+//! prints: `verify`, `merge`, `inspect`, `doctor`, `report` (quality-report), `status` and
+//! [`synth`];
 //! and `shard_pool`, the thread pool the commands that read every shard share.
 
 pub(crate) mod doctor;
 pub(crate) mod inspect;
 pub(crate) mod merge;
 pub(crate) mod report;
+pub(crate) mod status;
 pub mod synth;
 pub(crate) mod verify;
 

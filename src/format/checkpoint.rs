@@ -38,7 +38,8 @@
 //!                             "counts": { "read": 12288, "accepted": 12001,
 //!                                         "rejected": { "empty": 3, … } } } } ],
 //!   "read_so_far": 20000,
-//!   "updated_at": "2026-11-30T01:00:00Z"
+//!   "updated_at": "2026-11-30T01:00:00Z",
+//!   "resume_command": "msms build-shards --input-hdf5 a.h5 --output-root out --resume"
 //! }
 //! ```
 
@@ -303,6 +304,10 @@ pub(crate) struct Checkpoint {
     pub(crate) read_so_far: u64,
     /// RFC 3339 UTC time of the last update.
     pub(crate) updated_at: String,
+    /// The command that continues the run (`--resume` added), as the command line that
+    /// started it; shown by `msms status`. Absent in checkpoints written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resume_command: Option<String>,
 }
 
 impl Checkpoint {
@@ -315,6 +320,7 @@ impl Checkpoint {
             shards: Vec::new(),
             read_so_far: 0,
             updated_at: now(),
+            resume_command: None,
         }
     }
 

@@ -51,6 +51,9 @@ pub struct BuildOptions {
     pub resume: bool,
     /// Run even when the preflight finds a problem ([`crate::run::RunError::Preflight`]).
     pub skip_preflight: bool,
+    /// The command that continues this run if it is interrupted, recorded in its checkpoint
+    /// for `msms status` (the CLI gives its own command line with `--resume`).
+    pub resume_command: Option<String>,
     /// Set (by a SIGINT/SIGTERM handler) to stop at the next clean point.
     pub stop: Option<&'static AtomicBool>,
     /// Convert only these read units (one part of a `msms plan`); all when `None`.
@@ -317,6 +320,7 @@ impl Opened {
             .to_counts()
             .map_err(|e| bad_checkpoint(root, e.to_string()))?;
         let mut cp = Checkpoint::new(fingerprint);
+        cp.resume_command = opts.resume_command.clone();
         cp.shards = done;
         cp.read_so_far = counts.read;
         if let Some(r) = root {

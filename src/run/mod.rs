@@ -34,6 +34,6 @@ pub use build::{build_shards, build_shards_with, detect_inputs, BuildOptions, Su
 pub use error::RunError;
 pub(crate) use output_root::other_format_checkpoint;
 pub use progress::{Event, Progress};
-pub(crate) use root_lock::only_lock;
+pub(crate) use root_lock::{lock_holder, only_lock};
 pub use root_lock::{Holder, LockError, RootLock};
 pub use workers::tune_allocator;

@@ -225,6 +225,28 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// The command holding `root`, without taking any lock (a lock taken only to look would
+/// refuse a command starting at that moment): the lock file exists only while a holder runs
+/// or after one died, so its recorded holder is taken as running when its process is alive
+/// on this host, or when it runs on another host (which cannot be checked from here).
+pub(crate) fn lock_holder(root: &Path) -> Option<Holder> {
+    let file = File::open(lock_path(root)).ok()?;
+    let holder = read_holder(&file)?;
+    if holder.host != host_name() {
+        return Some(holder);
+    }
+    let pid = libc::pid_t::try_from(holder.pid).ok()?;
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    let is_msms = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        c.split('\0')
+            .next()
+            .is_some_and(|exe| exe.ends_with("msms"))
+    });
+    (alive && is_msms).then_some(holder)
+}
+
 /// Whether `root`'s only content is an idle lock (its `.msms` directory holding nothing but
 /// the lock file): such a root is empty for every purpose.
 pub(crate) fn only_lock(root: &Path) -> bool {
