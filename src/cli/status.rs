@@ -2,6 +2,7 @@
 //! [`crate::commands::status`]).
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,14 +59,23 @@ pub(crate) fn run(args: &StatusArgs) -> i32 {
     }
     loop {
         let s = status(&args.root);
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&s).expect("status serialises")
-            );
+        let shown = if args.json {
+            let mut j = serde_json::to_string_pretty(&s).expect("status serialises");
+            j.push('\n');
+            j
         } else {
-            print!("{}", text(&s));
+            text(&s)
+        };
+        // A closed pipe (`msms status ROOT | head`) ends the command quietly.
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(shown.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return 0;
         }
+        drop(out);
         match args.watch {
             Some(secs) if s.overall.state == State::Running => {
                 std::thread::sleep(Duration::from_secs_f64(secs));
