@@ -487,6 +487,7 @@ fn dry_run_projects_the_real_runs_shards_through_the_library() {
             resume: false,
             skip_preflight: false,
             resume_command: None,
+            metrics_file: None,
             stop: None,
             units: None,
         },

@@ -236,3 +236,89 @@ fn a_planned_root_shows_each_part() {
     assert_eq!(s["overall"]["state"], "finished");
     assert_eq!(s["overall"]["spectra_read"], rows.iter().sum::<u64>());
 }
+
+/// `name{root="…"} value` lines of a metrics file, by name; every line is a comment or such.
+fn metrics(path: &Path) -> std::collections::BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, rest) = line.split_once('{').unwrap_or_else(|| panic!("{line}"));
+        let (label, value) = rest.rsplit_once("} ").unwrap_or_else(|| panic!("{line}"));
+        assert!(label.starts_with("root=\""), "{line}");
+        out.insert(name.to_string(), value.parse().unwrap());
+    }
+    out
+}
+
+#[test]
+fn the_metrics_file_holds_the_counters_during_and_after_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth_input(&dir.path().join("in.hdf5"), "gems", 3000, 0.02, 5);
+    let root = dir.path().join("root");
+    let prom = dir.path().join("msms.prom");
+    let release = dir.path().join("release");
+    let mut cmd = sharded(&input.path, &root);
+    cmd.arg("--metrics-file")
+        .arg(&prom)
+        .env("MSMS_TEST_STALL_AT", "checkpoint-rename:>=2")
+        .env(
+            "MSMS_TEST_STALL_RELEASE",
+            format!("file:{}", release.display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = {
+        let _g = fork_guard();
+        cmd.spawn().unwrap()
+    };
+    let mut err = child.stderr.take().unwrap();
+    read_until_stalled(&mut err, "checkpoint-rename:>=2");
+    // While it runs (held): written at least once, running, with the total.
+    let m = metrics(&prom);
+    assert_eq!(m.len(), 9, "{m:?}");
+    assert_eq!(m["msms_running"], 1.0);
+    assert_eq!(m["msms_spectra_total"], 3000.0);
+    assert!(m["msms_spectra_read"] <= 3000.0);
+    assert!(m["msms_start_time_seconds"] > 1.7e9, "{m:?}");
+    assert!(m["msms_last_update_time_seconds"] >= m["msms_start_time_seconds"]);
+    std::fs::write(&release, b"").unwrap();
+    assert!(child.wait().unwrap().success());
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    // After: the run's final figures, not running; no temporary file left beside it.
+    let m = metrics(&prom);
+    let man = read_manifest(&root);
+    assert_eq!(m["msms_running"], 0.0);
+    assert_eq!(m["msms_spectra_read"], 3000.0);
+    assert_eq!(
+        m["msms_spectra_written"],
+        man["counts"]["written"].as_f64().unwrap()
+    );
+    assert_eq!(
+        m["msms_spectra_rejected"],
+        man["counts"]["rejected_total"].as_f64().unwrap()
+    );
+    let shards = man["shards"].as_array().unwrap();
+    assert_eq!(m["msms_shards_finished"], shards.len() as f64);
+    let bytes: u64 = shards.iter().map(|s| s["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(m["msms_shard_bytes"], bytes as f64);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("prom"))
+        .collect();
+    assert_eq!(names, ["msms.prom"]);
+
+    // A path that cannot be written stops the run before it starts.
+    let run = run_command({
+        let mut c = sharded(&input.path, &dir.path().join("other"));
+        c.arg("--metrics-file")
+            .arg(dir.path().join("no/such/dir/m.prom"));
+        c
+    });
+    run.expect_code(2);
+    assert!(run.stderr.contains("--metrics-file"), "{}", run.stderr);
+    assert!(
+        !dir.path().join("other").exists(),
+        "a refused run left its root"
+    );
+}

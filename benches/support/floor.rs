@@ -287,6 +287,7 @@ pub(crate) fn convert(
         resume: false,
         skip_preflight: false,
         resume_command: None,
+        metrics_file: None,
         stop: None,
         units: None,
     };

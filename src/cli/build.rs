@@ -99,6 +99,12 @@ pub(crate) struct BuildArgs {
     /// the problems are then printed as warnings.
     #[arg(long)]
     pub(crate) skip_preflight: bool,
+    /// While the run goes, write its counters (spectra read, total, written, rejected, shards
+    /// finished and their bytes, running, start and update times) to PATH every 2 s in the
+    /// Prometheus text format, for node-exporter's textfile collector (name it *.prom); each
+    /// write replaces the file atomically, and the last one has msms_running 0.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Convert one part of a plan made by `msms plan` (with --part K): inputs and settings
     /// come from the plan; the part goes to OUTPUT_ROOT/parts/K/. Running a part again resumes
     /// it (with or without --resume), or says it is done.
@@ -255,6 +261,7 @@ pub(crate) fn build(a: BuildArgs) -> i32 {
         resume: a.resume,
         skip_preflight: a.skip_preflight,
         resume_command: Some(resume_command()),
+        metrics_file: a.metrics_file.clone(),
         stop: Some(install_stop_handlers()),
         units,
     };

@@ -22,6 +22,7 @@ use crate::process::groups::RowGroupCutter;
 use crate::process::split::{self, SplitPlan};
 use crate::read::{Decode, FileMapping, InputError};
 use crate::run::error::RunError;
+use crate::run::metrics::{MetricsFile, Snapshot};
 use crate::run::output_root::{remove_checkpoint, remove_ours, save_checkpoint, Prepare, Start};
 use crate::run::preflight::{projected_output, Preflight};
 use crate::run::processing::processing;
@@ -54,6 +55,9 @@ pub struct BuildOptions {
     /// The command that continues this run if it is interrupted, recorded in its checkpoint
     /// for `msms status` (the CLI gives its own command line with `--resume`).
     pub resume_command: Option<String>,
+    /// Write the run's counters here in the Prometheus text format while it runs
+    /// (`crate::run::metrics`).
+    pub metrics_file: Option<PathBuf>,
     /// Set (by a SIGINT/SIGTERM handler) to stop at the next clean point.
     pub stop: Option<&'static AtomicBool>,
     /// Convert only these read units (one part of a `msms plan`); all when `None`.
@@ -130,6 +134,7 @@ pub fn build_shards_with(
     let events = Events::new(report, opts.progress);
     let mut opened = Opened::new(opts, mappings)?;
     preflight(opts, &opened, mappings, events)?;
+    let metrics = opened.metrics(opts)?;
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
     let fingerprint = Fingerprint::of(&opts.settings, mappings);
     // Held until this function returns: the whole run.
@@ -141,7 +146,7 @@ pub fn build_shards_with(
             return finished_summary(*m, root.as_deref().expect("not a dry run"), started)
         }
     };
-    let mut sink = opened.sink(opts, root.as_deref(), fingerprint, done)?;
+    let mut sink = opened.sink(opts, root.as_deref(), fingerprint, done, metrics)?;
     let (result, ran) = opened.run(opts, mappings, &mut sink, events)?;
     let finish = Finish {
         opts,
@@ -288,6 +293,7 @@ impl Opened {
         root: Option<&'r Path>,
         fingerprint: Fingerprint,
         done: Vec<ShardEntry>,
+        metrics: Option<(MetricsFile, u64)>,
     ) -> Result<Sink<'r>, RunError> {
         let s = &opts.settings;
         let names = &self.split.names;
@@ -353,7 +359,29 @@ impl Opened {
             counts,
             cp,
             interval: s.profile.checkpoint_interval.max(1) as u64,
+            metrics,
         })
+    }
+
+    /// `--metrics-file` (not in a dry run), written once here, before the output root is
+    /// touched, so that a path that cannot be written stops the run before it starts (later
+    /// writes that fail are let go: a conversion is not lost for its metrics).
+    fn metrics(&self, opts: &BuildOptions) -> Result<Option<(MetricsFile, u64)>, RunError> {
+        let (Some(path), Some(root), false) = (&opts.metrics_file, &opts.output_root, opts.dry_run)
+        else {
+            return Ok(None);
+        };
+        let total: u64 = self.units.iter().map(|u| u.rows as u64).sum();
+        let mut m = MetricsFile::new(path, root);
+        m.write(
+            &Snapshot {
+                total,
+                ..Snapshot::default()
+            },
+            true,
+        )
+        .map_err(|e| RunError::Settings(format!("--metrics-file: {e}")))?;
+        Ok(Some((m, total)))
     }
 
     /// The first unit to read: the earliest of the splits' positions.
@@ -460,7 +488,8 @@ impl Finish<'_> {
     /// After a failure: the shard in progress is dropped; shards already closed are
     /// finalised. A run refused for its input or settings leaves nothing behind; otherwise
     /// what is finished is kept, and the checkpoint says so, for `--resume`.
-    fn failed(&self, mut e: RunError, sink: Sink) -> RunError {
+    fn failed(&self, mut e: RunError, mut sink: Sink) -> RunError {
+        sink.end_metrics();
         let Sink {
             planners,
             mut cp,
@@ -498,7 +527,13 @@ impl Finish<'_> {
     }
 
     /// After success: write the manifest, remove the checkpoint; the summary.
-    fn written(&self, entries: Vec<ShardEntry>, sink: Sink, ran: Ran) -> Result<Summary, RunError> {
+    fn written(
+        &self,
+        entries: Vec<ShardEntry>,
+        mut sink: Sink,
+        ran: Ran,
+    ) -> Result<Summary, RunError> {
+        sink.end_metrics();
         let s = &self.opts.settings;
         let (counts, read_before) = (sink.counts, sink.read_before);
         let shards: Vec<ShardRecord> = entries.into_iter().map(|e| e.record).collect();

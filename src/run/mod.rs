@@ -20,6 +20,7 @@ pub(crate) mod affinity;
 mod build;
 mod encoding;
 mod error;
+mod metrics;
 mod output_root;
 pub(crate) mod plan;
 mod preflight;

@@ -5,6 +5,7 @@
 //! keeping the checkpoint. A fixed number of tokens bounds the units in flight; a unit's
 //! token comes back once its rows are cut and no cut group waits for a worker.
 
+use crate::run::metrics::{MetricsFile, Snapshot};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,8 @@ pub(crate) struct Sink<'a> {
     pub(crate) interval: u64,
     /// Spectra read at the last checkpoint.
     pub(crate) mark: u64,
+    /// `--metrics-file`, and the spectra the run reads in all.
+    pub(crate) metrics: Option<(MetricsFile, u64)>,
 }
 
 impl Sink<'_> {
@@ -64,7 +67,18 @@ impl Sink<'_> {
             save_checkpoint(r, &self.cp, new_shards)?;
             self.mark = self.counts.read;
         }
+        if let Some((m, total)) = &mut self.metrics {
+            // Only the first write may fail the run (checked before it starts).
+            let _ = m.write_if_due(&snapshot(&self.counts, &self.planners, *total));
+        }
         Ok(())
+    }
+
+    /// The last metrics (`msms_running` 0), whatever the outcome.
+    pub(crate) fn end_metrics(&mut self) {
+        if let Some((m, total)) = &mut self.metrics {
+            let _ = m.write(&snapshot(&self.counts, &self.planners, *total), false);
+        }
     }
 
     /// Nothing arrived for a while: let the writers' results in, checkpoint.
@@ -123,6 +137,19 @@ impl Sink<'_> {
         }
         self.record()?;
         Ok(all)
+    }
+}
+
+/// The counters of the run for `--metrics-file`.
+pub(crate) fn snapshot(counts: &Counts, planners: &[ShardPlanner], total: u64) -> Snapshot {
+    let finalised = planners.iter().flat_map(|p| p.finalised());
+    Snapshot {
+        read: counts.read,
+        total,
+        written: counts.accepted,
+        rejected: counts.rejected_total(),
+        shards: planners.iter().map(|p| p.finalised().len() as u64).sum(),
+        bytes: finalised.map(|e| e.record.bytes).sum(),
     }
 }
 
