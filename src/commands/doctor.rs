@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::machine::{
-    cgroup_memory, memory_needed, nearest_existing, read_meminfo, statfs, suggest_mode,
-    PRODUCTION_MIN_CORES, PRODUCTION_MIN_MEMORY,
+    available_memory, cgroup_memory, memory_needed, nearest_existing, read_meminfo, statfs,
+    suggest_mode, PRODUCTION_MIN_CORES, PRODUCTION_MIN_MEMORY,
 };
 use crate::config::{ConfigError, Layer, Mode, Profile, Settings};
 use crate::run::affinity::Topology;
@@ -255,10 +255,7 @@ fn read_memory() -> Memory {
         (Some(t), Some(l)) => Some(t.min(l)),
         (t, l) => t.or(l),
     };
-    let available = match (mem_available, cgroup) {
-        (Some(a), Some((limit, used))) => Some(a.min(limit.saturating_sub(used))),
-        (a, c) => a.or(c.map(|(limit, used)| limit.saturating_sub(used))),
-    };
+    let available = available_memory(mem_available, cgroup);
     Memory {
         total_bytes: total,
         available_bytes: available,

@@ -8,7 +8,7 @@ use crate::format::manifest::{
     dataset_digest, find_manifest, manifest_name, Manifest, RunRecord, ShardRecord, SplitRecord,
     FORMAT_VERSION, MANIFEST, MANIFEST_NAMES,
 };
-use crate::run::plan::{part_root, plan_copy, PartPlan, Plan, PlanError};
+use crate::run::plan::{part_command, part_root, plan_copy, PartPlan, Plan, PlanError};
 
 /// Why `msms merge` refused.
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +58,8 @@ pub(crate) struct Merged {
 /// The root is locked for the merge ([`RootLock`]); another command holding it is an error.
 pub(crate) fn merge(root: &Path) -> Result<Merged, MergeError> {
     let plan = Plan::load(&plan_copy(root))?;
-    let mut notices = Vec::new();
-    let _lock = match RootLock::acquire(root, "merge") {
-        Ok(lock) => Some(lock),
-        Err(e @ LockError::Unsupported { .. }) => {
-            notices.push(format!("warning: {e}"));
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (_lock, warning) = RootLock::acquire_where_supported(root, "merge")?;
+    let notices: Vec<String> = warning.into_iter().collect();
     let mut problems = Vec::new();
     let mut manifests: Vec<Manifest> = Vec::new();
     for part in &plan.parts {
@@ -129,15 +122,6 @@ fn format_problems(root: &Path, plan: &Plan, manifests: &[Manifest]) -> Vec<Stri
             )
         })
         .collect()
-}
-
-/// The command that converts part `k` of the plan in `root`.
-fn part_command(root: &Path, k: usize) -> String {
-    format!(
-        "msms build-shards --plan {} --part {k} --output-root {}",
-        plan_copy(root).display(),
-        root.display()
-    )
 }
 
 /// The manifest of `part`, when it is finished, with the plan's settings and rows, and its

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::format::checkpoint::Checkpoint;
 use crate::format::manifest::{find_manifest, Manifest};
-use crate::run::plan::{part_root, plan_copy, Plan};
+use crate::run::plan::{part_command, part_root, plan_copy, Plan};
 use crate::run::{lock_holder, Holder};
 
 /// Where a root stands.
@@ -111,13 +111,11 @@ pub(crate) fn status(root: &Path) -> Status {
         .parts
         .iter()
         .map(|p| {
-            let command = format!(
-                "msms build-shards --plan {} --part {} --output-root {}",
-                crate::text::shell_quote(&plan_path.to_string_lossy()),
-                p.part,
-                crate::text::shell_quote(&root.to_string_lossy())
-            );
-            root_status(&part_root(root, p.part), Some(p.rows), Some(command))
+            root_status(
+                &part_root(root, p.part),
+                Some(p.rows),
+                Some(part_command(root, p.part)),
+            )
         })
         .collect();
     Status {

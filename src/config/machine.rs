@@ -98,6 +98,18 @@ pub(crate) fn statfs(path: &Path) -> Option<(i64, u64, u64)> {
     ))
 }
 
+/// Memory available: `MemAvailable`, lowered to what a cgroup's (limit, use) leaves when
+/// that is less; whichever is known when only one is.
+pub(crate) fn available_memory(
+    mem_available: Option<u64>,
+    cgroup: Option<(u64, u64)>,
+) -> Option<u64> {
+    match (mem_available, cgroup) {
+        (Some(a), Some((limit, used))) => Some(a.min(limit.saturating_sub(used))),
+        (a, c) => a.or(c.map(|(limit, used)| limit.saturating_sub(used))),
+    }
+}
+
 /// (`MemTotal`, `MemAvailable`) of /proc/meminfo in bytes.
 pub(crate) fn read_meminfo() -> (Option<u64>, Option<u64>) {
     let Ok(text) = std::fs::read_to_string("/proc/meminfo") else {

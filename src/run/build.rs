@@ -27,7 +27,7 @@ use crate::run::output_root::{remove_checkpoint, remove_ours, save_checkpoint, P
 use crate::run::preflight::{projected_output, Preflight};
 use crate::run::processing::processing;
 use crate::run::progress::{Event, Events, Progress, ProgressReporter};
-use crate::run::root_lock::{LockError, RootLock};
+use crate::run::root_lock::RootLock;
 use crate::run::stream::{Sink, Stream};
 use crate::run::units::{check_list_offsets, part_units, read_units, UnitPlan};
 use crate::run::workers::{Pool, Shared, WorkerState};
@@ -225,14 +225,11 @@ fn preflight(
 /// Lock `root` for this run ([`RootLock`]); where its file system has no locks, say so and
 /// go on without one.
 fn lock_root(root: &Path, events: Events) -> Result<Option<RootLock>, RunError> {
-    match RootLock::acquire(root, "build-shards") {
-        Ok(lock) => Ok(Some(lock)),
-        Err(e @ LockError::Unsupported { .. }) => {
-            events.warning(format!("warning: {e}"));
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
+    let (lock, warning) = RootLock::acquire_where_supported(root, "build-shards")?;
+    if let Some(w) = warning {
+        events.warning(w);
     }
+    Ok(lock)
 }
 
 /// The open stage: what the settings and inputs give, made before the output root is

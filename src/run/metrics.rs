@@ -49,12 +49,9 @@ impl MetricsFile {
         }
     }
 
-    /// Write `now` if [`EVERY`] has passed since the last write (or none was made).
-    pub(crate) fn write_if_due(&mut self, now: &Snapshot) -> Result<(), SinkError> {
-        if self.last.is_some_and(|t| t.elapsed() < EVERY) {
-            return Ok(());
-        }
-        self.write(now, true)
+    /// Whether [`EVERY`] has passed since the last write (or none was made).
+    pub(crate) fn due(&self) -> bool {
+        self.last.is_none_or(|t| t.elapsed() >= EVERY)
     }
 
     /// Write `now`, with `msms_running` 1 or 0.

@@ -299,7 +299,7 @@ fn remove_file(p: &Path) -> Result<(), RemoveError> {
 }
 
 /// Whether `p` is a shard file or its temporary.
-fn is_shard_file(p: &Path) -> bool {
+pub(crate) fn is_shard_file(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     name.starts_with("shard-") && (name.ends_with(".parquet") || name.ends_with(".parquet.tmp"))
 }

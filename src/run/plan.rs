@@ -320,6 +320,15 @@ impl Plan {
     }
 }
 
+/// The command that converts part `k` of the plan in `root` (also what continues it).
+pub(crate) fn part_command(root: &Path, k: usize) -> String {
+    format!(
+        "msms build-shards --plan {} --part {k} --output-root {}",
+        plan_copy(root).display(),
+        root.display()
+    )
+}
+
 /// `root/parts/k`.
 pub(crate) fn part_root(root: &Path, k: usize) -> PathBuf {
     root.join("parts").join(k.to_string())

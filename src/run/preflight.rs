@@ -14,12 +14,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::machine::{
-    cgroup_memory, memory_needed, nearest_existing, read_meminfo, statfs, BASE_MEMORY,
-    MEMORY_PER_BATCH_SPECTRUM,
+    available_memory, cgroup_memory, memory_needed, nearest_existing, read_meminfo, statfs,
+    BASE_MEMORY, MEMORY_PER_BATCH_SPECTRUM,
 };
 use crate::config::Profile;
 use crate::process::batch::Processing;
 use crate::read::{FileMapping, PeakElem};
+use crate::run::output_root::is_shard_file;
 use crate::run::units::UnitPlan;
 use crate::text::{human_bytes, thousands};
 
@@ -161,12 +162,7 @@ impl Preflight<'_> {
     /// The profile's memory model against the memory available (the cgroup's limit when it
     /// is lower).
     fn check_memory(&self, found: &mut Findings) {
-        let (_, available) = read_meminfo();
-        let available = match (available, cgroup_memory()) {
-            (Some(a), Some((limit, used))) => Some(a.min(limit.saturating_sub(used))),
-            (a, c) => a.or(c.map(|(limit, used)| limit.saturating_sub(used))),
-        };
-        let Some(available) = available else {
+        let Some(available) = available_memory(read_meminfo().1, cgroup_memory()) else {
             return;
         };
         let needed = memory_needed(self.profile);
@@ -214,11 +210,7 @@ fn shard_bytes_under(root: &Path) -> u64 {
         .filter_map(|d| std::fs::read_dir(d).ok())
         .flatten()
         .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("shard-") && name.contains(".parquet")
-        })
+        .filter(|e| is_shard_file(&e.path()))
         .filter_map(|e| e.metadata().ok())
         .filter(|m| m.is_file())
         .map(|m| m.len())

@@ -170,6 +170,19 @@ impl RootLock {
         }
     }
 
+    /// [`RootLock::acquire`], except that where the file system has no locks
+    /// ([`LockError::Unsupported`]) the command goes on unlocked: `Ok((None, Some(warning)))`.
+    pub fn acquire_where_supported(
+        root: &Path,
+        command: &str,
+    ) -> Result<(Option<RootLock>, Option<String>), LockError> {
+        match RootLock::acquire(root, command) {
+            Ok(lock) => Ok((Some(lock), None)),
+            Err(e @ LockError::Unsupported { .. }) => Ok((None, Some(format!("warning: {e}")))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Write this process as the holder.
     fn record(&mut self, command: &str) -> io::Result<()> {
         let holder = Holder {

@@ -67,9 +67,9 @@ impl Sink<'_> {
             save_checkpoint(r, &self.cp, new_shards)?;
             self.mark = self.counts.read;
         }
-        if let Some((m, total)) = &mut self.metrics {
+        if let Some((m, total)) = self.metrics.as_mut().filter(|(m, _)| m.due()) {
             // Only the first write may fail the run (checked before it starts).
-            let _ = m.write_if_due(&snapshot(&self.counts, &self.planners, *total));
+            let _ = m.write(&snapshot(&self.counts, &self.planners, *total), true);
         }
         Ok(())
     }
