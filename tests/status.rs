@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 
 use common::*;
 
@@ -56,21 +55,11 @@ fn a_single_run_in_every_state() {
 
     // Running: held by the thread that saves checkpoints, right before it renames one
     // listing a second shard, so that the checkpoint on disk stays as it is while we look.
-    let release = dir.path().join("release");
-    let mut cmd = sharded(&input.path, &root);
-    cmd.env("MSMS_TEST_STALL_AT", "checkpoint-rename:>=2")
-        .env(
-            "MSMS_TEST_STALL_RELEASE",
-            format!("file:{}", release.display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = {
-        let _g = fork_guard();
-        cmd.spawn().unwrap()
-    };
-    let mut err = child.stderr.take().unwrap();
-    read_until_stalled(&mut err, "checkpoint-rename:>=2");
+    let held = Held::start(
+        sharded(&input.path, &root),
+        "checkpoint-rename:>=2",
+        dir.path().join("release"),
+    );
     let on_disk: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join(".msms/checkpoint.json")).unwrap())
             .unwrap();
@@ -78,7 +67,7 @@ fn a_single_run_in_every_state() {
     let o = &s["overall"];
     assert_eq!(o["state"], "running", "{s}");
     assert_eq!(o["holder"]["command"], "build-shards");
-    assert_eq!(o["holder"]["pid"], child.id());
+    assert_eq!(o["holder"]["pid"], held.pid());
     assert_eq!(o["spectra_total"], 3000);
     assert_eq!(
         o["shards"],
@@ -92,14 +81,12 @@ fn a_single_run_in_every_state() {
         text.starts_with(&format!(
             "{}: running (msms build-shards (pid {} on ",
             root.display(),
-            child.id()
+            held.pid()
         )),
         "{text}"
     );
     assert!(text.contains(" of 3,000 ("), "{text}");
-    std::fs::write(&release, b"").unwrap();
-    assert!(child.wait().unwrap().success());
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    assert_eq!(held.release(), 0);
 
     // Finished: the manifest's figures.
     let m = read_manifest(&root);
@@ -256,23 +243,9 @@ fn the_metrics_file_holds_the_counters_during_and_after_a_run() {
     let input = synth_input(&dir.path().join("in.hdf5"), "gems", 3000, 0.02, 5);
     let root = dir.path().join("root");
     let prom = dir.path().join("msms.prom");
-    let release = dir.path().join("release");
     let mut cmd = sharded(&input.path, &root);
-    cmd.arg("--metrics-file")
-        .arg(&prom)
-        .env("MSMS_TEST_STALL_AT", "checkpoint-rename:>=2")
-        .env(
-            "MSMS_TEST_STALL_RELEASE",
-            format!("file:{}", release.display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = {
-        let _g = fork_guard();
-        cmd.spawn().unwrap()
-    };
-    let mut err = child.stderr.take().unwrap();
-    read_until_stalled(&mut err, "checkpoint-rename:>=2");
+    cmd.arg("--metrics-file").arg(&prom);
+    let held = Held::start(cmd, "checkpoint-rename:>=2", dir.path().join("release"));
     // While it runs (held): written at least once, running, with the total.
     let m = metrics(&prom);
     assert_eq!(m.len(), 9, "{m:?}");
@@ -281,9 +254,7 @@ fn the_metrics_file_holds_the_counters_during_and_after_a_run() {
     assert!(m["msms_spectra_read"] <= 3000.0);
     assert!(m["msms_start_time_seconds"] > 1.7e9, "{m:?}");
     assert!(m["msms_last_update_time_seconds"] >= m["msms_start_time_seconds"]);
-    std::fs::write(&release, b"").unwrap();
-    assert!(child.wait().unwrap().success());
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    assert_eq!(held.release(), 0);
     // After: the run's final figures, not running; no temporary file left beside it.
     let m = metrics(&prom);
     let man = read_manifest(&root);

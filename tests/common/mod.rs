@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 use arrow::array::{Array, AsArray, FixedSizeListArray};
@@ -870,4 +870,54 @@ pub(crate) fn read_until_stalled(err: &mut impl std::io::Read, point: &str) -> S
     }
     assert!(text.contains(&marker), "never stalled at {point}:\n{text}");
     text
+}
+
+/// A run held at a stall point until [`Held::release`].
+pub(crate) struct Held {
+    child: Child,
+    release: PathBuf,
+}
+
+impl Held {
+    /// Spawn `cmd` held at `point`; return once it says it stalled there.
+    #[track_caller]
+    pub(crate) fn start(mut cmd: Command, point: &str, release: PathBuf) -> Held {
+        cmd.env("MSMS_TEST_STALL_AT", point)
+            .env(
+                "MSMS_TEST_STALL_RELEASE",
+                format!("file:{}", release.display()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = {
+            let _g = fork_guard();
+            cmd.spawn().expect("spawn msms")
+        };
+        let mut err = child.stderr.take().expect("piped stderr");
+        read_until_stalled(&mut err, point);
+        // Drain the rest in the background so that the child never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Held { child, release }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Let the run go on and wait for its exit code.
+    pub(crate) fn release(mut self) -> i32 {
+        std::fs::write(&self.release, b"").expect("create the release file");
+        let status = self.child.wait().expect("wait for the held msms");
+        status.code().expect("the held msms exited by a signal")
+    }
+}
+
+impl Drop for Held {
+    /// A test that fails before releasing its held run must not leave it stalled forever.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
