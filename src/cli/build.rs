@@ -611,7 +611,7 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
 /// SIGINT and SIGTERM ask the run to stop at a clean point (a second one stops at once);
 /// SIGXFSZ is ignored so that a file-size limit surfaces as an `EFBIG` write error with the
 /// file's name instead of killing the process.
-fn install_stop_handlers() -> &'static AtomicBool {
+pub(crate) fn install_stop_handlers() -> &'static AtomicBool {
     let handler: extern "C" fn(libc::c_int) = on_stop_signal;
     // SAFETY: the handler only touches an atomic and calls `_exit`, both async-signal-safe;
     // `signal` with a valid function pointer or SIG_IGN has no other precondition.
@@ -625,7 +625,7 @@ fn install_stop_handlers() -> &'static AtomicBool {
 
 /// This process's command line with `--resume` (and without `--overwrite`), quoted for a
 /// POSIX shell.
-fn resume_command() -> String {
+pub(crate) fn resume_command() -> String {
     let mut args: Vec<String> = std::env::args()
         .enumerate()
         .map(|(i, a)| if i == 0 { "msms".to_string() } else { a })

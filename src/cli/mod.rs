@@ -2,7 +2,7 @@
 //! dispatches to one file per command, and the `--version` text. `main.rs` only calls [`run`].
 //!
 //! Files: `build` (build-shards and its parts of a plan), `verify` (verify, validate-shards),
-//! `plan` (plan, merge), `inspect`, `doctor`, `report` (quality-report), `synth`,
+//! `plan` (plan, merge), `rebalance`, `inspect`, `doctor`, `report` (quality-report), `synth`,
 //! `completions` (completions, man), `values` (clap value types of library enums) and
 //! `interactive` (the questions of `build-shards --interactive`). Printing, clap types and
 //! exit codes live here, not in the library.
@@ -20,6 +20,7 @@ mod doctor;
 mod inspect;
 mod interactive;
 mod plan;
+mod rebalance;
 mod report;
 mod status;
 mod synth;
@@ -83,6 +84,12 @@ or the parts are of two output formats (one line each, with the command that red
 Parts of output format 1 (each with its manifest.json) merge into a format-1 root: ROOT/manifest.json."
     )]
     Merge(MergeArgs),
+    /// Rewrite a finished root (a single run's, or merged parts) into even shards per split,
+    /// from its shards alone: same rows in spectrum_id order, every shard within
+    /// --shard-size and all but each split's last at least half full; optionally another
+    /// row group size or compression.
+    #[command(after_help = rebalance::AFTER_HELP)]
+    Rebalance(rebalance::RebalanceArgs),
     /// Write a synthetic GeMS-layout HDF5 file (for trying the tool, tests and benchmarks).
     Synth(SynthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
@@ -122,6 +129,7 @@ where
         Command::Synth(a) => synth_cmd(a),
         Command::Plan(a) => plan_cmd(*a),
         Command::Merge(a) => merge_cmd(a),
+        Command::Rebalance(a) => rebalance::run(&a),
         Command::Verify(a) => verify_cmd(&a.root, &a.flags),
         Command::ValidateShards(a) => verify_cmd(&a.output, &a.flags),
         Command::Doctor(a) => doctor::run(&a),

@@ -42,6 +42,7 @@ pub use byte_size::ByteSize;
 pub use error::{ConfigError, ParseError};
 pub use layer::Layer;
 pub use profile::Profile;
+pub(crate) use settings::RecordedSettings;
 pub use settings::{Settings, MAX_BINS};
 pub(crate) use values::parse_log_level;
 pub use values::{

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::values::keyword;
@@ -76,7 +76,11 @@ pub struct Settings {
 /// `row_group_size` and `compression` always have a value, so adding them changed every
 /// hash. The optional fields after them are left out while unset, so that settings which do
 /// not use them keep the hash they would have without those fields.
-#[derive(Serialize)]
+///
+/// It also reads back a manifest's `settings` ([`RecordedSettings`]): unknown keys are
+/// refused, so that settings this build does not understand are never hashed as if it did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OutputSettings {
     #[serde(with = "keyword")]
     normalize: Normalize,
@@ -87,19 +91,23 @@ struct OutputSettings {
     shard_size: ByteSize,
     row_group_size: usize,
     compression: Compression,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     max_peaks: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     binning: Option<Binning>,
-    #[serde(skip_serializing_if = "Option::is_none", with = "keyword::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "keyword::option"
+    )]
     quality_format: Option<QualityFormat>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     splits: Option<Splits>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     split_key: Option<SplitKey>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dedup: Option<Dedup>,
 }
 
@@ -208,14 +216,7 @@ impl Settings {
     /// `max_peaks`, `binning` and `quality_format` are `null`. `binning` is an object
     /// `{"width", "min", "max", "aggregation", "scale", "output"}`.
     pub fn output_settings_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self.output_settings())
-            .expect("output settings are plain strings and numbers");
-        if let Some(map) = v.as_object_mut() {
-            for key in ["max_peaks", "binning", "quality_format"] {
-                map.entry(key).or_insert(serde_json::Value::Null);
-            }
-        }
-        v
+        self.output_settings().to_json()
     }
 
     /// `"sha256:<hex>"` of the canonical JSON of the settings of
@@ -228,9 +229,70 @@ impl Settings {
     /// unset hash as if these keys did not exist).
     /// Equal settings give equal hashes on every platform.
     pub fn config_hash(&self) -> String {
-        let bytes = serde_json::to_vec(&self.output_settings())
-            .expect("output settings are plain strings and numbers");
+        self.output_settings().config_hash()
+    }
+}
+
+impl OutputSettings {
+    /// The manifest's `settings` object: the unset optional keys `max_peaks`, `binning` and
+    /// `quality_format` written as `null`.
+    fn to_json(&self) -> serde_json::Value {
+        let mut v =
+            serde_json::to_value(self).expect("output settings are plain strings and numbers");
+        if let Some(map) = v.as_object_mut() {
+            for key in ["max_peaks", "binning", "quality_format"] {
+                map.entry(key).or_insert(serde_json::Value::Null);
+            }
+        }
+        v
+    }
+
+    /// The config hash ([`Settings::config_hash`]).
+    fn config_hash(&self) -> String {
+        let bytes =
+            serde_json::to_vec(self).expect("output settings are plain strings and numbers");
         format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+    }
+}
+
+/// The output settings a manifest records (its `settings`), read back so that a rewrite of
+/// its shards (`msms rebalance`) can change their layout (shard size, row group size,
+/// compression) and record and hash the result exactly as `build-shards` would.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RecordedSettings(OutputSettings);
+
+impl RecordedSettings {
+    /// Read a manifest's `settings`; keys this build does not know are refused.
+    pub(crate) fn from_json(v: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        OutputSettings::deserialize(v).map(RecordedSettings)
+    }
+
+    /// The same settings with another shard size, row group size and compression.
+    pub(crate) fn with_layout(
+        mut self,
+        shard_size: ByteSize,
+        row_group_size: usize,
+        compression: Compression,
+    ) -> Self {
+        self.0.shard_size = shard_size;
+        self.0.row_group_size = row_group_size;
+        self.0.compression = compression;
+        self
+    }
+
+    /// Shard size, row group size and compression.
+    pub(crate) fn layout(&self) -> (ByteSize, usize, Compression) {
+        (self.0.shard_size, self.0.row_group_size, self.0.compression)
+    }
+
+    /// As a manifest records them ([`Settings::output_settings_json`]).
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        self.0.to_json()
+    }
+
+    /// Their config hash ([`Settings::config_hash`]).
+    pub(crate) fn config_hash(&self) -> String {
+        self.0.config_hash()
     }
 }
 
@@ -1196,6 +1258,43 @@ mod tests {
             msg,
             "profile.writers = 0 (from command line): must be at least 1"
         );
+    }
+
+    #[test]
+    fn recorded_settings_hash_as_the_settings_that_wrote_them() {
+        let cases = [
+            "",
+            "processing:\n  max_peaks: 100\n  bin_width: 0.1\n  bin_range: 10:1000\n  \
+             bin_aggregation: max\n  bin_scale: 0.5\n  quality_format: A\n",
+            "processing:\n  splits: train=0.8,test=0.2\n  seed: 7\n  split_key: name\n  \
+             dedup: exact\n  max_precursor_mz: 1000.5\n  max_spectra: 90\n  normalize: l2\n",
+        ];
+        for text in cases {
+            let file = yaml(text).unwrap();
+            let s =
+                Settings::resolve(&Layer::default(), Some(&file), &Layer::default(), 2).unwrap();
+            let back = RecordedSettings::from_json(&s.output_settings_json()).unwrap();
+            assert_eq!(back.config_hash(), s.config_hash(), "{text}");
+            assert_eq!(back.to_json(), s.output_settings_json(), "{text}");
+            // Another layout hashes as build-shards with that layout.
+            let layout = (ByteSize(5_000_000), 100, Compression::Lz4);
+            let moved = back.with_layout(layout.0, layout.1, layout.2);
+            assert_eq!(moved.layout(), layout);
+            let mut t = s.clone();
+            (
+                t.profile.shard_size,
+                t.profile.row_group_size,
+                t.profile.compression,
+            ) = layout;
+            assert_eq!(moved.config_hash(), t.config_hash(), "{text}");
+            assert_ne!(moved.config_hash(), s.config_hash());
+        }
+        let mut unknown = Settings::resolve(&Layer::default(), None, &Layer::default(), 2)
+            .unwrap()
+            .output_settings_json();
+        unknown["future_key"] = serde_json::json!(1);
+        let e = RecordedSettings::from_json(&unknown).unwrap_err();
+        assert!(e.to_string().contains("unknown field `future_key`"), "{e}");
     }
 
     #[test]

@@ -434,7 +434,7 @@ pub enum Dedup {
 ///
 /// [`Settings::resolve`](super::Settings::resolve) guarantees `1 <= bins <= `[`MAX_BINS`](super::MAX_BINS), counting bins as whole
 /// widths in `[min, max)` with a `1e-9` relative rounding guard.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Binning {
     /// Bin width in m/z, finite and > 0.
     pub width: f64,

@@ -1,7 +1,7 @@
 //! `_manifest.json`: the record of a run, written last and atomically.
 //!
 //! Format (version `FORMAT_VERSION`); every field is always
-//! present:
+//! present but `rebalanced_from`:
 //!
 //! ```text
 //! {
@@ -21,6 +21,8 @@
 //!                 "bytes": 456, "sha256": "…", "first_spectrum_id": 0,
 //!                 "last_spectrum_id": 999 } ],
 //!   "dataset_digest": "sha256:…",         // over "<path> <sha256>\n" of every shard in order
+//!   "rebalanced_from": { "dataset_digest": "sha256:…", "config_hash": "sha256:…" },
+//!                                         // only in a root written by `msms rebalance`
 //!   "run": { "created_at": "2026-11-29T19:00:00Z", "num_workers": 2, "writers": 1,
 //!            "decode": "native", "threads": "2 workers, not pinned (local mode)" }
 //! }
@@ -120,6 +122,16 @@ impl SplitRecord {
     }
 }
 
+/// The root a rebalanced root was rewritten from (`msms rebalance`): the same rows, in other
+/// shards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalancedFrom {
+    /// The source root's `dataset_digest`.
+    pub dataset_digest: String,
+    /// The source root's `config_hash`.
+    pub config_hash: String,
+}
+
 /// Facts about this execution that do not affect the output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -168,6 +180,9 @@ pub struct Manifest {
     pub shards: Vec<ShardRecord>,
     /// Digest over the shard digests.
     pub dataset_digest: String,
+    /// The root this one was rewritten from by `msms rebalance`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalanced_from: Option<RebalancedFrom>,
     /// This execution.
     pub run: RunRecord,
 }
@@ -238,6 +253,7 @@ impl Manifest {
             splits: SplitRecord::tally(splits, shards),
             shards: shards.to_vec(),
             dataset_digest: dataset_digest(shards),
+            rebalanced_from: None,
             run,
         }
     }

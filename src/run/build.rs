@@ -585,7 +585,7 @@ fn input_records(mappings: &[FileMapping]) -> Vec<InputRecord> {
 
 /// Write `root/_manifest.json`; the run is complete, so the checkpoint has served its
 /// purpose and is removed.
-fn write_manifest(root: &Path, manifest: &Manifest) -> Result<PathBuf, RunError> {
+pub(super) fn write_manifest(root: &Path, manifest: &Manifest) -> Result<PathBuf, RunError> {
     let p = root.join(MANIFEST);
     crate::write::atomic::write_replacing(&p, manifest.to_json().as_bytes(), true, &|| {
         "manifest-rename".into()

@@ -20,6 +20,14 @@ pub enum RunError {
         /// What is wrong.
         message: String,
     },
+    /// The root `msms rebalance` reads is unusable (exit code 2).
+    #[error("source root {}: {message}", path.display())]
+    Source {
+        /// The source root.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Settings that cannot work together (exit code 2).
     #[error("{0}")]
     Settings(String),
@@ -65,6 +73,7 @@ impl RunError {
         match self {
             RunError::Input(_)
             | RunError::Output { .. }
+            | RunError::Source { .. }
             | RunError::Settings(_)
             | RunError::Checkpoint(_)
             | RunError::Preflight(_)

@@ -14,7 +14,9 @@
 //! progress lines and warnings are [`Event`]s handed to the caller ([`build_shards_with`]).
 //!
 //! `plan`: `msms plan` cuts a run into parts that `build-shards --plan --part` converts
-//! (`msms merge`, which joins them, is a command: `crate::commands::merge`).
+//! (`msms merge`, which joins them, is a command: `crate::commands::merge`). `rebalance`:
+//! `msms rebalance` rewrites a finished root's shards into even ones, with the same shard
+//! planner, output-root rules, checkpoint and lock as a build.
 
 pub(crate) mod affinity;
 mod build;
@@ -26,6 +28,7 @@ pub(crate) mod plan;
 mod preflight;
 mod processing;
 mod progress;
+mod rebalance;
 mod root_lock;
 mod stream;
 mod units;
@@ -35,6 +38,7 @@ pub use build::{build_shards, build_shards_with, detect_inputs, BuildOptions, Su
 pub use error::RunError;
 pub(crate) use output_root::other_format_checkpoint;
 pub use progress::{Event, Progress};
+pub use rebalance::{rebalance, RebalanceOptions, Rebalanced};
 pub(crate) use root_lock::{lock_holder, only_lock};
 pub use root_lock::{Holder, LockError, RootLock};
 pub use workers::tune_allocator;
