@@ -626,7 +626,8 @@ pub(crate) fn install_stop_handlers() -> &'static AtomicBool {
 /// This process's command line with `--resume` (and without `--overwrite`), quoted for a
 /// POSIX shell.
 pub(crate) fn resume_command() -> String {
-    let mut args: Vec<String> = std::env::args()
+    let mut args: Vec<String> = crate::cli::command_line()
+        .into_iter()
         .enumerate()
         .map(|(i, a)| if i == 0 { "msms".to_string() } else { a })
         .filter(|a| a != "--overwrite")

@@ -27,6 +27,8 @@ mod synth;
 mod values;
 mod verify;
 
+pub use self::verify::{verify_lines, Verified};
+
 /// msms-shards: turn GeMS-style MS/MS HDF5 datasets into validated, normalised,
 /// checksummed Parquet shards for ML training.
 #[derive(Debug, Parser)]
@@ -101,7 +103,23 @@ Parts of output format 1 (each with its manifest.json) merge into a format-1 roo
     Man(crate::cli::completions::ManArgs),
 }
 
+/// The command line [`run`] was given (the process's own arguments are another program's
+/// when msms runs inside Python: `python /venv/bin/msms ...`).
+/// The latest call's: the interactive mode runs the command it built through [`run`] again.
+static ARGS: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
+
+/// The command line as [`run`] was given it (the program name first).
+pub(crate) fn command_line() -> Vec<String> {
+    ARGS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(|| std::env::args().collect())
+}
+
 /// Parse `args` and run; returns the process exit code.
+///
+/// `msms` (the binary) passes its own arguments; the Python package's `msms` command passes
+/// `sys.argv`. Output, exit codes and signal handling are the same either way.
 pub fn run<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -109,6 +127,11 @@ where
 {
     use clap::{CommandFactory, FromArgMatches};
     let args: Vec<T> = args.into_iter().collect();
+    *ARGS.lock().unwrap_or_else(|e| e.into_inner()) = Some(
+        args.iter()
+            .map(|a| a.clone().into().to_string_lossy().into_owned())
+            .collect(),
+    );
     if args.len() == 1 && crate::cli::interactive::on_terminal() {
         return crate::cli::interactive::bare();
     }

@@ -125,15 +125,8 @@ pub(crate) fn verify_cmd(root: &Path, f: &VerifyFlags) -> i32 {
         b.finish_and_clear();
     }
     let mut out = String::new();
-    for p in &report.problems {
-        let _ = writeln!(out, "{p}");
-    }
-    if report.omitted > 0 {
-        let _ = writeln!(
-            out,
-            "… and {} more problems with single spectra (--max-listed N lists more)",
-            report.omitted
-        );
+    for line in problem_lines(&report) {
+        let _ = writeln!(out, "{line}");
     }
     if !f.quiet {
         out.push_str(&verify_summary(&report));
@@ -145,6 +138,52 @@ pub(crate) fn verify_cmd(root: &Path, f: &VerifyFlags) -> i32 {
     } else {
         1
     }
+}
+
+/// The problem lines `msms verify` prints, the count of omitted ones last.
+fn problem_lines(report: &crate::commands::verify::Report) -> Vec<String> {
+    let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    if report.omitted > 0 {
+        lines.push(format!(
+            "… and {} more problems with single spectra (--max-listed N lists more)",
+            report.omitted
+        ));
+    }
+    lines
+}
+
+/// What `msms verify ROOT [--full]` found, as it prints it (for the Python package's
+/// `Dataset.verify`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Nothing differs (exit code 0).
+    pub ok: bool,
+    /// One line per problem (stdout before the summary).
+    pub problems: Vec<String>,
+    /// The summary line, without its newline.
+    pub summary: String,
+}
+
+/// Run `msms verify ROOT` (with `--full`: every spectrum) without printing; `Err` is the
+/// message it prints with exit code 2 (ROOT or its manifest unreadable).
+pub fn verify_lines(root: &Path, full: bool) -> Result<Verified, String> {
+    use crate::commands::verify::{Options, Verifier};
+    let report = Verifier::open(root)
+        .and_then(|v| {
+            v.run(
+                &Options {
+                    full,
+                    ..Options::default()
+                },
+                &|_| {},
+            )
+        })
+        .map_err(|e| format!("msms verify: {}", error_chain(&e)))?;
+    Ok(Verified {
+        ok: report.is_ok(),
+        problems: problem_lines(&report),
+        summary: verify_summary(&report).trim_end().to_string(),
+    })
 }
 
 /// `msms verify: verified 12 shards, 1,234,567 rows, 8.1 GB: OK` (or `: 3 problems`).
