@@ -4,7 +4,8 @@
 # `wide` fixes its instructions at compile time, so each tier is its own build, compared with
 # the oracle by the same property tests), then the Python tests in the project's own venv:
 # h5py-written inputs; shards read by pyarrow, DuckDB, polars and Hugging Face datasets; the
-# quality report in headless Chromium; the Dask and Slurm examples.
+# quality report in headless Chromium; the Dask and Slurm examples; the Python package
+# (`pip install .`), then, in its own venv, its torch dataset under a real DataLoader.
 #
 # With `CI` set (anything but empty, 0, false or no) nothing may skip: a missing browser, a
 # missing man/groff, an unimportable Python dependency or a SIMD build that is not the level
@@ -72,6 +73,11 @@ else
 fi
 
 bash scripts/setup-python.sh
+# The Python package (pyproject.toml: maturin, PyO3): `pip install .` as a user would, into the
+# test venv (a release build; warm runs reuse target/release). Gives .venv/bin/msms and the
+# module msms_shards, tested by tests/python/test_package.py.
+echo "test.sh: pip install . (the msms-shards Python package)"
+.venv/bin/pip install --quiet --no-cache-dir --force-reinstall --no-deps .
 bash scripts/ensure-chromium.sh
 # -rfEs: failures, errors and skips (with reasons) in the short summary; under CI,
 # tests/python/conftest.py turns any skip into a failure.
@@ -80,3 +86,6 @@ case "$target" in
     *) msms="$PWD/$target/debug/msms" ;;
 esac
 MSMS_BIN="$msms" .venv/bin/python -m pytest tests/python -q -rfEs
+
+# Its own step: msms_shards.torch under a real torch DataLoader, in .venv-torch (torch is ~5 GB).
+bash scripts/test-torch.sh

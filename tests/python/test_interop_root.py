@@ -177,30 +177,28 @@ def test_huggingface_load_dataset_with_data_dir(roots, name, hf_datasets):
         }
 
 
-def test_torch_loader_reads_format2_and_format1_roots(roots):
-    """examples/torch_loader.py finds `_manifest.json`, and a format-1 root's `manifest.json`
-    (the committed fixture made by the last format-1 msms, tests/fixtures/format1/)."""
-    import importlib.util
-
+def test_package_reads_format2_and_format1_roots(roots):
+    """msms_shards.open finds `_manifest.json`, and a format-1 root's `manifest.json` (the
+    committed fixture made by the last format-1 msms, tests/fixtures/format1/)."""
+    import msms_shards
     from msms_cli import REPO
 
-    spec = importlib.util.spec_from_file_location("torch_loader_root_test", REPO / "examples" / "torch_loader.py")
-    loader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loader)
     r = roots["splits"]
-    assert loader.read_manifest(r.path) == r.manifest
-    got = [x["spectrum_id"] for x in loader.ShardDataset(r.path, split="val", max_peaks=None)]
+    ds = msms_shards.open(r.path)
+    assert ds.manifest == r.manifest
+    got = [i for b in ds["val"].batches(64) for i in b["spectrum_id"].tolist()]
     assert sorted(got) == sorted(r.ids["val"])
 
     old = REPO / "tests" / "fixtures" / "format1" / "split"
-    m = loader.read_manifest(old)
-    assert m["format_version"] == 1
+    ds = msms_shards.open(old)
+    assert ds.manifest["format_version"] == 1
     for split in ("train", "test"):
         want = [
-            i for s in m["shards"] if s["split"] == split
+            i for s in ds.manifest["shards"] if s["split"] == split
             for i in pq.read_table(old / s["path"], columns=["spectrum_id"])["spectrum_id"].to_pylist()
         ]
-        got = [x["spectrum_id"] for x in loader.ShardDataset(old, split=split, max_peaks=None)]
-        assert got == want and len(got) == m["splits"][split]["rows"]
-    with pytest.raises(FileNotFoundError, match="_manifest.json not found"):
-        loader.read_manifest(old / "train")
+        got = [i for b in ds[split].batches(32) for i in b["spectrum_id"].tolist()]
+        assert got == want and len(got) == ds.manifest["splits"][split]["rows"]
+    assert ds.verify().ok
+    with pytest.raises(FileNotFoundError, match="no _manifest.json"):
+        msms_shards.open(old / "train")

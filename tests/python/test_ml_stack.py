@@ -13,23 +13,18 @@ every split has several shards and row groups), and read back with:
 - Hugging Face `datasets.load_dataset("parquet", data_dir=ROOT)`, offline: one split per
   directory (`val` becomes `validation`), the manifest's row counts, features matching the
   schema;
-- the Parquet footers (page indexes, statistics, row-group sizes);
-- examples/torch_loader.py: every spectrum of a split once (one worker, two workers, shuffled
-  shard order), fixed-size zero padding, top-k equal to a reference and to `--max-peaks`.
-  With torch installed the two-worker test uses a real DataLoader; without it (CI: torch is
-  not in requirements.txt), the same worker partition through the numpy path.
+- the Parquet footers (page indexes, statistics, row-group sizes).
+
+The Python package's loader is tested in test_package.py (and under torch in
+tests/python_torch/).
 
 Run: bash scripts/setup-python.sh && MSMS_BIN=target/debug/msms .venv/bin/python -m pytest tests/python/test_ml_stack.py -q
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import subprocess
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from msms_cli import REPO, run_msms
+from msms_cli import run_msms
 
 N_SPECTRA = 4000
 SYNTH_SEED = 6
@@ -441,161 +436,3 @@ def test_parquet_footer_for_readers(out, duck, split):
     hit = frag.split_by_row_group(ds.field("spectrum_id") == target)
     assert len(hit) == 1 and frag.num_row_groups >= 1
     assert len(frag.split_by_row_group(ds.field("spectrum_id") > target)) == 0
-
-
-# --------------------------------------------------------------------------------------
-# examples/torch_loader.py
-
-
-@pytest.fixture(scope="module")
-def loader_mod():
-    path = REPO / "examples" / "torch_loader.py"
-    spec = importlib.util.spec_from_file_location("torch_loader", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["torch_loader"] = mod  # DataLoader workers unpickle the dataset by module name
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def reference_top_k(mz: np.ndarray, it: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Independent of the loader: sort by (-intensity, m/z), keep k, back to m/z order."""
-    keep = sorted(range(len(mz)), key=lambda i: (-float(it[i]), float(mz[i])))[:k]
-    keep.sort(key=lambda i: float(mz[i]))
-    return mz[keep], it[keep]
-
-
-@pytest.mark.parametrize("split", list(SPLITS))
-def test_loader_single_worker(out, loader_mod, split):
-    k, pad = 24, 40
-    data = loader_mod.ShardDataset(out.root, split=split, max_peaks=k, pad_to=pad, dtype=np.float64)
-    t = out.tables[split]
-    assert [p.name for p in data.shards] == [Path(s["path"]).name for s in out.split_shards(split)]
-    assert data.rows == out.manifest["splits"][split]["rows"]
-    items = list(data)
-    assert [x["spectrum_id"] for x in items] == t["spectrum_id"].to_pylist()
-    mzs, its = t["mz"].to_pylist(), t["intensity"].to_pylist()
-    precs = t["precursor_mz"].to_pylist()
-    truncated = 0
-    for x, mz, it, prec in zip(items, mzs, its, precs):
-        mz, it = np.array(mz), np.array(it, dtype=np.float32)
-        assert x["peaks"].shape == (pad, 2) and x["peaks"].dtype == np.float64
-        assert x["mask"].shape == (pad,) and x["mask"].dtype == bool
-        n = x["num_peaks"]
-        assert n == min(k, len(mz)) and x["mask"].sum() == n and x["mask"][:n].all()
-        assert not x["peaks"][n:].any(), "padding must be exact zeros"
-        want_mz, want_it = reference_top_k(mz, it, k)
-        assert np.array_equal(x["peaks"][:n, 0], want_mz)
-        assert np.array_equal(x["peaks"][:n, 1], want_it.astype(np.float64))
-        assert x["precursor_mz"] == prec
-        truncated += len(mz) > k
-    assert truncated > len(items) // 10, "the input should exercise top-k"
-
-
-def test_loader_top_k_equals_msms_max_peaks(out, loader_mod):
-    """The loader's top-k over the full peak lists = msms build-shards --max-peaks K."""
-    capped = ds.dataset(out.capped / "train", format="parquet").to_table(columns=["spectrum_id", "mz", "intensity"])
-    by_id = {sid: i for i, sid in enumerate(capped["spectrum_id"].to_pylist())}
-    cmz, cit = capped["mz"].to_pylist(), capped["intensity"].to_pylist()
-    checked = 0
-    for split in SPLITS:
-        data = loader_mod.ShardDataset(out.root, split=split, max_peaks=TOP_K, pad_to=TOP_K, dtype=np.float64)
-        for x in data:
-            i = by_id[x["spectrum_id"]]
-            n = x["num_peaks"]
-            assert np.array_equal(x["peaks"][:n, 0], np.array(cmz[i])), x["spectrum_id"]
-            # Max normalisation keeps the base peak, so the kept intensities are the same values.
-            assert np.array_equal(x["peaks"][:n, 1].astype(np.float32), np.array(cit[i], dtype=np.float32))
-            checked += 1
-    assert checked == len(by_id) == out.manifest["counts"]["written"]
-
-
-def test_loader_float32_and_precursor_row(out, loader_mod):
-    data = loader_mod.ShardDataset(out.root, split="val", max_peaks=100, pad_to=100, prepend_precursor=True)
-    t = out.tables["val"]
-    for x, prec, mz, it in zip(data, t["precursor_mz"].to_pylist(), t["mz"].to_pylist(), t["intensity"].to_pylist()):
-        assert x["peaks"].shape == (101, 2) and x["peaks"].dtype == np.float32
-        assert x["mask"].shape == (101,)
-        n = x["num_peaks"]
-        assert x["mask"].sum() == n + 1 and x["mask"][: n + 1].all()
-        assert x["peaks"][0, 0] == np.float32(prec) and x["peaks"][0, 1] == np.float32(1.1)
-        want_mz, want_it = reference_top_k(np.array(mz), np.array(it, dtype=np.float32), 100)
-        assert np.array_equal(x["peaks"][1 : n + 1, 0], want_mz.astype(np.float32))
-        assert np.array_equal(x["peaks"][1 : n + 1, 1], want_it)
-        assert not x["peaks"][n + 1 :].any()
-
-
-def _worker_info(worker_id: int, num_workers: int):
-    return lambda: types.SimpleNamespace(id=worker_id, num_workers=num_workers)
-
-
-def test_loader_two_workers(out, loader_mod, monkeypatch):
-    """Two DataLoader workers together yield every spectrum of the split exactly once."""
-    want = sorted(out.tables["train"]["spectrum_id"].to_pylist())
-    data = loader_mod.ShardDataset(out.root, split="train", max_peaks=64, pad_to=64)
-    if loader_mod.HAVE_TORCH:
-        import torch
-        from torch.utils.data import DataLoader
-
-        got = []
-        for batch in DataLoader(data, batch_size=16, num_workers=2):
-            assert batch["peaks"].shape[1:] == (64, 2) and batch["peaks"].dtype == torch.float32
-            got += batch["spectrum_id"].tolist()
-    else:
-        # The numpy path: the same __iter__, with torch's get_worker_info answered by hand.
-        got, per_worker = [], []
-        for w in range(2):
-            monkeypatch.setattr(loader_mod, "_torch_worker_info", _worker_info(w, 2))
-            ids = [x["spectrum_id"] for x in data]
-            per_worker.append(ids)
-            got += ids
-        assert all(per_worker) and not set(per_worker[0]) & set(per_worker[1])
-        shards = out.split_shards("train")
-        assert len(per_worker[0]) == sum(s["rows"] for s in shards[0::2])
-    assert sorted(got) == want and len(got) == len(set(got))
-
-
-def test_loader_shuffled_shards(out, loader_mod, monkeypatch):
-    data = loader_mod.ShardDataset(out.root, split="train", shuffle_shards=True, seed=3)
-    names = [s["path"] for s in out.split_shards("train")]
-    orders = []
-    for epoch in range(3):
-        data.set_epoch(epoch)
-        order = [p.relative_to(out.root).as_posix() for p in data.shard_order()]
-        assert sorted(order) == sorted(names)
-        orders.append(order)
-        got = []
-        for w in range(3):
-            monkeypatch.setattr(loader_mod, "_torch_worker_info", _worker_info(w, 3))
-            got += [x["spectrum_id"] for x in data]
-        assert sorted(got) == sorted(out.tables["train"]["spectrum_id"].to_pylist())
-        assert len(got) == len(set(got))
-    assert orders[0] != orders[1] or orders[1] != orders[2]
-    # Deterministic: the same seed and epoch give the same order.
-    data.set_epoch(1)
-    assert [p.relative_to(out.root).as_posix() for p in data.shard_order()] == orders[1]
-
-
-def test_loader_arguments(out, loader_mod):
-    with pytest.raises(ValueError, match="exceeds pad_to"):
-        loader_mod.ShardDataset(out.root, max_peaks=200, pad_to=128)
-    with pytest.raises(ValueError, match="no split 'validation' in .*; splits: train, val, test$"):
-        loader_mod.ShardDataset(out.root, split="validation")
-    with pytest.raises(FileNotFoundError, match="_manifest.json"):
-        loader_mod.ShardDataset(out.root / "train")
-    # max_peaks=None keeps every peak, so pad_to must hold the longest spectrum.
-    with pytest.raises(ValueError, match="more than pad_to"):
-        list(loader_mod.ShardDataset(out.root, split="val", max_peaks=None, pad_to=8))
-
-
-def test_loader_main_prints_first_batch(out):
-    r = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "torch_loader.py"), str(out.root), "--split", "test",
-         "--batch-size", "16", "--prepend-precursor"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )
-    assert r.returncode == 0, r.stderr
-    rec = out.manifest["splits"]["test"]
-    assert f"split test: {rec['shards']} shards, {rec['rows']} spectra" in r.stdout, r.stdout
-    assert re.search(r"peaks\s+\(16, 129, 2\) float32", r.stdout), r.stdout
-    assert re.search(r"mask\s+\(16, 129\) bool", r.stdout), r.stdout
-    assert re.search(r"spectrum_id\s+\(16,\) int64", r.stdout), r.stdout
