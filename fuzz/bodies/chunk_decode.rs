@@ -3,11 +3,13 @@
 //!
 //! The first byte picks one of three modes:
 //!
-//! 0. **Arbitrary chunk**: a pipeline of 0-3 filters, a filter mask, `n_bytes <= 1 MiB` and
+//! 0. **Arbitrary chunk**: a pipeline of 0-3 filters (deflate, shuffle, fletcher32, lzf,
+//!    zstd, lz4), a filter mask, `n_bytes <= 1 MiB` and
 //!    the raw bytes, all from the input. `decode_chunk` must agree with an independent
 //!    reference pipeline written here (plain `Vec` stages, a naive inverse shuffle, HDF5's
 //!    Fletcher-32 transcribed from `H5checksum.c`, a fresh inflater with the same output
-//!    bound): same `Ok` bytes (exactly `n_bytes` of them), or an error of the same kind.
+//!    bound, a push-based LZF decoder, zstd's streaming decoder, the LZ4 filter's framing
+//!    parsed again over lz4_flex's allocating block decoder): same `Ok` bytes (exactly `n_bytes` of them), or an error of the same kind.
 //!    A scratch left dirty by earlier decodes gives the same result as a fresh one.
 //! 1. **Round trip**: a chunk of `f32`/`f64` data is encoded here (shuffle with
 //!    `msms_kernels::shuffle`, zlib with `libdeflater` at a fuzz-chosen level, Fletcher-32
@@ -97,15 +99,172 @@ fn naive_unshuffle(src: &[u8], elem: usize) -> Vec<u8> {
     out
 }
 
+/// A simple LZF encoder (greedy, matches of 3-264 bytes within the last 64 positions, at
+/// most 8192 back; literal runs of up to 32): valid liblzf streams, for the round trip.
+fn lzf_compress(src: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut lit: Vec<u8> = Vec::new();
+    let flush = |out: &mut Vec<u8>, lit: &mut Vec<u8>| {
+        for run in lit.chunks(32) {
+            out.push((run.len() - 1) as u8);
+            out.extend_from_slice(run);
+        }
+        lit.clear();
+    };
+    let mut i = 0;
+    while i < src.len() {
+        let mut best = (0usize, 0usize);
+        for d in 1..=64.min(i).min(8192) {
+            let mut n = 0;
+            while n < 264 && i + n < src.len() && src[i + n] == src[i + n - d] {
+                n += 1;
+            }
+            if n > best.0 {
+                best = (n, d);
+            }
+        }
+        if best.0 >= 3 {
+            flush(&mut out, &mut lit);
+            let (n, d) = (best.0 - 2, best.1 - 1);
+            if n < 7 {
+                out.push(((n << 5) | (d >> 8)) as u8);
+            } else {
+                out.push(((7 << 5) | (d >> 8)) as u8);
+                out.push((n - 7) as u8);
+            }
+            out.push((d & 0xff) as u8);
+            i += best.0;
+        } else {
+            lit.push(src[i]);
+            i += 1;
+        }
+    }
+    flush(&mut out, &mut lit);
+    out
+}
+
+/// hdf5plugin's LZ4 framing of `src` in blocks of `block` bytes (a block lz4 does not
+/// shrink is stored raw, as the filter does).
+fn lz4_frame(src: &[u8], block: usize) -> Vec<u8> {
+    let mut out = (src.len() as u64).to_be_bytes().to_vec();
+    out.extend((block as u32).to_be_bytes());
+    for part in src.chunks(block) {
+        let c = lz4_flex::block::compress(part);
+        let body = if c.len() >= part.len() {
+            part.to_vec()
+        } else {
+            c
+        };
+        out.extend((body.len() as u32).to_be_bytes());
+        out.extend(body);
+    }
+    out
+}
+
 /// What the reference says a decode gives.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Bytes(Vec<u8>),
     ShortFletcher,
-    FletcherMismatch { stored: u32, computed: u32 },
+    FletcherMismatch {
+        stored: u32,
+        computed: u32,
+    },
     DeflateCorrupt,
     DeflateTooLong,
+    LzfCorrupt,
+    /// A stage (lzf, zstd, lz4) decompresses past the bound.
+    TooLong(&'static str),
+    /// Any zstd refusal (corrupt or too long: the library's own message).
+    ZstdErr,
+    /// Any refusal of the LZ4 filter's framing or blocks.
+    Lz4Err,
     Length(usize),
+}
+
+/// liblzf's decompressor, written independently of the product's: output grown by pushes,
+/// bounded by `cap`; the same checks in the same order (input first, then output).
+fn ref_lzf(src: &[u8], cap: usize) -> std::result::Result<Vec<u8>, Verdict> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < src.len() {
+        let c = usize::from(src[i]);
+        i += 1;
+        if c < 32 {
+            let n = c + 1;
+            if i + n > src.len() {
+                return Err(Verdict::LzfCorrupt);
+            }
+            if out.len() + n > cap {
+                return Err(Verdict::TooLong("lzf"));
+            }
+            out.extend_from_slice(&src[i..i + n]);
+            i += n;
+        } else {
+            let mut n = c >> 5;
+            if n == 7 {
+                let Some(&more) = src.get(i) else {
+                    return Err(Verdict::LzfCorrupt);
+                };
+                n += usize::from(more);
+                i += 1;
+            }
+            let Some(&low) = src.get(i) else {
+                return Err(Verdict::LzfCorrupt);
+            };
+            i += 1;
+            let dist = ((c & 31) << 8) + usize::from(low) + 1;
+            if dist > out.len() {
+                return Err(Verdict::LzfCorrupt);
+            }
+            if out.len() + n + 2 > cap {
+                return Err(Verdict::TooLong("lzf"));
+            }
+            for _ in 0..n + 2 {
+                out.push(out[out.len() - dist]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// hdf5plugin's LZ4 framing (big-endian u64 total, u32 block size, then per block a u32
+/// length and the block, raw when the length is the block's), each block decompressed by
+/// lz4_flex's allocating decoder.
+fn ref_lz4(src: &[u8], cap: usize) -> std::result::Result<Vec<u8>, Verdict> {
+    if src.len() < 12 {
+        return Err(Verdict::Lz4Err);
+    }
+    let total = u64::from_be_bytes(src[..8].try_into().unwrap());
+    if total > cap as u64 {
+        return Err(Verdict::TooLong("lz4"));
+    }
+    let total = total as usize;
+    let block = (u32::from_be_bytes(src[8..12].try_into().unwrap()) as usize).min(total);
+    if block == 0 && total > 0 {
+        return Err(Verdict::Lz4Err);
+    }
+    let mut out = Vec::new();
+    let mut i = 12;
+    while out.len() < total {
+        let this = block.min(total - out.len());
+        let len = src
+            .get(i..i + 4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()) as usize)
+            .ok_or(Verdict::Lz4Err)?;
+        i += 4;
+        let body = src.get(i..i + len).ok_or(Verdict::Lz4Err)?;
+        if len == this {
+            out.extend_from_slice(body);
+        } else {
+            match lz4_flex::block::decompress(body, this) {
+                Ok(v) if v.len() == this => out.extend(v),
+                _ => return Err(Verdict::Lz4Err),
+            }
+        }
+        i += len;
+    }
+    Ok(out)
 }
 
 /// The filter pipeline undone step by step on plain vectors: filters in reverse order,
@@ -142,6 +301,18 @@ fn reference(raw: &[u8], filters: &[ChunkFilter], mask: u32, n_bytes: usize) -> 
                 }
             }
             ChunkFilter::Shuffle { elem } => cur = naive_unshuffle(&cur, elem),
+            ChunkFilter::Lzf => match ref_lzf(&cur, cap) {
+                Ok(v) => cur = v,
+                Err(v) => return v,
+            },
+            ChunkFilter::Zstd => match zstd::stream::decode_all(&cur[..]) {
+                Ok(v) if v.len() <= cap => cur = v,
+                _ => return Verdict::ZstdErr,
+            },
+            ChunkFilter::Lz4 => match ref_lz4(&cur, cap) {
+                Ok(v) => cur = v,
+                Err(v) => return v,
+            },
         }
     }
     if cur.len() != n_bytes {
@@ -193,6 +364,15 @@ fn check_decode(
         (Verdict::DeflateTooLong, Err(e)) => {
             assert_eq!(e, "deflate: inflates to more than the chunk holds")
         }
+        (Verdict::LzfCorrupt, Err(e)) => assert_eq!(e, "lzf: corrupt data"),
+        (Verdict::TooLong(stage), Err(e)) => {
+            assert_eq!(
+                *e,
+                format!("{stage}: decompresses to more than the chunk holds")
+            )
+        }
+        (Verdict::ZstdErr, Err(e)) => assert!(e.starts_with("zstd"), "{e}"),
+        (Verdict::Lz4Err, Err(e)) => assert!(e.starts_with("lz4: "), "{e}"),
         (Verdict::Length(len), Err(e)) => {
             assert_eq!(*e, format!("decodes to {len} bytes, expected {n_bytes}"))
         }
@@ -249,7 +429,10 @@ fn dirty(scratch: &mut DecodeScratch, len: usize, byte: u8) {
 // ---------------------------------------------------------------------------------------
 
 fn filter(u: &mut Unstructured<'_>) -> Result<ChunkFilter> {
-    Ok(match u.int_in_range(0u8..=9)? {
+    Ok(match u.int_in_range(0u8..=12)? {
+        10 => ChunkFilter::Lzf,
+        11 => ChunkFilter::Zstd,
+        12 => ChunkFilter::Lz4,
         0..=2 => ChunkFilter::Deflate,
         3..=4 => ChunkFilter::Fletcher32,
         5 => ChunkFilter::Shuffle { elem: 1 },
@@ -275,7 +458,15 @@ fn distinct_filters(u: &mut Unstructured<'_>) -> Result<Vec<ChunkFilter>> {
     let shuffle = ChunkFilter::Shuffle {
         elem: *u.choose(&[1usize, 2, 4, 8, 3, 16])?,
     };
-    let mut kinds = vec![ChunkFilter::Deflate, shuffle, ChunkFilter::Fletcher32];
+    // One compressor at most (a compressor over another's output is no pipeline a writer
+    // makes, and could exceed the documented bound), shuffle and fletcher32 around it.
+    let compressor = *u.choose(&[
+        ChunkFilter::Deflate,
+        ChunkFilter::Lzf,
+        ChunkFilter::Zstd,
+        ChunkFilter::Lz4,
+    ])?;
+    let mut kinds = vec![compressor, shuffle, ChunkFilter::Fletcher32];
     let n = u.int_in_range(0usize..=3)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -397,6 +588,9 @@ fn round_trip(u: &mut Unstructured<'_>) -> Result<()> {
                 cur.extend_from_slice(&sum.to_le_bytes());
                 cur
             }
+            ChunkFilter::Lzf => lzf_compress(&cur),
+            ChunkFilter::Zstd => zstd::bulk::compress(&cur, 1).expect("zstd compresses"),
+            ChunkFilter::Lz4 => lz4_frame(&cur, 4096),
         };
     }
     let encoded = cur;

@@ -83,7 +83,10 @@ fn scatter<T: pyo3::buffer::Element + Copy>(
         return bad(format!("{} destinations for {n} spectra", dest.len()));
     }
     if width == 0 || out.len() % width != 0 {
-        return bad(format!("out holds {} values, not rows of {width}", out.len()));
+        return bad(format!(
+            "out holds {} values, not rows of {width}",
+            out.len()
+        ));
     }
     let rows = out.len() / width;
     let base = offsets.first().map_or(0, |o| o.get());
@@ -92,14 +95,22 @@ fn scatter<T: pyo3::buffer::Element + Copy>(
     for i in 0..n {
         let (a, b) = (offsets[i].get() - base, offsets[i + 1].get() - base);
         if a < 0 || b < a || b as usize > values.len() {
-            return bad(format!("offsets {a}..{b} of spectrum {i} are outside the {} values", values.len()));
+            return bad(format!(
+                "offsets {a}..{b} of spectrum {i} are outside the {} values",
+                values.len()
+            ));
         }
         if (b - a) as usize > width {
-            return bad(format!("spectrum {i} has {} peaks, more than the width {width}", b - a));
+            return bad(format!(
+                "spectrum {i} has {} peaks, more than the width {width}",
+                b - a
+            ));
         }
         let d = dest[i].get();
         if d < 0 || d as usize >= rows {
-            return bad(format!("destination row {d} of spectrum {i} is outside the {rows} rows"));
+            return bad(format!(
+                "destination row {d} of spectrum {i} is outside the {rows} rows"
+            ));
         }
         spans.push((a as usize, b as usize, d as usize));
     }

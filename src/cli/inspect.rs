@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::inspect::{inspect, DatasetReport, FilterReport, Report};
+use crate::read::filters::FilterReader;
 use crate::text::{human_bytes, thousands};
 
 const AFTER_HELP: &str = "\
@@ -106,7 +107,7 @@ pub(crate) fn filters_text(f: &[FilterReport]) -> String {
                 4 | 6 => &p[..p.len().min(2)],
                 _ => &p[..p.len().min(6)],
             };
-            if shown.is_empty() {
+            let named = if shown.is_empty() {
                 f.name.clone()
             } else {
                 let vals: Vec<String> = shown.iter().map(u32::to_string).collect();
@@ -116,6 +117,13 @@ pub(crate) fn filters_text(f: &[FilterReport]) -> String {
                     vals.join(", "),
                     if f.id > 6 && p.len() > 6 { ", …" } else { "" }
                 )
+            };
+            // Only the filters past the three everyone has say who reads them.
+            match (f.id, f.reader) {
+                (_, FilterReader::None) => format!("{named} [id {}: msms cannot read it]", f.id),
+                (1..=3, _) => named,
+                (_, FilterReader::Native) => format!("{named} [read by msms]"),
+                (_, FilterReader::Libhdf5) => format!("{named} [read by libhdf5]"),
             }
         })
         .collect::<Vec<_>>()
@@ -380,6 +388,13 @@ mod tests {
             name: name.into(),
             id,
             params: params.to_vec(),
+            reader: if id == 32001 {
+                FilterReader::None
+            } else if id > 6 {
+                FilterReader::Native
+            } else {
+                FilterReader::Libhdf5
+            },
         };
         assert_eq!(
             filters_text(&[
@@ -391,7 +406,11 @@ mod tests {
         );
         assert_eq!(
             filters_text(&[f("filter-32001", 32001, &[1, 2, 3, 4, 5, 6, 7])]),
-            "filter-32001(1, 2, 3, 4, 5, 6, …)"
+            "filter-32001(1, 2, 3, 4, 5, 6, …) [id 32001: msms cannot read it]"
+        );
+        assert_eq!(
+            filters_text(&[f("shuffle", 2, &[8]), f("lzf", 32000, &[4, 261, 524288])]),
+            "shuffle, lzf(4, 261, 524288) [read by msms]"
         );
         assert_eq!(filters_text(&[]), "-");
         assert_eq!(thousands(1_234_567), "1,234,567");

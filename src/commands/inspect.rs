@@ -111,6 +111,9 @@ pub(crate) struct FilterReport {
     pub(crate) id: i32,
     /// Client data values as stored (deflate: level; shuffle: element size).
     pub(crate) params: Vec<u32>,
+    /// Who undoes it on the default `--decode native`: `native`, `libhdf5` or `none` (a
+    /// conversion refuses the file).
+    pub(crate) reader: crate::read::filters::FilterReader,
 }
 
 /// Allocated vs declared chunks.
@@ -454,7 +457,7 @@ fn elem_size(d: &DType) -> Option<u64> {
         DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
             Some(size as u64)
         }
-        DType::VarString => Some(16),
+        DType::VarString | DType::VarBytes => Some(16),
         DType::Other(_) => None,
     }
 }
@@ -514,6 +517,7 @@ fn fill_dataset(
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| format!("filter-{}", f.id)),
+            reader: crate::read::filters::FilterReader::of(f.id, &info.dtype, true),
             id: f.id,
             params: f.cd_values,
         })

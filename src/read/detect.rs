@@ -167,6 +167,10 @@ impl FileMapping {
         let spectrum = spectrum_mapping(path, &spec)?;
         let rows = spec.shape[0];
         let per_spectrum = per_spectrum(path, &datasets, &spec, &mut skipped)?;
+        // Before anything is read: a filter nobody decodes names itself here.
+        for d in std::iter::once(&spec).chain(per_spectrum.iter().copied()) {
+            crate::read::filters::check(path, d, true)?;
+        }
         let mut mapping = FileMapping {
             path: path.to_path_buf(),
             file_bytes,
@@ -223,7 +227,7 @@ impl FileMapping {
                 DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
                     size as u128
                 }
-                DType::VarString => 16,
+                DType::VarString | DType::VarBytes => 16,
                 DType::Other(_) => 0,
             }
         };
@@ -310,6 +314,35 @@ impl FileMapping {
     }
 
     /// Metadata of the dataset `name`, when the file has one.
+    /// The datasets a conversion reads: the spectrum tensor, the fixed columns' and the
+    /// pass-through columns'.
+    pub(crate) fn used_datasets(&self) -> impl Iterator<Item = &DatasetInfo> {
+        let names: Vec<&str> = [
+            Some(self.spectrum.dataset.as_str()),
+            Some(self.precursor_mz.as_str()),
+            self.rt.as_deref(),
+            self.charge.as_deref(),
+            self.accuracy.as_deref(),
+            self.lsh.as_ref().map(|(n, _)| n.as_str()),
+            self.name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.passthrough.iter().map(|p| p.dataset.as_str()))
+        .collect();
+        self.datasets
+            .iter()
+            .filter(move |d| names.contains(&d.name.as_str()))
+    }
+
+    /// Refuse the inputs when a dataset the run reads has a filter that `decode` cannot undo
+    /// ([`crate::read::filters::check`]; detection already checked the native path).
+    pub(crate) fn check_filters(&self, decode: crate::read::Decode) -> Result<(), InputError> {
+        let native = decode == crate::read::Decode::Native;
+        self.used_datasets()
+            .try_for_each(|d| crate::read::filters::check(&self.path, d, native))
+    }
+
     pub(crate) fn dataset_info(&self, name: &str) -> Option<&DatasetInfo> {
         self.datasets.iter().find(|d| d.name == name)
     }

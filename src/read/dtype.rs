@@ -204,7 +204,7 @@ impl ValueKind {
         match *d {
             DType::Int { .. } | DType::Float { .. } => Elem::of(d).map(ValueKind::Num),
             DType::FixedString { size } if size as u64 <= MAX_FIXED_STRING => Some(ValueKind::Str),
-            DType::VarString => Some(ValueKind::Str),
+            DType::VarString | DType::VarBytes => Some(ValueKind::Str),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ mod columns;
 mod detect;
 mod dtype;
 pub mod error;
+pub(crate) mod filters;
 pub mod h5;
 pub mod mapped;
 mod reader;

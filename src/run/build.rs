@@ -260,6 +260,9 @@ impl Opened {
             mappings.iter().any(|m| m.name.is_some()),
         )
         .map_err(|e| RunError::Settings(e.to_string()))?;
+        for m in mappings {
+            m.check_filters(opts.decode)?;
+        }
         let schema = batch::output_schema(mappings, processing.binning.as_ref())?;
         let mut units = read_units(s, mappings, &processing);
         if let Some(range) = &opts.units {

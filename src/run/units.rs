@@ -226,6 +226,7 @@ mod tests {
                 shape: vec![10_000, 2, 128],
                 layout: crate::read::h5::Layout::Chunked(vec![rows, 2, 128]),
                 filters: vec![],
+                filter_ids: vec![],
             });
             m
         };

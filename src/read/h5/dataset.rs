@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_void, CStr};
 
-use hdf5_sys::{h5, h5d, h5p, h5s, h5t, h5z};
+use hdf5_sys::{h5, h5d, h5p, h5s, h5t};
 
 use super::{
     check, cstring, lock, string_type, DType, DatasetInfo, File, H5Error, Hid, Layout, Native,
@@ -89,6 +89,7 @@ impl Dataset {
             };
             let nfilters = h5p::H5Pget_nfilters(dcpl.0).max(0) as u32;
             let mut filters = Vec::with_capacity(nfilters as usize);
+            let mut filter_ids = Vec::with_capacity(nfilters as usize);
             for i in 0..nfilters {
                 let mut flags = 0u32;
                 let mut nelmts: usize = 0;
@@ -104,15 +105,8 @@ impl Dataset {
                     fname.as_mut_ptr(),
                     &mut config,
                 );
-                filters.push(match f {
-                    h5z::H5Z_FILTER_DEFLATE => "deflate".to_string(),
-                    h5z::H5Z_FILTER_SHUFFLE => "shuffle".to_string(),
-                    h5z::H5Z_FILTER_FLETCHER32 => "fletcher32".to_string(),
-                    h5z::H5Z_FILTER_SZIP => "szip".to_string(),
-                    h5z::H5Z_FILTER_NBIT => "nbit".to_string(),
-                    h5z::H5Z_FILTER_SCALEOFFSET => "scaleoffset".to_string(),
-                    other => format!("filter-{other}"),
-                });
+                filter_ids.push(f);
+                filters.push(super::filter_name(f));
             }
             Ok(DatasetInfo {
                 name: name.to_string(),
@@ -120,6 +114,7 @@ impl Dataset {
                 shape,
                 layout,
                 filters,
+                filter_ids,
             })
         }
     }
@@ -399,6 +394,66 @@ impl Dataset {
         )
     }
 
+    /// Read vlen byte sequences (`h5py.vlen_dtype(bytes)`) of the selection as strings.
+    fn read_vlen_bytes(
+        &self,
+        mspace: &Hid,
+        fspace: &Hid,
+        elems: usize,
+        what: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), H5Error> {
+        #[repr(C)]
+        struct Hvl {
+            len: usize,
+            p: *mut c_void,
+        }
+        // SAFETY: the memory type is a vlen of native uchar, whose elements are `hvl_t`
+        // (`Hvl`, the same layout); each filled sequence points at `len` bytes, freed by
+        // H5Treclaim after copying out.
+        unsafe {
+            let mtype = Hid::check(
+                h5t::H5Tvlen_create(*h5t::H5T_NATIVE_UCHAR),
+                "H5Tvlen_create",
+                what,
+            )?;
+            let mut seqs: Vec<Hvl> = (0..elems)
+                .map(|_| Hvl {
+                    len: 0,
+                    p: std::ptr::null_mut(),
+                })
+                .collect();
+            let status = h5d::H5Dread(
+                self.id.0,
+                mtype.0,
+                mspace.0,
+                fspace.0,
+                h5p::H5P_DEFAULT,
+                seqs.as_mut_ptr() as *mut c_void,
+            );
+            let read = check(status, "H5Dread", what);
+            if read.is_ok() {
+                out.extend(seqs.iter().map(|s| {
+                    if s.p.is_null() || s.len == 0 {
+                        String::new()
+                    } else {
+                        let bytes = std::slice::from_raw_parts(s.p as *const u8, s.len);
+                        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                        String::from_utf8_lossy(&bytes[..end]).into_owned()
+                    }
+                }));
+            }
+            let reclaimed = h5t::H5Treclaim(
+                mtype.0,
+                mspace.0,
+                h5p::H5P_DEFAULT,
+                seqs.as_mut_ptr() as *mut c_void,
+            );
+            read?;
+            check(reclaimed, "H5Treclaim", what)
+        }
+    }
+
     /// Read string rows (variable- or fixed-length, any padding) and append them to `out`.
     pub fn read_strings(
         &self,
@@ -414,8 +469,18 @@ impl Dataset {
         // buffers are reclaimed with H5Treclaim after copying out.
         unsafe {
             let ftype = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", o)?;
+            if h5t::H5Tget_class(ftype.0) == h5t::H5T_class_t::H5T_VLEN {
+                return self.read_vlen_bytes(&mspace, &fspace, elems, &what, out);
+            }
             if h5t::H5Tis_variable_str(ftype.0) > 0 {
+                // The file's character set: libhdf5 does not convert between ASCII and UTF-8
+                // (the bytes are taken as they are, and checked as UTF-8 below).
                 let mtype = string_type(None, o)?;
+                check(
+                    h5t::H5Tset_cset(mtype.0, h5t::H5Tget_cset(ftype.0)),
+                    "H5Tset_cset",
+                    o,
+                )?;
                 let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); elems];
                 let status = h5d::H5Dread(
                     self.id.0,
@@ -434,6 +499,8 @@ impl Dataset {
                         }
                     }));
                 }
+                // libhdf5's error stack is cleared by the next call: take the read's first.
+                let read = check(status, "H5Dread", &what);
                 // Freed whether or not the read completed: a failed read may have filled
                 // some pointers (the rest are null, which H5Treclaim skips).
                 let reclaimed = h5t::H5Treclaim(
@@ -442,7 +509,7 @@ impl Dataset {
                     h5p::H5P_DEFAULT,
                     ptrs.as_mut_ptr() as *mut c_void,
                 );
-                check(status, "H5Dread", &what)?;
+                read?;
                 check(reclaimed, "H5Treclaim", &what)?;
             } else {
                 let size = h5t::H5Tget_size(ftype.0);
@@ -477,6 +544,21 @@ impl Dataset {
     }
 }
 
+/// Whether the vlen type `t` is a sequence of 1-byte integers.
+fn vlen_of_bytes(t: hid_t) -> bool {
+    // SAFETY: t is a valid vlen datatype id; the base type is released below.
+    unsafe {
+        let base = h5t::H5Tget_super(t);
+        if base < 0 {
+            return false;
+        }
+        let bytes =
+            h5t::H5Tget_class(base) == h5t::H5T_class_t::H5T_INTEGER && h5t::H5Tget_size(base) == 1;
+        h5t::H5Tclose(base);
+        bytes
+    }
+}
+
 fn describe_type(t: hid_t) -> DType {
     // SAFETY: t is a valid datatype id.
     unsafe {
@@ -494,6 +576,7 @@ fn describe_type(t: hid_t) -> DType {
                     DType::FixedString { size }
                 }
             }
+            h5t::H5T_class_t::H5T_VLEN if vlen_of_bytes(t) => DType::VarBytes,
             other => DType::Other(
                 format!("{other:?}")
                     .trim_start_matches("H5T_")

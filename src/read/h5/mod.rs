@@ -185,8 +185,11 @@ pub enum DType {
         /// Bytes per element.
         size: usize,
     },
-    /// Variable-length string.
+    /// Variable-length string (ASCII or UTF-8).
     VarString,
+    /// Variable-length sequence of bytes (1-byte integers), as h5py writes
+    /// `h5py.vlen_dtype(bytes)` or `vlen_dtype(np.uint8)`: read as strings.
+    VarBytes,
     /// Anything else (compound, enum, opaque, reference, vlen sequence, …), by class name.
     Other(String),
 }
@@ -202,6 +205,7 @@ impl std::fmt::Display for DType {
             DType::Float { size } => write!(f, "float{}", size * 8),
             DType::FixedString { size } => write!(f, "S{size}"),
             DType::VarString => f.write_str("vlen-str"),
+            DType::VarBytes => f.write_str("vlen-bytes"),
             DType::Other(c) => f.write_str(c),
         }
     }
@@ -231,8 +235,45 @@ pub struct DatasetInfo {
     pub shape: Vec<u64>,
     /// Storage layout.
     pub layout: Layout,
-    /// Filter names in pipeline order (`deflate`, `shuffle`, `fletcher32`, …).
+    /// Filter names in pipeline order (`deflate`, `shuffle`, `fletcher32`, `lzf`, …:
+    /// [`filter_name`]).
     pub filters: Vec<String>,
+    /// Their HDF5 filter ids, in the same order.
+    pub filter_ids: Vec<i32>,
+}
+
+/// The registered name of HDF5 filter `id` (HDF Group's list of registered filters), or
+/// `filter-<id>` for one this build does not know.
+pub fn filter_name(id: i32) -> String {
+    let name = match id {
+        1 => "deflate",
+        2 => "shuffle",
+        3 => "fletcher32",
+        4 => "szip",
+        5 => "nbit",
+        6 => "scaleoffset",
+        32000 => "lzf",
+        32001 => "blosc",
+        32002 => "mafisc",
+        32003 => "snappy",
+        32004 => "lz4",
+        32008 => "bitshuffle",
+        32013 => "zfp",
+        32014 => "fpzip",
+        32015 => "zstd",
+        32017 => "sz",
+        32024 => "sz3",
+        32026 => "blosc2",
+        _ => return format!("filter-{id}"),
+    };
+    name.to_string()
+}
+
+/// Whether the linked libhdf5 can apply filter `id` (built in, or a plugin it finds).
+pub fn filter_available(id: i32) -> bool {
+    let _g = lock();
+    // SAFETY: a query by id; no pointers.
+    unsafe { hdf5_sys::h5z::H5Zfilter_avail(id) > 0 }
 }
 
 /// What a root-group link points to.

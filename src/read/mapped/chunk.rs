@@ -1,5 +1,5 @@
-//! A chunk's filter pipeline undone ([`decode_chunk`]: deflate, shuffle, fletcher32 in
-//! reverse order, any input bytes safe), HDF5's Fletcher-32 ([`fletcher32`]), and the
+//! A chunk's filter pipeline undone ([`decode_chunk`]: deflate, shuffle, fletcher32, and the
+//! h5py/hdf5plugin filters lzf, zstd and lz4, in reverse order, any input bytes safe), HDF5's Fletcher-32 ([`fletcher32`]), and the
 //! per-worker buffers decoding reuses ([`DecodeScratch`]).
 
 use std::fmt;
@@ -18,6 +18,14 @@ pub enum ChunkFilter {
     },
     /// Trailing Fletcher-32 checksum (`H5Z_FILTER_FLETCHER32`).
     Fletcher32,
+    /// h5py's LZF (filter 32000): one raw LZF stream ([`lzf_decompress`]).
+    Lzf,
+    /// hdf5plugin's Zstandard (filter 32015): one zstd frame.
+    Zstd,
+    /// hdf5plugin's LZ4 (filter 32004): a big-endian u64 size and u32 block size, then per
+    /// block a big-endian u32 length and the LZ4 block (stored raw when that length is the
+    /// block's size).
+    Lz4,
 }
 
 /// Which scratch buffer holds a decoded chunk.
@@ -49,6 +57,18 @@ pub enum ChunkError {
     /// The zlib stream inflates past the chunk (plus its checksums).
     #[error("deflate: inflates to more than the chunk holds")]
     DeflateTooLong,
+    /// The LZF stream is invalid (a back reference before the start, a run past the input).
+    #[error("lzf: corrupt data")]
+    LzfCorrupt,
+    /// A stage (lzf, zstd, lz4) decompresses past the chunk (plus its checksums).
+    #[error("{0}: decompresses to more than the chunk holds")]
+    TooLong(&'static str),
+    /// The zstd frame is invalid.
+    #[error("zstd: {0}")]
+    Zstd(String),
+    /// The LZ4 filter's framing or a block is invalid.
+    #[error("lz4: {0}")]
+    Lz4(String),
     /// The pipeline's output is not the chunk's size.
     #[error("decodes to {len} bytes, expected {expected}")]
     Length {
@@ -136,6 +156,28 @@ pub fn decode_chunk(
                 })?;
                 wrap(got)
             }
+            ChunkFilter::Lzf => {
+                let dst = sized(out, cap);
+                wrap(lzf_decompress(input, dst)?)
+            }
+            ChunkFilter::Zstd => {
+                if input.is_empty() {
+                    return Err(ChunkError::Zstd("no frame".into()));
+                }
+                let dst = sized(out, cap);
+                let got = zstd::bulk::decompress_to_buffer(input, dst).map_err(|e| {
+                    if e.to_string().contains("Destination buffer is too small") {
+                        ChunkError::TooLong("zstd")
+                    } else {
+                        ChunkError::Zstd(e.to_string())
+                    }
+                })?;
+                wrap(got)
+            }
+            ChunkFilter::Lz4 => {
+                let dst = sized(out, cap);
+                wrap(lz4_filter_decompress(input, dst)?)
+            }
             ChunkFilter::Shuffle { elem } => {
                 let n = input.len();
                 if out.len() < n.div_ceil(8) {
@@ -169,6 +211,101 @@ pub fn decode_chunk(
         At::A(_) => Buffer::A,
         At::B(_) => Buffer::B,
     })
+}
+
+/// The first `cap` bytes of `out` (grown to hold them), as bytes.
+fn sized(out: &mut Vec<u64>, cap: usize) -> &mut [u8] {
+    if out.len() < cap.div_ceil(8) {
+        out.resize(cap.div_ceil(8), 0);
+    }
+    &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..cap]
+}
+
+/// Decompress one raw LZF stream (liblzf's format, as h5py's LZF filter writes it) into
+/// `dst`; returns the bytes written. Every read and write is bounds-checked: corrupt input is
+/// an error, never a panic; output past `dst` is [`ChunkError::TooLong`].
+pub(crate) fn lzf_decompress(input: &[u8], dst: &mut [u8]) -> Result<usize, ChunkError> {
+    let (mut ip, mut op) = (0usize, 0usize);
+    while ip < input.len() {
+        let ctrl = input[ip] as usize;
+        ip += 1;
+        if ctrl < 32 {
+            // A literal run of ctrl + 1 bytes.
+            let len = ctrl + 1;
+            let src = input.get(ip..ip + len).ok_or(ChunkError::LzfCorrupt)?;
+            dst.get_mut(op..op + len)
+                .ok_or(ChunkError::TooLong("lzf"))?
+                .copy_from_slice(src);
+            ip += len;
+            op += len;
+        } else {
+            // A back reference: length (ctrl >> 5) + 2, more in the next byte when 7.
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                len += *input.get(ip).ok_or(ChunkError::LzfCorrupt)? as usize;
+                ip += 1;
+            }
+            len += 2;
+            let low = *input.get(ip).ok_or(ChunkError::LzfCorrupt)? as usize;
+            ip += 1;
+            let back = ((ctrl & 0x1f) << 8) + low + 1;
+            let from = op.checked_sub(back).ok_or(ChunkError::LzfCorrupt)?;
+            if op + len > dst.len() {
+                return Err(ChunkError::TooLong("lzf"));
+            }
+            // Overlapping copies repeat the pattern, byte by byte, as liblzf does.
+            for k in 0..len {
+                dst[op + k] = dst[from + k];
+            }
+            op += len;
+        }
+    }
+    Ok(op)
+}
+
+/// Undo hdf5plugin's LZ4 filter (the HDF5 LZ4 filter's framing, [`ChunkFilter::Lz4`]) into
+/// `dst`; returns the bytes written.
+fn lz4_filter_decompress(input: &[u8], dst: &mut [u8]) -> Result<usize, ChunkError> {
+    let bad = |what: &str| ChunkError::Lz4(what.to_string());
+    let header = input
+        .get(..12)
+        .ok_or_else(|| bad("shorter than its header"))?;
+    let total = u64::from_be_bytes(header[..8].try_into().expect("8 bytes"));
+    let block = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes")) as u64;
+    if total > dst.len() as u64 {
+        return Err(ChunkError::TooLong("lz4"));
+    }
+    let (total, block) = (total as usize, block.min(total) as usize);
+    if block == 0 && total > 0 {
+        return Err(bad("block size 0"));
+    }
+    let (mut ip, mut op) = (12usize, 0usize);
+    while op < total {
+        let this = block.min(total - op);
+        let len_bytes = input
+            .get(ip..ip + 4)
+            .ok_or_else(|| bad("truncated block length"))?;
+        let len = u32::from_be_bytes(len_bytes.try_into().expect("4 bytes")) as usize;
+        ip += 4;
+        let src = input
+            .get(ip..ip + len)
+            .ok_or_else(|| bad("truncated block"))?;
+        let out = &mut dst[op..op + this];
+        if len == this {
+            out.copy_from_slice(src);
+        } else {
+            let got = lz4_flex::block::decompress_into(src, out)
+                .map_err(|e| ChunkError::Lz4(e.to_string()))?;
+            if got != this {
+                return Err(bad(
+                    "a block decompresses to another size than its header says",
+                ));
+            }
+        }
+        ip += len;
+        op += this;
+    }
+    Ok(op)
 }
 
 /// A decoded chunk kept for the next unit (rank-1 columns whose chunks span several units).
@@ -257,6 +394,72 @@ pub fn fletcher32(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decode `raw` through one filter into a chunk of `n` bytes.
+    fn one(raw: &[u8], f: ChunkFilter, n: usize) -> Result<Vec<u8>, ChunkError> {
+        let mut scratch = DecodeScratch::default();
+        let at = decode_chunk(raw, &[f], 0, n, &mut scratch)?;
+        Ok(scratch.bytes(at, n).to_vec())
+    }
+
+    #[test]
+    fn lzf_literals_and_back_references() {
+        // "abc" literal (ctrl 2), then a back reference of 6 bytes at distance 3 (ctrl
+        // (6 - 2) << 5 | 0, low byte 2): the overlapping copy repeats "abc".
+        let stream = [2, b'a', b'b', b'c', 4 << 5, 2];
+        assert_eq!(one(&stream, ChunkFilter::Lzf, 9).unwrap(), b"abcabcabc");
+        // A long reference: len 7 + next byte (3) + 2 = 12 bytes of "x".
+        let long = [0, b'x', 7 << 5, 3, 0];
+        assert_eq!(one(&long, ChunkFilter::Lzf, 13).unwrap(), vec![b'x'; 13]);
+        // Corrupt: a reference before the start, a literal past the input, a cut reference.
+        for bad in [&[4u8 << 5, 9][..], &[5, b'a'][..], &[0, b'a', 1 << 5][..]] {
+            assert_eq!(
+                one(bad, ChunkFilter::Lzf, 16),
+                Err(ChunkError::LzfCorrupt),
+                "{bad:?}"
+            );
+        }
+        // More output than the chunk holds.
+        assert_eq!(
+            one(&stream, ChunkFilter::Lzf, 4),
+            Err(ChunkError::TooLong("lzf"))
+        );
+    }
+
+    #[test]
+    fn zstd_and_lz4_as_hdf5plugin_frames_them() {
+        let data: Vec<u8> = (0..5000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        let z = zstd::bulk::compress(&data, 3).unwrap();
+        assert_eq!(one(&z, ChunkFilter::Zstd, data.len()).unwrap(), data);
+        assert_eq!(
+            one(&z, ChunkFilter::Zstd, data.len() - 100),
+            Err(ChunkError::TooLong("zstd"))
+        );
+        assert!(matches!(
+            one(&z[..z.len() / 2], ChunkFilter::Zstd, data.len()),
+            Err(ChunkError::Zstd(_))
+        ));
+        // LZ4 filter framing: total size, block size, then (length, block) pairs; a block
+        // that does not compress is stored raw.
+        let block = 8192;
+        let mut framed = (data.len() as u64).to_be_bytes().to_vec();
+        framed.extend((block as u32).to_be_bytes());
+        for (i, part) in data.chunks(block).enumerate() {
+            let c = lz4_flex::block::compress(part);
+            let stored = if i == 1 { part.to_vec() } else { c };
+            framed.extend((stored.len() as u32).to_be_bytes());
+            framed.extend(stored);
+        }
+        assert_eq!(one(&framed, ChunkFilter::Lz4, data.len()).unwrap(), data);
+        assert!(matches!(
+            one(&framed[..framed.len() - 3], ChunkFilter::Lz4, data.len()),
+            Err(ChunkError::Lz4(_))
+        ));
+        assert_eq!(
+            one(&framed, ChunkFilter::Lz4, 100),
+            Err(ChunkError::TooLong("lz4"))
+        );
+    }
 
     #[test]
     fn fletcher32_known_values() {

@@ -63,7 +63,7 @@ pub fn inflate_all_chunks(path: &Path) -> Result<InflateTotals, InputError> {
         };
         let elem = match info.dtype {
             DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => size,
-            DType::VarString => VLEN_REF_BYTES,
+            DType::VarString | DType::VarBytes => VLEN_REF_BYTES,
             DType::Other(ref class) => return Err(err(format!("element type {class}"))),
         };
         let dims = pad3(&info.shape).ok_or_else(|| err(format!("rank {}", info.shape.len())))?;

@@ -238,6 +238,9 @@ impl Prepare<'_> {
                     _ => return fallback(format!("shuffle parameters {:?}", f.cd_values)),
                 },
                 3 => ChunkFilter::Fletcher32,
+                32000 => ChunkFilter::Lzf,
+                32004 => ChunkFilter::Lz4,
+                32015 => ChunkFilter::Zstd,
                 _ => {
                     let label = info
                         .filters
@@ -365,8 +368,37 @@ impl MappedDataset {
     ///
     /// `Ok(Err(fallback))`: the dataset is fine but must be read through libhdf5, for the
     /// reason given. `Err`: the file is broken (a chunk outside the file, a chunk index that
-    /// does not match the shape).
+    /// does not match the shape), or it must be read through libhdf5 but has a filter
+    /// libhdf5 cannot undo (an LZF dataset with unallocated chunks, say).
     pub(crate) fn new<T: h5::Native>(
+        file: &Arc<MappedFile>,
+        ds: &h5::Dataset,
+        info: &DatasetInfo,
+    ) -> Step<MappedDataset> {
+        match Self::plan::<T>(file, ds, info)? {
+            Err(why) => match info
+                .filter_ids
+                .iter()
+                .find(|&&id| !h5::filter_available(id))
+            {
+                Some(&id) => Err(InputError::new(
+                    &file.path,
+                    Some(&info.name),
+                    format!(
+                        "{why}, but libhdf5 cannot undo its filter {id} ({}) (no plugin); \
+                         rewrite it without that filter, e.g. `h5repack -f {}:GZIP=4 IN.h5 OUT.h5`",
+                        h5::filter_name(id),
+                        info.name
+                    ),
+                )),
+                None => Ok(Err(why)),
+            },
+            ready => Ok(ready),
+        }
+    }
+
+    /// [`MappedDataset::new`] before the check of a fallback's filters.
+    fn plan<T: h5::Native>(
         file: &Arc<MappedFile>,
         ds: &h5::Dataset,
         info: &DatasetInfo,
@@ -425,6 +457,9 @@ impl MappedDataset {
                 ChunkFilter::Deflate => "deflate",
                 ChunkFilter::Shuffle { .. } => "shuffle",
                 ChunkFilter::Fletcher32 => "fletcher32",
+                ChunkFilter::Lzf => "lzf",
+                ChunkFilter::Zstd => "zstd",
+                ChunkFilter::Lz4 => "lz4",
             })
             .collect();
         let storage = match &self.storage {
