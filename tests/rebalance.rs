@@ -5,7 +5,7 @@ mod common;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use arrow::array::{RecordBatch, RecordBatchReader};
 use arrow::compute::concat_batches;
@@ -302,6 +302,81 @@ fn an_interrupted_rebalance_resumes_to_the_same_bytes() {
     done.expect_code(0);
     assert!(done.stdout.contains("already done"), "{}", done.stdout);
     assert_eq!(shard_digests(&cut), want);
+}
+
+#[test]
+fn ctrl_c_stops_a_rebalance_cleanly_and_resume_finishes_it() {
+    let f = fixture();
+    let layout = ["--shard-size", "300KB", "--row-group-size", "500"];
+    let whole = f.dir.join("whole");
+    rebalance(&f.merged, &whole, &layout).expect_code(0);
+    let out = f.dir.join("stopped");
+    // Held once shard 2 of train is in place; SIGINT then lets it stop at a clean point.
+    let mut cmd = rebalance_command(&f.merged, &out, &layout);
+    cmd.env("MSMS_TEST_STALL_AT", "shard-renamed:2")
+        .env("MSMS_TEST_STALL_RELEASE", "stop")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = {
+        let _g = fork_guard();
+        cmd.spawn().unwrap()
+    };
+    let mut err = child.stderr.take().unwrap();
+    let mut text = read_until_stalled(&mut err, "shard-renamed:2");
+    // SAFETY: signalling our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("interrupted: ") && text.contains("--resume"),
+        "{text}"
+    );
+    assert!(!out.join("_manifest.json").exists());
+    rebalance(&f.merged, &out, &[&layout[..], &["--resume"]].concat()).expect_code(0);
+    assert_eq!(shard_digests(&out), shard_digests(&whole));
+}
+
+#[test]
+fn rebalance_refuses_a_source_that_is_not_what_its_manifest_says() {
+    let f = fixture();
+    // The last shard of the merged root changed (one byte): found when it is reached.
+    let copy = f.dir.join("copy");
+    copy_dir(&f.merged, &copy);
+    let m = read_manifest(&copy);
+    let last = m["shards"].as_array().unwrap().last().unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bytes = std::fs::read(copy.join(&last)).unwrap();
+    bytes[200] ^= 0x40;
+    std::fs::write(copy.join(&last), bytes).unwrap();
+    let r = rebalance(&copy, &f.dir.join("from_damaged"), &[]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains(&last) && r.stderr.contains("msms verify"),
+        "{}",
+        r.stderr
+    );
+    // Inside the source root: refused before anything is written.
+    let r = rebalance(&f.merged, &f.merged.join("even"), &[]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("inside the source root"), "{}", r.stderr);
+    assert!(!f.merged.join("even").exists());
+}
+
+/// Copy a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }
 
 #[test]

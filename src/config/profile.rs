@@ -40,13 +40,14 @@ impl Profile {
     /// | `checkpoint_interval` | 5000 | 10000 |
     /// | `writers` | 1 | 2 |
     pub(crate) fn for_mode(mode: Mode, cores: usize) -> Profile {
+        let row_group_size = default_row_group_size();
         let cores = cores.max(1);
         match mode {
             Mode::Local => Profile {
                 num_workers: cores.min(4),
                 shard_size: ByteSize(1_000_000_000),
                 batch_size: 1_000,
-                row_group_size: 32_768,
+                row_group_size,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 5_000,
                 writers: 1,
@@ -55,13 +56,19 @@ impl Profile {
                 num_workers: cores,
                 shard_size: ByteSize(2_000_000_000),
                 batch_size: 10_000,
-                row_group_size: 32_768,
+                row_group_size,
                 compression: Compression::Zstd(1),
                 checkpoint_interval: 10_000,
                 writers: 2,
             },
         }
     }
+}
+
+/// Rows per row group in every mode (also what a manifest written before `row_group_size`
+/// existed reads back as).
+pub(crate) fn default_row_group_size() -> usize {
+    32_768
 }
 
 #[cfg(test)]

@@ -89,7 +89,11 @@ struct OutputSettings {
     max_spectra: Option<u64>,
     batch_size: usize,
     shard_size: ByteSize,
+    // Manifests written before these two existed (row groups followed the read units, zstd
+    // level 1) read back with the values those runs used as far as rebalance is concerned.
+    #[serde(default = "super::profile::default_row_group_size")]
     row_group_size: usize,
+    #[serde(default)]
     compression: Compression,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_peaks: Option<usize>,

@@ -97,15 +97,18 @@ pub fn rebalance(
     if let Some(flag) = opts.stop {
         crate::write::stall::watch_stop(flag);
     }
+    if let Some(holder) = crate::run::lock_holder(&opts.source) {
+        return Err(RunError::Source {
+            path: opts.source.clone(),
+            message: format!(
+                "is being written ({holder}); rebalance it once that command has finished"
+            ),
+        });
+    }
     let source = Source::open(&opts.source)?;
     let layout = source.layout(opts)?;
     let fingerprint = source.fingerprint(&layout);
     check_distinct(&opts.source, &opts.output_root)?;
-    if let Some(holder) = crate::run::lock_holder(&opts.source) {
-        return Err(source.error(format!(
-            "is being written ({holder}); rebalance it once that command has finished"
-        )));
-    }
     let root = opts.output_root.as_path();
     let (_lock, warning) = RootLock::acquire_where_supported(root, "rebalance")?;
     if let Some(w) = warning {
@@ -171,21 +174,43 @@ pub fn rebalance(
     })
 }
 
-/// The source root and the output root must be different directories.
+/// The source root and the output root must be apart: neither is the other or inside it
+/// (shards under the source would be read as part of its dataset, and the other way round).
 fn check_distinct(source: &Path, output: &Path) -> Result<(), RunError> {
-    let same = match (source.canonicalize(), output.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+    let (Some(src), Some(out)) = (resolved(source), resolved(output)) else {
+        return Ok(());
     };
-    if same {
-        return Err(RunError::Output {
-            path: output.to_path_buf(),
-            message: "is the source root; rebalance into another directory (then replace the \
-                      source with it, if you wish)"
-                .into(),
-        });
+    let why = if src == out {
+        "is the source root"
+    } else if out.starts_with(&src) {
+        "is inside the source root (readers of the source would read its shards twice)"
+    } else if src.starts_with(&out) {
+        "holds the source root"
+    } else {
+        return Ok(());
+    };
+    Err(RunError::Output {
+        path: output.to_path_buf(),
+        message: format!(
+            "{why}; rebalance into a directory apart from it (then replace the source with it, \
+             if you wish)"
+        ),
+    })
+}
+
+/// `p` made absolute with symbolic links resolved, through its nearest existing ancestor
+/// (the output root may not exist yet).
+fn resolved(p: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(p).ok()?;
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            return Some(rest.iter().rev().fold(c, |acc, part| acc.join(part)));
+        }
+        rest.push(base.file_name()?.to_os_string());
+        base = base.parent()?;
     }
-    Ok(())
 }
 
 /// The finished rebalance of `source` with `layout` that `root` holds, if it does.
@@ -224,15 +249,19 @@ impl Source {
             message,
         };
         let Some(manifest_path) = find_manifest(root) else {
-            let why = if checkpoint::path(root).exists() {
-                "holds an interrupted run (a checkpoint, no manifest): finish it with \
-                 build-shards --resume first"
+            let why = if let Ok(Some(cp)) = Checkpoint::load(root) {
+                let next = cp
+                    .resume_command
+                    .unwrap_or_else(|| "the command that started it, with --resume".into());
+                format!(
+                    "holds an interrupted run (a checkpoint, no manifest): finish it first: {next}"
+                )
             } else if root.join("_plan.json").exists() || root.join("plan.json").exists() {
-                "holds a planned run but no manifest: join its parts with `msms merge` first"
+                "holds a planned run but no manifest: join its parts with `msms merge` first".into()
             } else {
-                "has no _manifest.json: not an msms output root, or its run did not finish"
+                "has no _manifest.json: not an msms output root, or its run did not finish".into()
             };
-            return Err(error(why.into()));
+            return Err(error(why));
         };
         let text = std::fs::read_to_string(&manifest_path)
             .map_err(|e| error(format!("{}: {e}", manifest_path.display())))?;
@@ -301,6 +330,21 @@ impl Source {
         rec: &ShardRecord,
     ) -> Result<ParquetRecordBatchReaderBuilder<File>, RunError> {
         let path = self.root.join(&rec.path);
+        // The rows written must be the rows the source's digest names: the shard is hashed
+        // before it is read (then read from the page cache).
+        let (sha, bytes) = crate::write::hashing::hash_file(&path, &mut |_| {})
+            .map_err(|e| self.error(format!("shard {}: {e}", rec.path)))?;
+        if sha != rec.sha256 || bytes != rec.bytes {
+            return Err(self.error(format!(
+                "shard {} is not the one its manifest lists ({bytes} bytes, SHA-256 {}…; the \
+                 manifest says {} bytes, {}…): run `msms verify {}`",
+                rec.path,
+                short(&sha),
+                rec.bytes,
+                short(&rec.sha256),
+                self.root.display()
+            )));
+        }
         let file = File::open(&path).map_err(|e| self.error(format!("shard {}: {e}", rec.path)))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| self.error(format!("shard {}: {e}", rec.path)))?;
@@ -314,6 +358,19 @@ impl Source {
             )));
         }
         Ok(builder)
+    }
+
+    /// The source's split names: its manifest's `splits`, in order, then any other split
+    /// its shards name (a manifest written without `splits`).
+    fn split_names(&self) -> Vec<String> {
+        let m = &self.manifest;
+        let mut names: Vec<String> = m.splits.keys().cloned().collect();
+        for s in &m.shards {
+            if !names.contains(&s.split) {
+                names.push(s.split.clone());
+            }
+        }
+        names
     }
 
     /// The source's shards of `split`, in `spectrum_id` order; their id ranges must not
@@ -378,7 +435,7 @@ impl Source {
             p.insert("row_group_size".into(), layout.row_group_size.into());
             p.insert("compression".into(), layout.compression.to_string().into());
         }
-        let names: Vec<String> = m.splits.keys().cloned().collect();
+        let names = self.split_names();
         let mut run = RunRecord::now(0, opts.writers.max(1), "", "");
         run.threads = format!("rebalanced from {} (msms rebalance)", self.root.display());
         Manifest {
@@ -404,6 +461,11 @@ impl Source {
     }
 }
 
+/// The first 12 hex digits of a digest, for messages.
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
 /// The rewrite in progress.
 struct Rewrite<'a> {
     source: &'a Source,
@@ -420,7 +482,7 @@ impl Rewrite<'_> {
     /// Every split in the source manifest's order, each after its shards in `done`; all
     /// finalised shards, split by split.
     fn all_splits(&mut self, done: &[ShardEntry]) -> Result<Vec<ShardRecord>, RunError> {
-        let names: Vec<String> = self.source.manifest.splits.keys().cloned().collect();
+        let names = self.source.split_names();
         let mut finished: Vec<ShardEntry> = Vec::new();
         for name in &names {
             let kept: Vec<ShardEntry> = done
