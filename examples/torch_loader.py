@@ -38,7 +38,8 @@ def main() -> None:
     ds = SpectrumDataset(a.root, a.split, batch_size=a.batch_size, max_peaks=a.max_peaks,
                          shuffle=True, seed=0, preset=a.preset)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=a.num_workers)
-    print(f"{a.split}: {a.batch_size} spectra per batch, {len(ds)} spectra, {a.num_workers} workers")
+    print(f"{a.split}: {a.batch_size} spectra per batch, {len(ds.split)} spectra, "
+          f"{ds.num_batches(a.num_workers)} batches with {a.num_workers} workers")
     start, seen = time.perf_counter(), 0
     for i, batch in enumerate(loader):
         if i == 0:

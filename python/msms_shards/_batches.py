@@ -51,6 +51,13 @@ class Request:
             raise ValueError(f"worker_id must be in 0..{self.num_workers - 1}, got {self.worker_id}")
         if self.preset is not None and self.preset not in _presets.PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; presets: {', '.join(_presets.PRESETS)}")
+        if self.preset is not None:
+            key = _presets.KEYS[self.preset]
+            if key in self.columns or key in BASE_COLUMNS:
+                raise ValueError(
+                    f"preset {self.preset!r} adds the key {key!r}, which columns= also asks for; "
+                    "drop one of them"
+                )
 
     @property
     def reader(self) -> int:
@@ -75,13 +82,50 @@ def worker_slot(worker_id: Optional[int], num_workers: Optional[int]) -> Tuple[i
     return 0, 1
 
 
-def deal(row_groups: Sequence, req: Request) -> List:
-    """This reader's row groups: all of them in order (or permuted by ``(seed, epoch)``, the
-    same permutation for every reader), dealt round-robin."""
+@dataclass(frozen=True)
+class Segment:
+    """Rows ``start .. stop`` of one row group, read by one reader."""
+
+    group: object
+    start: int
+    stop: int
+
+
+def deal(row_groups: Sequence, req: Request) -> List[Segment]:
+    """This reader's rows, as segments of row groups.
+
+    The split's row groups, in order (or permuted by ``(seed, epoch)``: the same permutation
+    for every reader), are one sequence of ``N`` rows. Rank ``r`` takes rows
+    ``N*r//world .. N*(r+1)//world`` (with ``drop_last``, ``N//world`` rows each, so that
+    every rank has the same number of rows and batches: what DDP needs), and splits them
+    among its workers the same way. So every row goes to exactly one reader (but the
+    ``drop_last`` remainder), ranks differ by at most one row, and a reader reads its row
+    groups whole but at most the two at the ends of its range.
+    """
     order = np.arange(len(row_groups))
     if req.shuffle:
         order = np.random.default_rng([req.seed, req.epoch]).permutation(len(row_groups))
-    return [row_groups[i] for i in order[req.reader :: req.readers]]
+    groups = [row_groups[i] for i in order]
+    total = sum(g.rows for g in groups)
+    if req.drop_last and req.world_size > 1:
+        per = total // req.world_size
+        lo, hi = per * req.rank, per * (req.rank + 1)
+    else:
+        lo, hi = total * req.rank // req.world_size, total * (req.rank + 1) // req.world_size
+    n = hi - lo
+    lo, hi = lo + n * req.worker_id // req.num_workers, lo + n * (req.worker_id + 1) // req.num_workers
+    out, at = [], 0
+    for g in groups:
+        a, b = max(lo, at), min(hi, at + g.rows)
+        if a < b:
+            out.append(Segment(g, a - at, b - at))
+        at += g.rows
+    return out
+
+
+def reader_rows(row_groups: Sequence, req: Request) -> int:
+    """Rows :func:`deal` gives this reader."""
+    return sum(s.stop - s.start for s in deal(row_groups, req))
 
 
 @dataclass
@@ -106,11 +150,15 @@ def batches(row_groups: Sequence, req: Request) -> Iterator[Dict[str, np.ndarray
     files: Dict[str, pq.ParquetFile] = {}
     pending: List[Part] = []
     rows = 0
-    for group in mine:
-        if group.path not in files:
+    for seg in mine:
+        path = seg.group.path
+        if path not in files:
             files.clear()  # one shard open at a time
-            files[group.path] = pq.ParquetFile(group.path)
-        part = decode(read_group(files[group.path], group.index, req), req)
+            files[path] = pq.ParquetFile(path)
+        table = read_group(files[path], seg.group.index, req)
+        if (seg.start, seg.stop) != (0, table.num_rows):
+            table = table.slice(seg.start, seg.stop - seg.start)
+        part = decode(table, req)
         pending.append(part)
         rows += part.rows
         if rows >= want:
@@ -182,7 +230,7 @@ def decode(table: pa.Table, req: Request) -> Part:
     arrays["num_peaks"] = kept.astype(np.int32)
     for name in req.columns:
         if name not in arrays and name not in ("mz", "intensity"):
-            arrays[name] = column_array(table.column(name))
+            arrays[name] = column_array(table.column(name), table.schema.field(name))
     return Part(table.num_rows, arrays, (kept_mz, kept_in, offsets))
 
 
@@ -219,14 +267,22 @@ def pad(values: np.ndarray, counts: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def column_array(col: pa.ChunkedArray) -> np.ndarray:
-    """A requested column as numpy: scalars 1-D, fixed-size lists 2-D, the rest objects."""
+def column_array(col: pa.ChunkedArray, field: pa.Field) -> np.ndarray:
+    """A requested column as numpy, its dtype fixed by the schema (never by the rows at
+    hand): floats as they are (NaN for null); integers and booleans as they are when the
+    column cannot hold nulls, else float64 with NaN for null (as pandas reads them);
+    fixed-size lists 2-D; strings and other lists object arrays (None for null)."""
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_fixed_size_list(arr.type):
-        width = arr.type.list_size
+    t = field.type
+    if pa.types.is_dictionary(t):
+        arr, t = arr.dictionary_decode(), t.value_type
+    if pa.types.is_fixed_size_list(t):
+        width = t.list_size
         return arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), width)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
+    if (pa.types.is_integer(t) or pa.types.is_boolean(t)) and field.nullable:
+        return arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(t):
+        return arr.to_numpy(zero_copy_only=False)
     return arr.to_numpy(zero_copy_only=False)
 
 

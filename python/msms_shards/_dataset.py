@@ -148,39 +148,67 @@ class Split:
 
         Keys: ``mz`` and ``intensity`` ``(B, max_peaks)`` float32, zero-padded after each
         spectrum's ``num_peaks`` ``(B,)`` int32 peaks; ``precursor_mz`` ``(B,)`` float32;
-        ``spectrum_id`` ``(B,)`` uint64; each column of ``columns`` (scalars 1-D, fixed-size
-        lists 2-D, other lists and strings object arrays). A spectrum with more peaks than
-        ``max_peaks`` keeps its ``max_peaks`` most intense, ties to the lower m/z (the rule of
-        ``build-shards --max-peaks``), in m/z order. ``preset`` adds model inputs
+        ``spectrum_id`` ``(B,)`` uint64; each column of ``columns`` (scalars 1-D, integer and
+        boolean columns that may hold nulls as float64 with NaN, fixed-size lists 2-D, other
+        lists and strings object arrays). A spectrum with more peaks than ``max_peaks`` keeps
+        its ``max_peaks`` most intense stored intensities, ties to the lower m/z (the rule of
+        ``build-shards --max-peaks``, which ranks the raw intensities before normalising: the
+        same peaks under ``--normalize max``), in m/z order. ``preset`` adds model inputs
         (:mod:`msms_shards.presets`: ``"dreams"``, ``"massspecgym"``, ``"ms2deepscore"``).
 
-        Work is divided by row group: all row groups of the split, in manifest order (or,
-        with ``shuffle``, permuted by ``(seed, epoch)``), are dealt round-robin to the
-        ``world_size × num_workers`` readers, reader ``rank × num_workers + worker_id`` taking
-        its share; so each spectrum comes exactly once per epoch whatever the counts. Inside a
-        torch DataLoader worker the worker id and count are picked up by themselves. With
-        ``shuffle``, rows are also permuted within a buffer of about ``shuffle_buffer`` rows;
-        the same ``(seed, epoch)`` and counts give the same batches.
+        Work is divided by rows in row-group order: the split's row groups, in manifest
+        order (or, with ``shuffle``, permuted by ``(seed, epoch)``), are one sequence that
+        ranks cut into equal ranges (within one row) and each rank's workers cut again; so
+        each spectrum comes exactly once per epoch whatever the counts, and a reader reads
+        whole row groups but for the two at the ends of its range. With ``drop_last`` every
+        rank gets the same number of rows (the last ``N % world_size`` of the epoch's order
+        are left out) and so the same number of batches, which DDP needs
+        (:meth:`num_batches`). Inside a torch DataLoader worker the worker id and count are
+        picked up by themselves. With ``shuffle``, rows are also permuted within a buffer of
+        about ``shuffle_buffer`` rows; the same ``(seed, epoch)`` and counts give the same
+        batches. Bad arguments raise here, before the first batch.
         """
+        req = self._request(batch_size, max_peaks, shuffle, seed, epoch, rank, world_size,
+                            columns, drop_last, preset, shuffle_buffer, worker_id, num_workers)
+        return _batches.batches(self.row_groups, req)
+
+    def num_batches(self, batch_size: int, rank: int = 0, world_size: int = 1, num_workers: int = 0,
+                    drop_last: bool = False) -> int:
+        """How many batches :meth:`batches` yields to rank ``rank`` over all its
+        ``num_workers`` DataLoader workers (0: the main process), for any ``seed``/``epoch``
+        and with or without ``shuffle`` (a reader's row count depends only on the counts).
+        Each worker ends with its own short batch unless ``drop_last``; with ``drop_last``
+        every rank gets the same count."""
+        workers = max(num_workers, 1)
+        total = 0
+        for w in range(workers):
+            req = self._request(batch_size, 128, False, 0, 0, rank, world_size, None, drop_last,
+                                None, _batches.DEFAULT_SHUFFLE_BUFFER, w, workers)
+            rows = _batches.reader_rows(self.row_groups, req)
+            total += rows // batch_size if drop_last else -(-rows // batch_size)
+        return total
+
+    def _request(self, batch_size, max_peaks, shuffle, seed, epoch, rank, world_size, columns,
+                 drop_last, preset, shuffle_buffer, worker_id, num_workers) -> "_batches.Request":
+        """The checked request (bad arguments raise here, not at the first batch)."""
         worker_id, num_workers = _batches.worker_slot(worker_id, num_workers)
-        return _batches.batches(
-            self.row_groups,
-            _batches.Request(
-                batch_size=batch_size,
-                max_peaks=max_peaks,
-                shuffle=shuffle,
-                seed=seed,
-                epoch=epoch,
-                rank=rank,
-                world_size=world_size,
-                worker_id=worker_id,
-                num_workers=num_workers,
-                columns=tuple(columns or ()),
-                drop_last=drop_last,
-                preset=preset,
-                shuffle_buffer=shuffle_buffer,
-            ),
+        req = _batches.Request(
+            batch_size=batch_size,
+            max_peaks=max_peaks,
+            shuffle=shuffle,
+            seed=seed,
+            epoch=epoch,
+            rank=rank,
+            world_size=world_size,
+            worker_id=worker_id,
+            num_workers=num_workers,
+            columns=tuple(columns or ()),
+            drop_last=drop_last,
+            preset=preset,
+            shuffle_buffer=shuffle_buffer,
         )
+        req.check()
+        return req
 
 
 def open(root: str | os.PathLike) -> Dataset:  # noqa: A001 - the API's name

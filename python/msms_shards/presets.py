@@ -88,6 +88,9 @@ def ms2deepscore(mz, intensity, counts, precursor_mz, max_peaks) -> Dict[str, np
     return {"binned": out.reshape(len(counts), bins).astype(np.float32)}
 
 
+#: The key each preset adds to a batch.
+KEYS: Dict[str, str] = {"dreams": "spectrum", "massspecgym": "binned", "ms2deepscore": "binned"}
+
 #: The presets by name.
 PRESETS: Dict[str, Callable[..., Dict[str, np.ndarray]]] = {
     "dreams": dreams,

@@ -51,9 +51,8 @@ class SpectrumDataset(torch.utils.data.IterableDataset):
     ):
         super().__init__()
         self.split = Dataset(root)[split]
-        found_rank, found_world = _distributed()
-        self.rank = found_rank if rank is None else rank
-        self.world_size = found_world if world_size is None else world_size
+        # None: taken from torch.distributed when iterating (it may be set up after this).
+        self.rank, self.world_size = rank, world_size
         self.options = dict(
             batch_size=batch_size,
             max_peaks=max_peaks,
@@ -71,14 +70,21 @@ class SpectrumDataset(torch.utils.data.IterableDataset):
         """The epoch whose shuffle the next iteration uses."""
         self.epoch = int(epoch)
 
-    def __len__(self) -> int:
-        """Spectra in the split (all ranks together)."""
-        return len(self.split)
+    def _ranks(self) -> tuple:
+        found_rank, found_world = _distributed()
+        rank = found_rank if self.rank is None else self.rank
+        return rank, found_world if self.world_size is None else self.world_size
+
+    def num_batches(self, num_workers: int = 0) -> int:
+        """Batches this rank gets per epoch from a DataLoader with ``num_workers`` workers
+        (for schedulers and progress bars; every rank gets the same with ``drop_last``)."""
+        rank, world = self._ranks()
+        o = self.options
+        return self.split.num_batches(o["batch_size"], rank, world, num_workers, o["drop_last"])
 
     def __iter__(self) -> Iterator[dict]:
-        for batch in self.split.batches(
-            rank=self.rank, world_size=self.world_size, epoch=self.epoch, **self.options
-        ):
+        rank, world = self._ranks()
+        for batch in self.split.batches(rank=rank, world_size=world, epoch=self.epoch, **self.options):
             yield {k: _tensor(v) for k, v in batch.items()}
 
 

@@ -210,6 +210,60 @@ def test_exactly_once_over_ranks_and_workers(roots, shuffle):
             assert all(per_reader), f"a reader got no rows: {world} ranks x {workers} workers"
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_get_equal_batches_with_drop_last(roots, world):
+    """DDP needs every rank to take the same number of steps: with drop_last they do, for
+    any worker count, and num_batches says how many; without it, ranks differ by at most
+    one batch and every spectrum comes once."""
+    split = msms_shards.open(roots[0])["val"]  # few row groups: uneven by row group
+    for workers in (0, 1, 2, 3):
+        for drop_last in (True, False):
+            counts = []
+            for rank in range(world):
+                n = 0
+                for w in range(max(workers, 1)):
+                    n += sum(1 for _ in split.batches(16, shuffle=True, seed=3, rank=rank,
+                                                      world_size=world, worker_id=w,
+                                                      num_workers=max(workers, 1),
+                                                      drop_last=drop_last, max_peaks=4))
+                counts.append(n)
+                assert n == split.num_batches(16, rank, world, workers, drop_last), (rank, workers)
+            if drop_last:
+                assert len(set(counts)) == 1, (workers, counts)
+            else:
+                assert max(counts) - min(counts) <= 1, (workers, counts)
+
+
+def test_nullable_columns_keep_one_dtype_and_their_nulls(roots):
+    """`charge` is null for the spectra of an input without it: float64 with NaN in every
+    batch, never a 0 that looks like a charge."""
+    tmp = roots[2]
+    a, b = tmp / "with_charge.hdf5", tmp / "without_charge.hdf5"
+    run_msms("synth", a, "--spectra", 700, "--seed", 1)
+    run_msms("synth", b, "--spectra", 700, "--seed", 2)
+    with h5py.File(b, "a") as f:
+        del f["charge"]
+    root = tmp / "mixed"
+    run_msms("build-shards", "--input-hdf5", a, b, "--output-root", root, "-q",
+             "--row-group-size", 100)
+    t = split_table(root, "train")
+    want = t["charge"].to_pylist()
+    assert None in want and any(v is not None for v in want)
+    split = msms_shards.open(root)["train"]
+    for shuffle in (False, True):
+        got_ids, got = [], []
+        for batch in split.batches(64, shuffle=shuffle, columns=["charge"], max_peaks=4):
+            assert batch["charge"].dtype == np.float64
+            got_ids += batch["spectrum_id"].tolist()
+            got += batch["charge"].tolist()
+        by_id = dict(zip(got_ids, got))
+        for sid, v in zip(t["spectrum_id"].to_pylist(), want):
+            if v is None:
+                assert np.isnan(by_id[sid]), sid
+            else:
+                assert by_id[sid] == v, sid
+
+
 def test_shuffle_is_deterministic_per_seed_and_epoch(roots):
     split = msms_shards.open(roots[0])["train"]
 
@@ -240,9 +294,10 @@ def test_arguments_are_checked(roots):
         (dict(batch_size=0), "batch_size must be at least 1"),
         (dict(batch_size=8, rank=2, world_size=2), r"rank must be in 0\.\.1"),
         (dict(batch_size=8, preset="spec2vec"), "unknown preset 'spec2vec'"),
+        (dict(batch_size=8, preset="dreams", columns=["spectrum"]), "adds the key 'spectrum'"),
     ]:
         with pytest.raises(ValueError, match=msg):
-            next(split.batches(**kw))
+            split.batches(**kw)  # raises when called, not at the first batch
 
 
 # --------------------------------------------------------------------------------------

@@ -51,8 +51,13 @@ def all_ids(root: Path, split: str) -> list:
 @pytest.mark.parametrize("workers", [0, 2, 3])
 def test_every_spectrum_once_per_epoch(root, workers):
     ds = SpectrumDataset(root, "train", batch_size=50, max_peaks=64, shuffle=True, seed=2)
-    got = ids_of(DataLoader(ds, batch_size=None, num_workers=workers))
-    assert sorted(got) == all_ids(root, "train") and len(got) == len(ds)
+    loader = DataLoader(ds, batch_size=None, num_workers=workers)
+    got, batches = [], 0
+    for batch in loader:
+        got += batch["spectrum_id"].tolist()
+        batches += 1
+    assert sorted(got) == all_ids(root, "train") and len(got) == len(set(got))
+    assert batches == ds.num_batches(workers)
 
 
 def test_epochs_reshuffle_and_repeat(root):
@@ -73,6 +78,18 @@ def test_two_ranks_with_workers_partition_the_split(root):
         ds = SpectrumDataset(root, "val", batch_size=16, max_peaks=64, rank=rank, world_size=2)
         got += ids_of(DataLoader(ds, batch_size=None, num_workers=2))
     assert sorted(got) == all_ids(root, "val") and len(got) == len(set(got))
+
+
+def test_ranks_take_equal_steps_with_drop_last(root):
+    """What DDP needs: the same number of batches on every rank."""
+    steps = []
+    for rank in range(3):
+        ds = SpectrumDataset(root, "train", batch_size=32, max_peaks=64, shuffle=True,
+                             rank=rank, world_size=3, drop_last=True)
+        n = sum(1 for _ in DataLoader(ds, batch_size=None, num_workers=2))
+        assert n == ds.num_batches(2)
+        steps.append(n)
+    assert len(set(steps)) == 1, steps
 
 
 def test_preset_tensors(root):
