@@ -59,9 +59,10 @@ pub(crate) fn check(path: &Path, info: &DatasetInfo, native: bool) -> Result<(),
         path,
         Some(&info.name),
         format!(
-            "filter {id} ({name}) cannot be decoded: {natively}, and the linked libhdf5 has no \
-             plugin for it (HDF5_PLUGIN_PATH); rewrite the file without it, e.g. `h5repack -f \
-             {ds}:GZIP=4 IN.h5 OUT.h5` (or `-f NONE`), or with a filter msms reads",
+            "filter {id} ({name}) cannot be decoded: {natively}, and the linked libhdf5 finds \
+             no plugin for it. Either point HDF5_PLUGIN_PATH at one (`pip install hdf5plugin`, \
+             then HDF5_PLUGIN_PATH=$(python -c 'import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)')), \
+             or rewrite the file without it: `h5repack -f {ds}:GZIP=4 IN.h5 OUT.h5` (or `-f NONE`)",
             ds = info.name
         ),
     ))

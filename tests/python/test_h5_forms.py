@@ -1,0 +1,160 @@
+"""Every GeMS-like file h5py and hdf5plugin write (issue 16): strings in each form HDF5
+stores them, LZF and the plugin filters, written here and converted by the binary, compared
+value for value with what h5py reads from the same file.
+
+- `name` as UTF-8 and ASCII variable-length strings, as variable-length bytes
+  (`h5py.vlen_dtype(np.uint8)`), as fixed-length null-padded and space-padded strings; an
+  ASCII pass-through column; two inputs of different string forms in one run;
+- `spectrum` with h5py's LZF (with and without shuffle) and hdf5plugin's Zstd and LZ4, decoded
+  by msms itself, and, where libhdf5 can apply them too (hdf5plugin's plugins on
+  HDF5_PLUGIN_PATH), byte-identical shards from `--decode libhdf5`;
+- Blosc and Bitshuffle: refused before anything is written, naming the dataset, filter id
+  and name and the way out, and converted once HDF5_PLUGIN_PATH points at hdf5plugin's
+  plugins; `msms inspect` says who reads each filter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from msms_cli import clean_env, run_msms
+
+N = 1500
+NAMES = [f"run_{i % 9}.mzML" for i in range(N)]
+
+
+def spectra(seed: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    spec = np.zeros((N, 2, 128))
+    counts = 3 + np.arange(N) % 40
+    for i, k in enumerate(counts):
+        spec[i, 0, :k] = np.sort(rng.choice(np.arange(50.0, 1000.0, 0.25), k, replace=False))
+        spec[i, 1, :k] = rng.uniform(1.0, 1000.0, k)
+    return spec, rng.uniform(100.0, 1000.0, N), counts
+
+
+def write(path: Path, name_form: str = "utf8", spectrum_filter: dict | None = None,
+          extra: str | None = None) -> None:
+    spec, prec, _ = spectra()
+    storage = spectrum_filter if spectrum_filter is not None else dict(compression="gzip")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("spectrum", data=spec, chunks=(256, 2, 128), **storage)
+        f.create_dataset("precursor_mz", data=prec)
+        raw = [n.encode() for n in NAMES]
+        if name_form == "utf8":
+            f.create_dataset("name", data=NAMES, dtype=h5py.string_dtype("utf-8"))
+        elif name_form == "ascii":
+            f.create_dataset("name", data=raw, dtype=h5py.string_dtype("ascii"))
+        elif name_form == "bytes":
+            d = f.create_dataset("name", (N,), dtype=h5py.vlen_dtype(np.uint8))
+            for i, r in enumerate(raw):
+                d[i] = np.frombuffer(r, dtype=np.uint8)
+        elif name_form == "nullpad":
+            f.create_dataset("name", data=np.array(raw, dtype="S16"))
+        elif name_form == "spacepad":
+            t = h5py.h5t.C_S1.copy()
+            t.set_size(16)
+            t.set_strpad(h5py.h5t.STR_SPACEPAD)
+            sid = h5py.h5s.create_simple((N,))
+            d = h5py.h5d.create(f.id, b"name", t, sid)
+            d.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([r.ljust(16) for r in raw], dtype="S16"))
+        if extra == "smiles_ascii":
+            f.create_dataset("smiles", data=[b"CC(=O)O"] * N, dtype=h5py.string_dtype("ascii"))
+
+
+def convert(h5: Path | list, out: Path, *flags, code: int = 0, env: dict | None = None):
+    inputs = h5 if isinstance(h5, list) else [h5]
+    return run_msms("build-shards", "--input-hdf5", *inputs, "--output-root", out, "-q", *flags,
+                    code=code, env=env)
+
+
+def table(out: Path):
+    m = json.loads((out / "_manifest.json").read_text())
+    return pq.read_table([out / s["path"] for s in m["shards"]])
+
+
+def assert_peaks_equal_h5py(out: Path, h5: Path) -> None:
+    t = table(out)
+    with h5py.File(h5, "r") as f:
+        spec = f["spectrum"][:]
+    assert t.num_rows == N
+    for i in range(0, N, 7):
+        k = int(t["num_peaks"][i].as_py())
+        mz = np.array(t["mz"][i].as_py())
+        np.testing.assert_array_equal(mz, spec[i, 0, :k])
+
+
+@pytest.mark.parametrize("form", ["utf8", "ascii", "bytes", "nullpad", "spacepad"])
+def test_name_in_every_string_form(tmp_path, form):
+    h5 = tmp_path / f"{form}.h5"
+    write(h5, name_form=form, extra="smiles_ascii")
+    out = tmp_path / "out"
+    convert(h5, out)
+    t = table(out)
+    assert t["name"].to_pylist() == NAMES
+    assert t["smiles"].to_pylist() == ["CC(=O)O"] * N
+    with h5py.File(h5, "r") as f:
+        read = f["name"][:]
+    if form == "bytes":
+        read = [bytes(r).decode() for r in read]
+    else:
+        read = [r.decode() if isinstance(r, bytes) else r for r in read]
+        read = [r.rstrip(" ") for r in read] if form == "spacepad" else read
+    assert read == NAMES  # what h5py reads is what msms wrote
+
+
+def test_mixed_string_forms_in_one_run(tmp_path):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    write(a, name_form="ascii")
+    write(b, name_form="utf8")
+    out = tmp_path / "out"
+    convert([a, b], out)
+    assert table(out)["name"].to_pylist() == NAMES + NAMES
+
+
+FILTERS = {
+    "lzf": dict(compression="lzf"),
+    "shuffle+lzf": dict(compression="lzf", shuffle=True),
+    "zstd": dict(hdf5plugin.Zstd(clevel=3)),
+    "lz4": dict(hdf5plugin.LZ4()),
+}
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filters_msms_decodes_itself(tmp_path, name):
+    h5 = tmp_path / "f.h5"
+    write(h5, spectrum_filter=FILTERS[name])
+    out = tmp_path / "native"
+    convert(h5, out)
+    assert_peaks_equal_h5py(out, h5)
+    shown = run_msms("inspect", h5).stdout
+    assert "[read by msms]" in shown, shown
+    if name in ("zstd", "lz4"):
+        # libhdf5 applies them too with hdf5plugin's plugins: the same shards, byte for byte.
+        ref = tmp_path / "libhdf5"
+        convert(h5, ref, "--decode", "libhdf5", env=clean_env(HDF5_PLUGIN_PATH=hdf5plugin.PLUGIN_PATH))
+        m = json.loads((out / "_manifest.json").read_text())
+        for s in m["shards"]:
+            assert (out / s["path"]).read_bytes() == (ref / s["path"]).read_bytes()
+
+
+@pytest.mark.parametrize("name, fid", [("blosc", 32001), ("bitshuffle", 32008)])
+def test_plugin_filters_refused_then_read_with_hdf5plugin(tmp_path, name, fid):
+    h5 = tmp_path / f"{name}.h5"
+    write(h5, spectrum_filter=dict(hdf5plugin.Blosc() if name == "blosc" else hdf5plugin.Bitshuffle()))
+    out = tmp_path / "out"
+    r = convert(h5, out, code=2)
+    assert f"dataset `spectrum`: filter {fid} ({name}) cannot be decoded" in r.stderr, r.stderr
+    assert "HDF5_PLUGIN_PATH" in r.stderr and "h5repack" in r.stderr, r.stderr
+    assert not out.exists()
+    shown = run_msms("inspect", h5, code=None).stdout
+    assert f"[id {fid}: msms cannot read it]" in shown, shown
+    env = clean_env(HDF5_PLUGIN_PATH=hdf5plugin.PLUGIN_PATH)
+    convert(h5, out, env=env)
+    assert_peaks_equal_h5py(out, h5)
