@@ -486,6 +486,7 @@ fn dry_run_projects_the_real_runs_shards_through_the_library() {
             decode: Default::default(),
             resume: false,
             skip_preflight: false,
+            strict_columns: false,
             resume_command: None,
             metrics_file: None,
             stop: None,

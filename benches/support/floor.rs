@@ -286,6 +286,7 @@ pub(crate) fn convert(
         decode,
         resume: false,
         skip_preflight: false,
+        strict_columns: false,
         resume_command: None,
         metrics_file: None,
         stop: None,

@@ -99,6 +99,11 @@ pub(crate) struct BuildArgs {
     /// the problems are then printed as warnings.
     #[arg(long)]
     pub(crate) skip_preflight: bool,
+    /// Refuse an input with a per-spectrum dataset no column can carry (a compound, an
+    /// enum, a shape too wide) instead of leaving that dataset out with a notice (and in the
+    /// manifest's `inputs[].left_out`).
+    #[arg(long)]
+    pub(crate) strict_columns: bool,
     /// While the run goes, write its counters (spectra read, total, written, rejected, shards
     /// finished and their bytes, running, start and update times) to PATH every 2 s in the
     /// Prometheus text format, for node-exporter's textfile collector (name it *.prom); each
@@ -260,6 +265,7 @@ pub(crate) fn build(a: BuildArgs) -> i32 {
         decode: a.decode,
         resume: a.resume,
         skip_preflight: a.skip_preflight,
+        strict_columns: a.strict_columns,
         resume_command: Some(resume_command()),
         metrics_file: a.metrics_file.clone(),
         stop: Some(install_stop_handlers()),

@@ -453,13 +453,7 @@ fn estimate(report: &Report, mapping: &FileMapping, workers: Option<usize>) -> E
 /// Element size in the file, when fixed (variable-length strings: the 16-byte heap
 /// reference).
 fn elem_size(d: &DType) -> Option<u64> {
-    match *d {
-        DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
-            Some(size as u64)
-        }
-        DType::VarString | DType::VarBytes => Some(16),
-        DType::Other(_) => None,
-    }
+    d.stored_size().map(|s| s as u64)
 }
 
 fn ratio(raw: u64, stored: u64) -> Option<f64> {

@@ -13,7 +13,9 @@
 //!   "mode": "local",
 //!   "profile": { "shard_size": "1GB", "batch_size": 1000, … },
 //!   "schema": [ { "name": "spectrum_id", "type": "UInt64", "nullable": false }, … ],
-//!   "inputs": [ { "path": "…", "bytes": 123, "spectra": 1000, "first_spectrum_id": 0 } ],
+//!   "inputs": [ { "path": "…", "bytes": 123, "spectra": 1000, "first_spectrum_id": 0,
+//!                 "left_out": [ { "dataset": "pair", "reason": "unsupported dtype …" } ] } ],
+//!                                         // left_out only when a dataset was left out
 //!   "counts": { "read": 1000, "written": 990, "rejected_total": 10,
 //!               "rejected": { "empty": 1, "non_finite": 2, … } },
 //!   "splits": { "train": { "rows": 990, "shards": 1, "bytes": 456 } },
@@ -63,6 +65,18 @@ pub struct InputRecord {
     pub spectra: u64,
     /// `spectrum_id` of the file's first row (ids number all inputs as one sequence).
     pub first_spectrum_id: u64,
+    /// Per-spectrum datasets no output column could carry, left out (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOutRecord>,
+}
+
+/// A dataset of an input left out of the conversion, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOutRecord {
+    /// Its name in the file.
+    pub dataset: String,
+    /// Why no column carries it (its type or shape).
+    pub reason: String,
 }
 
 /// One column of the shard schema.

@@ -119,6 +119,9 @@ pub struct FileMapping {
     pub passthrough: Vec<PassColumn>,
     /// Groups and non-per-spectrum objects skipped, with the reason.
     pub skipped: Vec<(String, &'static str)>,
+    /// Per-spectrum datasets no output column can carry (their type or shape), with the
+    /// reason: left out of the conversion (`--strict-columns` refuses the file instead).
+    pub left_out: Vec<(String, String)>,
     /// Metadata of every dataset, for reports.
     pub datasets: Vec<DatasetInfo>,
 }
@@ -167,10 +170,6 @@ impl FileMapping {
         let spectrum = spectrum_mapping(path, &spec)?;
         let rows = spec.shape[0];
         let per_spectrum = per_spectrum(path, &datasets, &spec, &mut skipped)?;
-        // Before anything is read: a filter nobody decodes names itself here.
-        for d in std::iter::once(&spec).chain(per_spectrum.iter().copied()) {
-            crate::read::filters::check(path, d, true)?;
-        }
         let mut mapping = FileMapping {
             path: path.to_path_buf(),
             file_bytes,
@@ -184,6 +183,7 @@ impl FileMapping {
             name: None,
             passthrough: Vec::new(),
             skipped,
+            left_out: Vec::new(),
             datasets: datasets.clone(),
         };
         let mut picker = Picker {
@@ -196,9 +196,22 @@ impl FileMapping {
             .iter()
             .filter(|d| !picker.used.contains(&d.name))
         {
-            mapping.passthrough.push(pass_column(path, d)?);
+            match pass_column(path, d) {
+                Ok(column) => mapping.passthrough.push(column),
+                Err(e) => mapping.left_out.push((d.name.clone(), e.message)),
+            }
         }
-        mapping.check_declared_size(&spec, &per_spectrum)?;
+        // What is left out is never read: its declared size does not count.
+        let read: Vec<&DatasetInfo> = per_spectrum
+            .iter()
+            .copied()
+            .filter(|d| !mapping.left_out.iter().any(|(n, _)| n == &d.name))
+            .collect();
+        mapping.check_declared_size(&spec, &read)?;
+        // Before anything is read: a filter nobody decodes names itself here.
+        for d in std::iter::once(&spec).chain(read.iter().copied()) {
+            crate::read::filters::check(path, d, true)?;
+        }
         Ok(mapping)
     }
 
@@ -222,15 +235,7 @@ impl FileMapping {
         }
         // Stored bytes per element (variable-length strings: a 16-byte heap reference) of
         // one row, and of the whole dataset.
-        let elem = |d: &DatasetInfo| -> u128 {
-            match d.dtype {
-                DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
-                    size as u128
-                }
-                DType::VarString | DType::VarBytes => 16,
-                DType::Other(_) => 0,
-            }
-        };
+        let elem = |d: &DatasetInfo| -> u128 { d.dtype.stored_size().unwrap_or(0) as u128 };
         let per_row = |d: &DatasetInfo| -> u128 {
             d.shape[1..]
                 .iter()
@@ -286,6 +291,7 @@ impl FileMapping {
         let value = |k: ValueKind| match k {
             ValueKind::Num(e) => e.size() as u64,
             ValueKind::Str => 64,
+            ValueKind::Bool => 1,
         };
         let fixed_string = |d: &str| match self.dataset_info(d).map(|i| &i.dtype) {
             Some(DType::FixedString { size }) => (*size as u64).max(64),
@@ -560,6 +566,7 @@ impl FileMapping {
             name: None,
             passthrough: vec![],
             skipped: vec![],
+            left_out: vec![],
             datasets: vec![],
         }
     }
@@ -672,6 +679,12 @@ impl fmt::Display for FileMapping {
                 p.column,
                 p.dataset,
                 dinfo(&p.dataset)
+            )?;
+        }
+        for (name, why) in &self.left_out {
+            writeln!(
+                f,
+                "  left out {name}: {why} (--strict-columns refuses the file)"
             )?;
         }
         for (name, why) in &self.skipped {

@@ -195,6 +195,8 @@ pub enum ValueKind {
     Num(Elem),
     /// Fixed- or variable-length string.
     Str,
+    /// h5py's `bool` (an enum `FALSE`/`TRUE` over int8): an Arrow boolean column.
+    Bool,
 }
 
 impl ValueKind {
@@ -205,6 +207,7 @@ impl ValueKind {
             DType::Int { .. } | DType::Float { .. } => Elem::of(d).map(ValueKind::Num),
             DType::FixedString { size } if size as u64 <= MAX_FIXED_STRING => Some(ValueKind::Str),
             DType::VarString | DType::VarBytes => Some(ValueKind::Str),
+            DType::Bool => Some(ValueKind::Bool),
             _ => None,
         }
     }
@@ -214,6 +217,7 @@ impl ValueKind {
         match self {
             ValueKind::Num(e) => e.arrow_type(),
             ValueKind::Str => DataType::Utf8,
+            ValueKind::Bool => DataType::Boolean,
         }
     }
 }

@@ -380,6 +380,14 @@ fn read_pass(
             ds.read_strings(start, n, &mut v)?;
             Arc::new(StringArray::from(v))
         }
+        ValueKind::Bool => {
+            // libhdf5 converts the enum to its integer values (0 FALSE, 1 TRUE).
+            let mut v: Vec<i8> = Vec::new();
+            ds.read_rows::<i8>(start, n, &mut v)?;
+            Arc::new(arrow::array::BooleanArray::from_iter(
+                v.into_iter().map(|x| Some(x != 0)),
+            ))
+        }
     };
     Ok(wrap_width(flat, p.kind.arrow_type(), p.width))
 }

@@ -16,7 +16,7 @@ use crate::format::checkpoint::{
     self, Checkpoint, CheckpointError, Fingerprint, Position, ShardEntry,
 };
 use crate::format::manifest::{manifest_name, MANIFEST};
-use crate::format::manifest::{InputRecord, Manifest, RunRecord, ShardRecord};
+use crate::format::manifest::{InputRecord, LeftOutRecord, Manifest, RunRecord, ShardRecord};
 use crate::process::batch::{self, Counts, Processing};
 use crate::process::groups::RowGroupCutter;
 use crate::process::split::{self, SplitPlan};
@@ -52,6 +52,9 @@ pub struct BuildOptions {
     pub resume: bool,
     /// Run even when the preflight finds a problem ([`crate::run::RunError::Preflight`]).
     pub skip_preflight: bool,
+    /// Refuse an input with a per-spectrum dataset no column can carry
+    /// ([`FileMapping::left_out`]) instead of leaving the dataset out with a notice.
+    pub strict_columns: bool,
     /// The command that continues this run if it is interrupted, recorded in its checkpoint
     /// for `msms status` (the CLI gives its own command line with `--resume`).
     pub resume_command: Option<String>,
@@ -132,6 +135,7 @@ pub fn build_shards_with(
         crate::write::stall::watch_stop(stop);
     }
     let events = Events::new(report, opts.progress);
+    left_out_columns(opts, mappings, events)?;
     let mut opened = Opened::new(opts, mappings)?;
     preflight(opts, &opened, mappings, events)?;
     let metrics = opened.metrics(opts)?;
@@ -161,6 +165,33 @@ pub fn build_shards_with(
         Ok(entries) => finish.written(entries, sink, ran),
         Err(e) => Err(finish.failed(e, sink)),
     }
+}
+
+/// Per-spectrum datasets no column can carry: each a notice (they are recorded in the
+/// manifest's inputs), or with `--strict-columns` the first refuses the input.
+fn left_out_columns(
+    opts: &BuildOptions,
+    mappings: &[FileMapping],
+    events: Events,
+) -> Result<(), RunError> {
+    for m in mappings {
+        for (dataset, why) in &m.left_out {
+            if opts.strict_columns {
+                return Err(crate::read::InputError::new(
+                    &m.path,
+                    Some(dataset),
+                    format!("{why} (--strict-columns: no dataset may be left out)"),
+                )
+                .into());
+            }
+            events.notice(format!(
+                "notice: {}: dataset `{dataset}` left out: {why} (--strict-columns refuses the \
+                 file instead)",
+                m.path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The output root to write to (none in a dry run), how the run starts there, and the
@@ -579,6 +610,14 @@ fn input_records(mappings: &[FileMapping]) -> Vec<InputRecord> {
                 bytes: m.file_bytes,
                 spectra: m.rows,
                 first_spectrum_id: *first,
+                left_out: m
+                    .left_out
+                    .iter()
+                    .map(|(dataset, reason)| LeftOutRecord {
+                        dataset: dataset.clone(),
+                        reason: reason.clone(),
+                    })
+                    .collect(),
             };
             *first += m.rows;
             Some(rec)

@@ -158,3 +158,39 @@ def test_plugin_filters_refused_then_read_with_hdf5plugin(tmp_path, name, fid):
     env = clean_env(HDF5_PLUGIN_PATH=hdf5plugin.PLUGIN_PATH)
     convert(h5, out, env=env)
     assert_peaks_equal_h5py(out, h5)
+
+
+def test_bool_columns_and_columns_left_out(tmp_path):
+    """numpy bool (h5py: an enum FALSE/TRUE over int8) becomes an Arrow bool column, 1-D and
+    2-D; a compound and another enum are left out with a notice and recorded in the manifest,
+    unless --strict-columns, which refuses the file before anything is written."""
+    h5 = tmp_path / "columns.h5"
+    write(h5)
+    rng = np.random.default_rng(3)
+    flags = rng.random(N) > 0.5
+    pairs = rng.random((N, 3)) > 0.5
+    with h5py.File(h5, "a") as f:
+        f.create_dataset("is_decoy", data=flags)
+        f.create_dataset("flags3", data=pairs)
+        f.create_dataset("pair", data=np.array([(i, float(i)) for i in range(N)],
+                                               dtype=[("a", "i4"), ("b", "f8")]))
+        level = h5py.enum_dtype({"LOW": 0, "MID": 1, "HIGH": 2}, basetype="i1")
+        f.create_dataset("level", data=(np.arange(N) % 3).astype("i1"), dtype=level)
+    out = tmp_path / "out"
+    r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", out)
+    for name in ("pair", "level"):
+        assert f"dataset `{name}` left out: unsupported dtype" in r.stderr, r.stderr
+    t = table(out)
+    assert t.schema.field("is_decoy").type == "bool"
+    assert t["is_decoy"].to_pylist() == flags.tolist()
+    assert t.schema.field("flags3").type.value_type == "bool"
+    assert t["flags3"].to_pylist() == pairs.tolist()
+    assert "pair" not in t.column_names and "level" not in t.column_names
+    m = json.loads((out / "_manifest.json").read_text())
+    left = {x["dataset"]: x["reason"] for x in m["inputs"][0]["left_out"]}
+    assert set(left) == {"pair", "level"} and "compound" in left["pair"], left
+
+    strict = tmp_path / "strict"
+    r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", strict, "--strict-columns", code=2)
+    assert "--strict-columns" in r.stderr and "dataset `" in r.stderr, r.stderr
+    assert not strict.exists()

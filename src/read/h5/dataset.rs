@@ -544,6 +544,34 @@ impl Dataset {
     }
 }
 
+/// Whether the enum type `t` is h5py's `bool`: a 1-byte integer base with exactly the
+/// members `FALSE` = 0 and `TRUE` = 1.
+fn h5py_bool(t: hid_t) -> bool {
+    // SAFETY: t is a valid enum datatype id; names returned by H5Tget_member_name are freed
+    // with H5free_memory; values are read into an i8 (the base is 1 byte, checked first).
+    unsafe {
+        if h5t::H5Tget_size(t) != 1 || h5t::H5Tget_nmembers(t) != 2 {
+            return false;
+        }
+        let mut members = Vec::new();
+        for i in 0..2u32 {
+            let name = h5t::H5Tget_member_name(t, i);
+            if name.is_null() {
+                return false;
+            }
+            let text = CStr::from_ptr(name).to_string_lossy().into_owned();
+            h5::H5free_memory(name as *mut c_void);
+            let mut value: i8 = -1;
+            if h5t::H5Tget_member_value(t, i, &mut value as *mut i8 as *mut c_void) < 0 {
+                return false;
+            }
+            members.push((text, value));
+        }
+        members.sort();
+        members == [("FALSE".to_string(), 0), ("TRUE".to_string(), 1)]
+    }
+}
+
 /// Whether the vlen type `t` is a sequence of 1-byte integers.
 fn vlen_of_bytes(t: hid_t) -> bool {
     // SAFETY: t is a valid vlen datatype id; the base type is released below.
@@ -577,6 +605,7 @@ fn describe_type(t: hid_t) -> DType {
                 }
             }
             h5t::H5T_class_t::H5T_VLEN if vlen_of_bytes(t) => DType::VarBytes,
+            h5t::H5T_class_t::H5T_ENUM if h5py_bool(t) => DType::Bool,
             other => DType::Other(
                 format!("{other:?}")
                     .trim_start_matches("H5T_")

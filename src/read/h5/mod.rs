@@ -187,11 +187,31 @@ pub enum DType {
     },
     /// Variable-length string (ASCII or UTF-8).
     VarString,
+    /// A boolean as h5py stores numpy's `bool`: an enum over a 1-byte integer with exactly
+    /// the members `FALSE` = 0 and `TRUE` = 1.
+    Bool,
     /// Variable-length sequence of bytes (1-byte integers), as h5py writes
     /// `h5py.vlen_dtype(bytes)` or `vlen_dtype(np.uint8)`: read as strings.
     VarBytes,
     /// Anything else (compound, enum, opaque, reference, vlen sequence, …), by class name.
     Other(String),
+}
+
+impl DType {
+    /// Bytes one element takes in the file (inside a chunk): its size; for a variable-length
+    /// value its global-heap reference (4-byte length, 8-byte heap address, 4-byte index,
+    /// with the 8-byte file addresses every writer uses by default: 16 bytes; the values live
+    /// in the global heap, unfiltered); `None` for other classes.
+    pub fn stored_size(&self) -> Option<usize> {
+        match *self {
+            DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
+                Some(size)
+            }
+            DType::VarString | DType::VarBytes => Some(16),
+            DType::Bool => Some(1),
+            DType::Other(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Display for DType {
@@ -206,6 +226,7 @@ impl std::fmt::Display for DType {
             DType::FixedString { size } => write!(f, "S{size}"),
             DType::VarString => f.write_str("vlen-str"),
             DType::VarBytes => f.write_str("vlen-bytes"),
+            DType::Bool => f.write_str("bool"),
             DType::Other(c) => f.write_str(c),
         }
     }

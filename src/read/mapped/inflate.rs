@@ -7,12 +7,7 @@ use std::path::Path;
 
 use super::{decode_chunk, pad3, DecodeScratch, MappedFile, Prepare, Storage};
 use crate::read::error::InputError;
-use crate::read::h5::{self, DType, Layout, ObjectKind};
-
-/// Bytes a variable-length string element takes inside a chunk: a global heap reference
-/// (4-byte length, 8-byte heap address, 4-byte index), with the 8-byte file addresses every
-/// writer uses by default. The strings themselves live in the global heap, unfiltered.
-const VLEN_REF_BYTES: usize = 16;
+use crate::read::h5::{self, Layout, ObjectKind};
 
 /// What [`inflate_all_chunks`] decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,10 +56,9 @@ pub fn inflate_all_chunks(path: &Path) -> Result<InflateTotals, InputError> {
         let Layout::Chunked(chunk_shape) = &info.layout else {
             continue;
         };
-        let elem = match info.dtype {
-            DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => size,
-            DType::VarString | DType::VarBytes => VLEN_REF_BYTES,
-            DType::Other(ref class) => return Err(err(format!("element type {class}"))),
+        let elem = match info.dtype.stored_size() {
+            Some(size) => size,
+            None => return Err(err(format!("element type {}", info.dtype))),
         };
         let dims = pad3(&info.shape).ok_or_else(|| err(format!("rank {}", info.shape.len())))?;
         let prep = Prepare {
