@@ -137,7 +137,7 @@ impl MappedColumns {
             .map(|p| {
                 let elem = match p.kind {
                     ValueKind::Num(e) => Some(e),
-                    ValueKind::Str | ValueKind::Bool => None,
+                    ValueKind::Str | ValueKind::Bool | ValueKind::Label => None,
                 };
                 let mapped = m.try_map(&p.dataset, elem)?;
                 Ok(mapped.zip(elem).map(|(d, e)| (d, e, p.width)))

@@ -292,6 +292,7 @@ impl FileMapping {
             ValueKind::Num(e) => e.size() as u64,
             ValueKind::Str => 64,
             ValueKind::Bool => 1,
+            ValueKind::Label => 64,
         };
         let fixed_string = |d: &str| match self.dataset_info(d).map(|i| &i.dtype) {
             Some(DType::FixedString { size }) => (*size as u64).max(64),
@@ -522,7 +523,12 @@ fn pass_column(path: &Path, d: &DatasetInfo) -> Result<PassColumn, InputError> {
         .iter()
         .try_fold(1u64, |acc, &x| acc.checked_mul(x));
     let width = match width {
-        Some(w) if (1..=MAX_ROW_VALUES).contains(&w) && (kind != ValueKind::Str || w == 1) => w,
+        Some(w)
+            if (1..=MAX_ROW_VALUES).contains(&w)
+                && (!matches!(kind, ValueKind::Str | ValueKind::Label) || w == 1) =>
+        {
+            w
+        }
         _ => {
             return Err(InputError::new(
                 path,

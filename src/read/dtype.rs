@@ -197,6 +197,9 @@ pub enum ValueKind {
     Str,
     /// h5py's `bool` (an enum `FALSE`/`TRUE` over int8): an Arrow boolean column.
     Bool,
+    /// Any other enum: its labels, dictionary-encoded (`Dictionary(Int32, Utf8)`, as
+    /// `name`): readers get the labels as categories, the file stores each once per page.
+    Label,
 }
 
 impl ValueKind {
@@ -208,6 +211,7 @@ impl ValueKind {
             DType::FixedString { size } if size as u64 <= MAX_FIXED_STRING => Some(ValueKind::Str),
             DType::VarString | DType::VarBytes => Some(ValueKind::Str),
             DType::Bool => Some(ValueKind::Bool),
+            DType::Enum { .. } => Some(ValueKind::Label),
             _ => None,
         }
     }
@@ -218,6 +222,9 @@ impl ValueKind {
             ValueKind::Num(e) => e.arrow_type(),
             ValueKind::Str => DataType::Utf8,
             ValueKind::Bool => DataType::Boolean,
+            ValueKind::Label => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            }
         }
     }
 }

@@ -362,6 +362,32 @@ impl FileReader {
     }
 }
 
+/// Enum values as their labels, dictionary-encoded: the dictionary is every member in the
+/// type's order, then any value that is no member (written as its number) in order of first
+/// appearance.
+fn enum_labels(
+    values: &[i64],
+    members: &[(String, i64)],
+) -> arrow::array::DictionaryArray<arrow::datatypes::Int32Type> {
+    let mut dict: Vec<String> = members.iter().map(|(l, _)| l.clone()).collect();
+    let mut extra: std::collections::HashMap<i64, i32> = std::collections::HashMap::new();
+    let keys: Vec<i32> = values
+        .iter()
+        .map(|v| match members.iter().position(|(_, m)| m == v) {
+            Some(i) => i as i32,
+            None => *extra.entry(*v).or_insert_with(|| {
+                dict.push(v.to_string());
+                (dict.len() - 1) as i32
+            }),
+        })
+        .collect();
+    arrow::array::DictionaryArray::try_new(
+        arrow::array::Int32Array::from(keys),
+        Arc::new(StringArray::from(dict)),
+    )
+    .expect("every key indexes the dictionary")
+}
+
 /// Rows `start..start + n` of pass-through column `p` through libhdf5.
 fn read_pass(
     ds: &h5::Dataset,
@@ -379,6 +405,12 @@ fn read_pass(
             let mut v = Vec::with_capacity(n as usize);
             ds.read_strings(start, n, &mut v)?;
             Arc::new(StringArray::from(v))
+        }
+        ValueKind::Label => {
+            let members = ds.enum_members()?;
+            let mut v: Vec<i64> = Vec::new();
+            ds.read_rows::<i64>(start, n, &mut v)?;
+            Arc::new(enum_labels(&v, &members))
         }
         ValueKind::Bool => {
             // libhdf5 converts the enum to its integer values (0 FALSE, 1 TRUE).

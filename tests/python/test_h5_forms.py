@@ -162,8 +162,9 @@ def test_plugin_filters_refused_then_read_with_hdf5plugin(tmp_path, name, fid):
 
 def test_bool_columns_and_columns_left_out(tmp_path):
     """numpy bool (h5py: an enum FALSE/TRUE over int8) becomes an Arrow bool column, 1-D and
-    2-D; a compound and another enum are left out with a notice and recorded in the manifest,
-    unless --strict-columns, which refuses the file before anything is written."""
+    2-D; another enum becomes its labels, dictionary-encoded (a value that is no member: its
+    number); a compound is left out with a notice and recorded in the manifest, unless
+    --strict-columns, which refuses the file before anything is written."""
     h5 = tmp_path / "columns.h5"
     write(h5)
     rng = np.random.default_rng(3)
@@ -175,20 +176,22 @@ def test_bool_columns_and_columns_left_out(tmp_path):
         f.create_dataset("pair", data=np.array([(i, float(i)) for i in range(N)],
                                                dtype=[("a", "i4"), ("b", "f8")]))
         level = h5py.enum_dtype({"LOW": 0, "MID": 1, "HIGH": 2}, basetype="i1")
-        f.create_dataset("level", data=(np.arange(N) % 3).astype("i1"), dtype=level)
+        f.create_dataset("level", data=(np.arange(N) % 4).astype("i1"), dtype=level)
     out = tmp_path / "out"
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", out)
-    for name in ("pair", "level"):
-        assert f"dataset `{name}` left out: unsupported dtype" in r.stderr, r.stderr
+    assert "dataset `pair` left out: unsupported dtype compound" in r.stderr, r.stderr
+    assert "`level`" not in r.stderr, r.stderr
     t = table(out)
     assert t.schema.field("is_decoy").type == "bool"
     assert t["is_decoy"].to_pylist() == flags.tolist()
     assert t.schema.field("flags3").type.value_type == "bool"
     assert t["flags3"].to_pylist() == pairs.tolist()
-    assert "pair" not in t.column_names and "level" not in t.column_names
+    assert "pair" not in t.column_names
+    assert str(t.schema.field("level").type) == "dictionary<values=string, indices=int32, ordered=0>"
+    assert t["level"].to_pylist() == [["LOW", "MID", "HIGH", "3"][i % 4] for i in range(N)]
     m = json.loads((out / "_manifest.json").read_text())
     left = {x["dataset"]: x["reason"] for x in m["inputs"][0]["left_out"]}
-    assert set(left) == {"pair", "level"} and "compound" in left["pair"], left
+    assert left == {"pair": "unsupported dtype compound"}, left
 
     strict = tmp_path / "strict"
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", strict, "--strict-columns", code=2)

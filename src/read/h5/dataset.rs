@@ -454,6 +454,52 @@ impl Dataset {
         }
     }
 
+    /// The members of an enum dataset's type, `(label, value)` in the type's order.
+    pub fn enum_members(&self) -> Result<Vec<(String, i64)>, H5Error> {
+        let _g = lock();
+        let o = &self.object;
+        // SAFETY: valid ids; each member value is read into an 8-byte buffer (the base is at
+        // most 8 bytes: `DType::Enum`), then converted to i64 by H5Tconvert from the base
+        // type; member names are freed with H5free_memory.
+        unsafe {
+            let t = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", o)?;
+            let base = Hid::check(h5t::H5Tget_super(t.0), "H5Tget_super", o)?;
+            let n = h5t::H5Tget_nmembers(t.0);
+            if n < 0 {
+                return Err(H5Error::new("H5Tget_nmembers", o.as_str()));
+            }
+            let mut out = Vec::with_capacity(n as usize);
+            for i in 0..n as u32 {
+                let name = h5t::H5Tget_member_name(t.0, i);
+                if name.is_null() {
+                    return Err(H5Error::new("H5Tget_member_name", o.as_str()));
+                }
+                let label = CStr::from_ptr(name).to_string_lossy().into_owned();
+                h5::H5free_memory(name as *mut c_void);
+                let mut raw = [0u8; 8];
+                check(
+                    h5t::H5Tget_member_value(t.0, i, raw.as_mut_ptr() as *mut c_void),
+                    "H5Tget_member_value",
+                    o,
+                )?;
+                check(
+                    h5t::H5Tconvert(
+                        base.0,
+                        *h5t::H5T_NATIVE_INT64,
+                        1,
+                        raw.as_mut_ptr() as *mut c_void,
+                        std::ptr::null_mut(),
+                        h5p::H5P_DEFAULT,
+                    ),
+                    "H5Tconvert",
+                    o,
+                )?;
+                out.push((label, i64::from_ne_bytes(raw)));
+            }
+            Ok(out)
+        }
+    }
+
     /// Read string rows (variable- or fixed-length, any padding) and append them to `out`.
     pub fn read_strings(
         &self,
@@ -606,6 +652,7 @@ fn describe_type(t: hid_t) -> DType {
             }
             h5t::H5T_class_t::H5T_VLEN if vlen_of_bytes(t) => DType::VarBytes,
             h5t::H5T_class_t::H5T_ENUM if h5py_bool(t) => DType::Bool,
+            h5t::H5T_class_t::H5T_ENUM if (1..=8).contains(&size) => DType::Enum { size },
             other => DType::Other(
                 format!("{other:?}")
                     .trim_start_matches("H5T_")

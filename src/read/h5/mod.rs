@@ -190,6 +190,11 @@ pub enum DType {
     /// A boolean as h5py stores numpy's `bool`: an enum over a 1-byte integer with exactly
     /// the members `FALSE` = 0 and `TRUE` = 1.
     Bool,
+    /// Any other enum over an integer of `size` bytes (`h5py.enum_dtype`): its labels.
+    Enum {
+        /// Bytes per element.
+        size: usize,
+    },
     /// Variable-length sequence of bytes (1-byte integers), as h5py writes
     /// `h5py.vlen_dtype(bytes)` or `vlen_dtype(np.uint8)`: read as strings.
     VarBytes,
@@ -209,6 +214,7 @@ impl DType {
             }
             DType::VarString | DType::VarBytes => Some(16),
             DType::Bool => Some(1),
+            DType::Enum { size } => Some(size),
             DType::Other(_) => None,
         }
     }
@@ -227,6 +233,7 @@ impl std::fmt::Display for DType {
             DType::VarString => f.write_str("vlen-str"),
             DType::VarBytes => f.write_str("vlen-bytes"),
             DType::Bool => f.write_str("bool"),
+            DType::Enum { size } => write!(f, "enum{}", size * 8),
             DType::Other(c) => f.write_str(c),
         }
     }
