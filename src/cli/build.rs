@@ -12,8 +12,8 @@ use clap::Args;
 
 use super::run;
 use crate::config::{
-    BinAggregation, BinOutput, BinRange, ByteSize, Compression, Dedup, Layer, Mode, Normalize,
-    QualityFormat, Settings, SplitKey, Splits,
+    BinAggregation, BinOutput, BinRange, ByteSize, ColumnList, Compression, Dedup, Layer, Mode,
+    Normalize, QualityFormat, Settings, SplitKey, Splits,
 };
 use crate::read::{Decode, FileMapping};
 use crate::run::plan::{part_root, Plan};
@@ -167,6 +167,13 @@ pub(crate) struct BuildArgs {
     /// spectrum (each on its own; the default otherwise).
     #[arg(long, value_name = "KEY")]
     pub(crate) split_key: Option<SplitKey>,
+    /// Only these pass-through columns (comma-separated dataset or column names; every other
+    /// per-spectrum dataset beyond the fixed columns is left out).
+    #[arg(long, value_name = "NAMES")]
+    pub(crate) columns: Option<ColumnList>,
+    /// Leave out these pass-through columns (comma-separated dataset or column names).
+    #[arg(long, value_name = "NAMES")]
+    pub(crate) exclude_columns: Option<ColumnList>,
     /// exact: drop spectra whose written peaks and precursor m/z equal an earlier one's
     /// (counted as rejected, reason `duplicate`; 16 bytes of memory per spectrum kept).
     #[arg(long, value_name = "HOW")]
@@ -218,6 +225,8 @@ impl BuildArgs {
             splits: a.splits.clone(),
             seed: a.seed,
             split_key: a.split_key,
+            columns: a.columns.clone(),
+            exclude_columns: a.exclude_columns.clone(),
             dedup: a.dedup,
             min_peaks: a.min_peaks,
             max_precursor_mz: a.max_precursor_mz,

@@ -185,6 +185,8 @@ mod tests {
             max_precursor_mz: Some(1200.5),
             row_group_size: Some(5000),
             compression: Some(crate::config::Compression::Zstd(7)),
+            columns: Some("smiles,scan".parse().unwrap()),
+            exclude_columns: Some("scan".parse().unwrap()),
             ..Layer::default()
         };
         let s = Settings::resolve(&cli, None, &Layer::default(), 2).unwrap();
@@ -197,6 +199,7 @@ mod tests {
         };
         let again = Settings::resolve(&b.layer(), None, &Layer::default(), 2).unwrap();
         assert_eq!(again.config_hash(), s.config_hash());
+        assert_eq!(again.columns, s.columns);
         assert_eq!(again.profile.row_group_size, 5000);
         assert_eq!(again.profile.compression.to_string(), "zstd:7");
     }

@@ -11,7 +11,7 @@ use super::*;
 ///
 /// Other variables starting with `MSMS_` are ignored (other tools may set some), so a
 /// misspelt name has no effect; this list is the reference for help texts.
-pub(crate) const ENV_VARS: [(&str, &str); 26] = [
+pub(crate) const ENV_VARS: [(&str, &str); 28] = [
     ("MSMS_MODE", "mode"),
     ("MSMS_NUM_WORKERS", "profile.num_workers"),
     ("MSMS_SHARD_SIZE", "profile.shard_size"),
@@ -35,6 +35,8 @@ pub(crate) const ENV_VARS: [(&str, &str); 26] = [
     ("MSMS_SEED", "processing.seed"),
     ("MSMS_SPLIT_KEY", "processing.split_key"),
     ("MSMS_DEDUP", "processing.dedup"),
+    ("MSMS_COLUMNS", "processing.columns"),
+    ("MSMS_EXCLUDE_COLUMNS", "processing.exclude_columns"),
     ("MSMS_LOG_LEVEL", "logging.level"),
     ("MSMS_LOG_FILE", "logging.file"),
     ("MSMS_OUTPUT_ROOT", "output_root"),
@@ -94,6 +96,8 @@ impl Layer {
             "processing.seed" => self.seed = Some(count(0)?),
             "processing.split_key" => self.split_key = Some(parse(v)?),
             "processing.dedup" => self.dedup = Some(parse(v)?),
+            "processing.columns" => self.columns = Some(parse(v)?),
+            "processing.exclude_columns" => self.exclude_columns = Some(parse(v)?),
             "logging.level" => self.log_level = Some(parse_log_level(v).map_err(reason)?),
             "logging.file" => self.log_file = Some(PathBuf::from(v)),
             "output_root" => self.output_root = Some(PathBuf::from(v)),
@@ -165,6 +169,8 @@ mod tests {
             ("MSMS_SEED", "0"),
             ("MSMS_SPLIT_KEY", "LSH"),
             ("MSMS_DEDUP", "none"),
+            ("MSMS_COLUMNS", "smiles, scan"),
+            ("MSMS_EXCLUDE_COLUMNS", "DreaMS_embedding"),
             ("MSMS_SOMETHING_ELSE", "whatever"),
             ("PATH", "/usr/bin"),
             ("MSMS_BATCH", "not read"),
@@ -205,6 +211,8 @@ mod tests {
                 seed: Some(0),
                 split_key: Some(SplitKey::Lsh),
                 dedup: Some(Dedup::None),
+                columns: Some(ColumnList(vec!["smiles".into(), "scan".into()])),
+                exclude_columns: Some(ColumnList(vec!["DreaMS_embedding".into()])),
                 log_level: Some("trace".into()),
                 log_file: Some("/var/log/msms.log".into()),
                 notices: Vec::new(),

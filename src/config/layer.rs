@@ -62,6 +62,10 @@ pub struct Layer {
     pub split_key: Option<SplitKey>,
     /// `processing.dedup`.
     pub dedup: Option<Dedup>,
+    /// `processing.columns`: only these pass-through columns.
+    pub columns: Option<ColumnList>,
+    /// `processing.exclude_columns`: not these pass-through columns.
+    pub exclude_columns: Option<ColumnList>,
     /// `logging.level`, lowercase, one of [`LOG_LEVELS`].
     pub log_level: Option<String>,
     /// `logging.file`.

@@ -46,6 +46,6 @@ pub(crate) use settings::RecordedSettings;
 pub use settings::{Settings, MAX_BINS};
 pub(crate) use values::parse_log_level;
 pub use values::{
-    BinAggregation, BinOutput, BinRange, Binning, Compression, Dedup, Mode, Normalize,
+    BinAggregation, BinOutput, BinRange, Binning, ColumnList, Compression, Dedup, Mode, Normalize,
     QualityFormat, SplitKey, Splits, LOG_LEVELS,
 };

@@ -64,6 +64,10 @@ pub struct Settings {
     pub split_key: SplitKey,
     /// Which duplicate spectra are dropped; default none.
     pub dedup: Dedup,
+    /// Only these pass-through columns (by dataset or column name); all when `None`.
+    pub columns: Option<ColumnList>,
+    /// Not these pass-through columns; none when `None`.
+    pub exclude_columns: Option<ColumnList>,
     /// Log level, one of [`LOG_LEVELS`]; default `info`.
     pub log_level: String,
     /// Log file, if any; otherwise logs go to standard error.
@@ -113,6 +117,10 @@ struct OutputSettings {
     split_key: Option<SplitKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dedup: Option<Dedup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    columns: Option<ColumnList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exclude_columns: Option<ColumnList>,
 }
 
 const ORIGINS: [&str; 3] = ["command line", "config file", "environment"];
@@ -185,6 +193,8 @@ impl Settings {
             seed: pick(&layers, |l| l.seed).map_or(0, |(v, _)| v),
             split_key: pick(&layers, |l| l.split_key).map_or(SplitKey::default(), |(v, _)| v),
             dedup: pick(&layers, |l| l.dedup).map_or(Dedup::default(), |(v, _)| v),
+            columns: pick(&layers, |l| l.columns.clone()).map(|(v, _)| v),
+            exclude_columns: pick(&layers, |l| l.exclude_columns.clone()).map(|(v, _)| v),
             log_level,
             log_file: pick(&layers, |l| l.log_file.clone()).map(|(v, _)| v),
         })
@@ -206,6 +216,8 @@ impl Settings {
             seed: self.splits.as_ref().map(|_| self.seed),
             split_key: self.splits.as_ref().map(|_| self.split_key),
             dedup: (self.dedup != Dedup::None).then_some(self.dedup),
+            columns: self.columns.clone(),
+            exclude_columns: self.exclude_columns.clone(),
         }
     }
 
@@ -815,6 +827,8 @@ mod tests {
                 "seed": 0,
                 "split_key": "auto",
                 "dedup": "none",
+                "columns": null,
+                "exclude_columns": null,
                 "log_level": "info",
                 "log_file": null
             })

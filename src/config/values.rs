@@ -451,6 +451,76 @@ pub struct Binning {
     pub output: BinOutput,
 }
 
+/// Names of pass-through columns (`--columns`, `--exclude-columns`): comma-separated on
+/// the command line and in `MSMS_*`, a list (or that comma text) in YAML. Names are the
+/// dataset's name in the file or its output column's; each at least one character, no
+/// duplicates. Displays (and serialises, for the config hash) as the comma text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnList(pub Vec<String>);
+
+impl FromStr for ColumnList {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ColumnList::check(s.split(',').map(|n| n.trim().to_string()).collect())
+            .map_err(|why| ParseError::new("column list", s, why))
+    }
+}
+
+impl ColumnList {
+    fn check(names: Vec<String>) -> Result<ColumnList, String> {
+        if names.iter().any(|n| n.is_empty()) {
+            return Err("expected column names separated by commas, none empty".into());
+        }
+        if let Some(dup) = names
+            .iter()
+            .enumerate()
+            .find(|(i, n)| names[..*i].contains(n))
+        {
+            return Err(format!("`{}` is named twice", dup.1));
+        }
+        Ok(ColumnList(names))
+    }
+}
+
+impl fmt::Display for ColumnList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl Serialize for ColumnList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ColumnList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("column names as a list or as \"a,b,c\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ColumnList, E> {
+                v.parse().map_err(|e: ParseError| E::custom(e))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ColumnList, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<String>()? {
+                    names.push(n);
+                }
+                ColumnList::check(names).map_err(de::Error::custom)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// Parses a log level (case-insensitive) into its lowercase name from [`LOG_LEVELS`].
 pub(crate) fn parse_log_level(s: &str) -> Result<String, ParseError> {
     let lower = s.trim().to_ascii_lowercase();

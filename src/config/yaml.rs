@@ -88,6 +88,10 @@ struct FileProcessing {
     split_key: Option<SplitKey>,
     #[serde(default)]
     dedup: Option<Dedup>,
+    #[serde(default)]
+    columns: Option<ColumnList>,
+    #[serde(default)]
+    exclude_columns: Option<ColumnList>,
 }
 
 #[derive(Deserialize, Default)]
@@ -312,6 +316,8 @@ impl Layer {
             seed,
             split_key,
             dedup,
+            columns,
+            exclude_columns,
         } = doc.processing.unwrap_or_default();
         let FileLogging { level, file } = doc.logging.unwrap_or_default();
         let mut notices = Vec::new();
@@ -343,6 +349,8 @@ impl Layer {
             seed: seed.map(|c| c.0),
             split_key,
             dedup,
+            columns,
+            exclude_columns,
             log_level: level.map(|l| l.0),
             log_file: file,
             notices,
@@ -577,7 +585,8 @@ mod tests {
                     max_peaks: 150\n  bin_width: 0.1\n  bin_range: 10:1000\n  \
                     bin_aggregation: max\n  bin_scale: 0.5\n  bin_output: sparse\n  \
                     quality_format: B\n  splits: {train: 0.9, test: 0.1}\n  seed: 7\n  \
-                    split_key: name\n  dedup: exact\n\
+                    split_key: name\n  dedup: exact\n  columns: [smiles, scan]\n  \
+                    exclude_columns: scan\n\
                     logging:\n  level: DEBUG\n  file: msms.log\n";
         let l = yaml(text).unwrap();
         assert_eq!(
@@ -611,6 +620,8 @@ mod tests {
                 seed: Some(7),
                 split_key: Some(SplitKey::Name),
                 dedup: Some(Dedup::Exact),
+                columns: Some(ColumnList(vec!["smiles".into(), "scan".into()])),
+                exclude_columns: Some(ColumnList(vec!["scan".into()])),
                 log_level: Some("debug".into()),
                 log_file: Some("msms.log".into()),
                 notices: Vec::new(),

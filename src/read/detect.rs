@@ -321,6 +321,56 @@ impl FileMapping {
     }
 
     /// Metadata of the dataset `name`, when the file has one.
+    /// This mapping with only the pass-through columns `keep` names (all when `None`) and
+    /// none `drop` names, matching a dataset's name or its output column's (the others are
+    /// not read; the settings record the choice). A name that matches no pass-through
+    /// column of this file is an error listing the ones it has.
+    pub(crate) fn select_columns(
+        &self,
+        keep: Option<&[String]>,
+        drop: &[String],
+    ) -> Result<FileMapping, InputError> {
+        let names = |p: &PassColumn| [p.dataset.clone(), p.column.clone()];
+        for (flag, list) in [
+            ("--columns", keep.unwrap_or(&[])),
+            ("--exclude-columns", drop),
+        ] {
+            if let Some(missing) = list
+                .iter()
+                .find(|n| !self.passthrough.iter().any(|p| names(p).contains(n)))
+            {
+                let have: Vec<&str> = self
+                    .passthrough
+                    .iter()
+                    .map(|p| p.dataset.as_str())
+                    .collect();
+                return Err(InputError::new(
+                    &self.path,
+                    None,
+                    format!(
+                        "{flag}: `{missing}` is no pass-through column of this file (it has: {})",
+                        if have.is_empty() {
+                            "none".to_string()
+                        } else {
+                            have.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        let mut out = self.clone();
+        out.passthrough.clear();
+        for p in &self.passthrough {
+            let n = names(p);
+            let kept = keep.is_none_or(|k| k.iter().any(|x| n.contains(x)))
+                && !drop.iter().any(|x| n.contains(x));
+            if kept {
+                out.passthrough.push(p.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// The datasets a conversion reads: the spectrum tensor, the fixed columns' and the
     /// pass-through columns'.
     pub(crate) fn used_datasets(&self) -> impl Iterator<Item = &DatasetInfo> {

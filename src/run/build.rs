@@ -135,6 +135,8 @@ pub fn build_shards_with(
         crate::write::stall::watch_stop(stop);
     }
     let events = Events::new(report, opts.progress);
+    let chosen = chosen_columns(&opts.settings, mappings)?;
+    let mappings = &chosen[..];
     left_out_columns(opts, mappings, events)?;
     let mut opened = Opened::new(opts, mappings)?;
     preflight(opts, &opened, mappings, events)?;
@@ -165,6 +167,22 @@ pub fn build_shards_with(
         Ok(entries) => finish.written(entries, sink, ran),
         Err(e) => Err(finish.failed(e, sink)),
     }
+}
+
+/// The inputs with the pass-through columns `--columns` / `--exclude-columns` choose.
+pub(crate) fn chosen_columns(
+    s: &Settings,
+    mappings: &[FileMapping],
+) -> Result<Vec<FileMapping>, RunError> {
+    let keep = s.columns.as_ref().map(|c| c.0.as_slice());
+    let drop = s
+        .exclude_columns
+        .as_ref()
+        .map_or(&[][..], |c| c.0.as_slice());
+    Ok(mappings
+        .iter()
+        .map(|m| m.select_columns(keep, drop))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Per-spectrum datasets no column can carry: each a notice (they are recorded in the

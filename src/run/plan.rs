@@ -199,6 +199,11 @@ pub(crate) fn settings_args(s: &Settings) -> Vec<String> {
         "--quality-format",
         s.quality_format.map(|q| q.as_str().into()),
     );
+    opt("--columns", s.columns.as_ref().map(|c| c.to_string()));
+    opt(
+        "--exclude-columns",
+        s.exclude_columns.as_ref().map(|c| c.to_string()),
+    );
     if let Some(sp) = &s.splits {
         opt("--splits", Some(sp.to_string()));
         opt("--seed", Some(s.seed.to_string()));
@@ -219,6 +224,9 @@ pub(crate) fn make_plan(
     if s.dedup == Dedup::Exact {
         return Err(PlanError::Dedup);
     }
+    // The columns the parts will read: their read units follow from them.
+    let chosen = crate::run::build::chosen_columns(s, mappings)?;
+    let mappings = &chosen[..];
     let units = unit_spans(s, mappings)?;
     if units.len() < parts {
         return Err(PlanError::TooManyParts { units: units.len() });

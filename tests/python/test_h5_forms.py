@@ -197,3 +197,39 @@ def test_bool_columns_and_columns_left_out(tmp_path):
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", strict, "--strict-columns", code=2)
     assert "--strict-columns" in r.stderr and "dataset `" in r.stderr, r.stderr
     assert not strict.exists()
+
+
+def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
+    """--columns keeps only the named pass-through columns, --exclude-columns drops the
+    named ones (by dataset name); the choice is a setting (config hash, manifest), also from
+    a config file; an unknown name is refused naming the file's columns."""
+    h5 = tmp_path / "cols.h5"
+    write(h5, extra="smiles_ascii")
+    with h5py.File(h5, "a") as f:
+        f.create_dataset("scan", data=np.arange(N, dtype=np.int32))
+        f.create_dataset("is_decoy", data=np.arange(N) % 2 == 0)
+    fixed = 13
+
+    def columns(out):
+        return table(out).column_names[fixed:]
+
+    every = tmp_path / "every"
+    convert(h5, every)
+    assert sorted(columns(every)) == ["is_decoy", "scan", "smiles"]
+    only = tmp_path / "only"
+    convert(h5, only, "--columns", "scan,smiles")
+    assert sorted(columns(only)) == ["scan", "smiles"]
+    assert table(only)["scan"].to_pylist() == list(range(N))
+    drop = tmp_path / "drop"
+    convert(h5, drop, "--exclude-columns", "smiles")
+    assert sorted(columns(drop)) == ["is_decoy", "scan"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("processing:\n  exclude_columns: [smiles]\n")
+    via_yaml = tmp_path / "via_yaml"
+    convert(h5, via_yaml, "--config", cfg)
+    m = [json.loads((o / "_manifest.json").read_text()) for o in (every, drop, via_yaml)]
+    assert m[1]["settings"]["exclude_columns"] == "smiles" and "exclude_columns" not in m[0]["settings"]
+    assert m[1]["config_hash"] == m[2]["config_hash"] != m[0]["config_hash"]
+    assert m[1]["dataset_digest"] == m[2]["dataset_digest"]
+    r = convert(h5, tmp_path / "bad", "--columns", "smile", code=2)
+    assert "--columns: `smile` is no pass-through column of this file (it has: " in r.stderr, r.stderr
