@@ -703,6 +703,21 @@ fn summary_text(s: &Summary, dry_run: bool) -> String {
             format!("   ({})", reasons.join(", "))
         }
     );
+    if c.invalid_utf8 > 0 {
+        let ids: Vec<String> = c.invalid_utf8_ids.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  not UTF-8        {:>12}   (spectra with a string whose bytes are not UTF-8, \
+             replaced by U+FFFD; spectrum_id {}{})",
+            c.invalid_utf8,
+            ids.join(", "),
+            if c.invalid_utf8 > ids.len() as u64 {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "  {:<16} {:>12}   ({} total{})",

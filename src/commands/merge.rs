@@ -199,6 +199,21 @@ fn merged(root: &Path, manifests: &[Manifest]) -> Result<Manifest, MergeError> {
         for (k, v) in &m.counts.rejected {
             *counts.rejected.entry(k.clone()).or_insert(0) += v;
         }
+        // Parts are in input order, so the first ids of the whole are the first parts'.
+        if let Some(r) = &m.counts.invalid_utf8 {
+            let whole = counts.invalid_utf8.get_or_insert_with(|| {
+                crate::format::manifest::InvalidUtf8Record {
+                    spectra: 0,
+                    first_spectrum_ids: Vec::new(),
+                }
+            });
+            whole.spectra += r.spectra;
+            let room = crate::process::batch::INVALID_UTF8_LISTED
+                .saturating_sub(whole.first_spectrum_ids.len());
+            whole
+                .first_spectrum_ids
+                .extend(r.first_spectrum_ids.iter().take(room));
+        }
     }
     let splits = SplitRecord::tally(&split_names, &shards);
     Ok(Manifest {

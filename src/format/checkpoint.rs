@@ -111,6 +111,16 @@ pub(crate) struct SavedCounts {
     pub(crate) accepted: u64,
     /// Rejections by reason.
     pub(crate) rejected: BTreeMap<String, u64>,
+    /// Spectra with a string that was not UTF-8 (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) invalid_utf8: u64,
+    /// The first of their `spectrum_id`s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) invalid_utf8_ids: Vec<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<&Counts> for SavedCounts {
@@ -123,6 +133,8 @@ impl From<&Counts> for SavedCounts {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            invalid_utf8: c.invalid_utf8,
+            invalid_utf8_ids: c.invalid_utf8_ids.clone(),
         }
     }
 }
@@ -133,6 +145,8 @@ impl SavedCounts {
         let mut c = Counts {
             read: self.read,
             accepted: self.accepted,
+            invalid_utf8: self.invalid_utf8,
+            invalid_utf8_ids: self.invalid_utf8_ids.clone(),
             ..Counts::default()
         };
         for (name, n) in &self.rejected {

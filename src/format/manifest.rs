@@ -17,7 +17,9 @@
 //!                 "left_out": [ { "dataset": "pair", "reason": "unsupported dtype …" } ] } ],
 //!                                         // left_out only when a dataset was left out
 //!   "counts": { "read": 1000, "written": 990, "rejected_total": 10,
-//!               "rejected": { "empty": 1, "non_finite": 2, … } },
+//!               "rejected": { "empty": 1, "non_finite": 2, … },
+//!               "invalid_utf8": { "spectra": 2, "first_spectrum_ids": [3, 40] } },
+//!                                         // invalid_utf8 only when a string was not UTF-8
 //!   "splits": { "train": { "rows": 990, "shards": 1, "bytes": 456 } },
 //!   "shards": [ { "split": "train", "path": "train/shard-00000.parquet", "rows": 990,
 //!                 "bytes": 456, "sha256": "…", "first_spectrum_id": 0,
@@ -102,6 +104,29 @@ pub struct CountsRecord {
     pub rejected_total: u64,
     /// Rejected, by reason (every reason listed).
     pub rejected: BTreeMap<String, u64>,
+    /// Spectra read with a string (name, lsh, a pass-through column) whose bytes were not
+    /// UTF-8, replaced by U+FFFD (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_utf8: Option<InvalidUtf8Record>,
+}
+
+/// Strings that were not UTF-8, replaced by U+FFFD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidUtf8Record {
+    /// Spectra with such a string.
+    pub spectra: u64,
+    /// The `spectrum_id`s of the first of them (at most 10), ascending.
+    pub first_spectrum_ids: Vec<u64>,
+}
+
+impl InvalidUtf8Record {
+    /// The record of `counts`, when it has any.
+    pub(crate) fn of(counts: &Counts) -> Option<InvalidUtf8Record> {
+        (counts.invalid_utf8 > 0).then(|| InvalidUtf8Record {
+            spectra: counts.invalid_utf8,
+            first_spectrum_ids: counts.invalid_utf8_ids.clone(),
+        })
+    }
 }
 
 /// One split's share of the output.
@@ -263,6 +288,7 @@ impl Manifest {
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
+                invalid_utf8: InvalidUtf8Record::of(counts),
             },
             splits: SplitRecord::tally(splits, shards),
             shards: shards.to_vec(),

@@ -32,7 +32,15 @@ pub struct Counts {
     pub rejected: [u64; RejectReason::ALL.len()],
     /// Spectra dropped by `--dedup exact` (counted as rejected, reason `duplicate`).
     pub duplicate: u64,
+    /// Spectra read with a string (name, lsh, a pass-through column) whose bytes are not
+    /// UTF-8: each such sequence was replaced by U+FFFD.
+    pub invalid_utf8: u64,
+    /// The `spectrum_id`s of the first [`INVALID_UTF8_LISTED`] of them, ascending.
+    pub invalid_utf8_ids: Vec<u64>,
 }
+
+/// How many `spectrum_id`s of spectra with invalid UTF-8 strings are listed.
+pub const INVALID_UTF8_LISTED: usize = 10;
 
 impl Counts {
     /// Add another unit's counts.
@@ -43,6 +51,10 @@ impl Counts {
             *a += b;
         }
         self.duplicate += other.duplicate;
+        self.invalid_utf8 += other.invalid_utf8;
+        let room = INVALID_UTF8_LISTED.saturating_sub(self.invalid_utf8_ids.len());
+        self.invalid_utf8_ids
+            .extend(other.invalid_utf8_ids.iter().take(room));
     }
 
     /// Total rejections.
@@ -268,6 +280,13 @@ pub(crate) fn build(
 ) -> Result<(RecordBatch, Counts), ArrowError> {
     let mut counts = Counts {
         read: unit.rows as u64,
+        invalid_utf8: unit.invalid_utf8.len() as u64,
+        invalid_utf8_ids: unit
+            .invalid_utf8
+            .iter()
+            .take(INVALID_UTF8_LISTED)
+            .map(|r| unit.first_spectrum_id + r)
+            .collect(),
         ..Counts::default()
     };
     scratch.clear();
@@ -542,6 +561,7 @@ mod tests {
             name: None,
             pending: None,
             passthrough: vec![],
+            invalid_utf8: vec![],
         }
     }
 

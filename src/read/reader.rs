@@ -57,6 +57,9 @@ pub(crate) struct RawUnit {
     pub(crate) name: Option<Vec<String>>,
     /// Pass-through columns, in mapping order, `rows` long.
     pub(crate) passthrough: Vec<ArrayRef>,
+    /// Rows (from the unit's first) with a string that was not UTF-8 (U+FFFD put in),
+    /// ascending, each once.
+    pub(crate) invalid_utf8: Vec<u64>,
     /// Columns still to be decoded from the memory map ([`RawUnit::decode_pending`]).
     pub(crate) pending: Option<Arc<MappedColumns>>,
 }
@@ -239,17 +242,22 @@ impl FileReader {
                 .read_rows::<f64>(start, n, &mut precursor_mz)
                 .map_err(self.h5_error(&m.precursor_mz))?;
         }
-        let lsh = self.read_lsh(start, rows)?;
+        let mut invalid_utf8 = Vec::new();
+        let lsh = self.read_lsh(start, rows, &mut invalid_utf8)?;
         let name = match (&self.name, &m.name) {
             (Some(ds), Some(d)) => {
                 let mut v = Vec::with_capacity(rows);
-                ds.read_strings(start, n, &mut v)
-                    .map_err(self.h5_error(d))?;
+                invalid_utf8.extend(
+                    ds.read_strings(start, n, &mut v)
+                        .map_err(self.h5_error(d))?,
+                );
                 Some(v)
             }
             _ => None,
         };
-        let passthrough = self.read_passthrough(start, n)?;
+        let passthrough = self.read_passthrough(start, n, &mut invalid_utf8)?;
+        invalid_utf8.sort_unstable();
+        invalid_utf8.dedup();
         let rt_ds = self.unless_mapped(&self.rt, |c| c.rt.is_some());
         let charge_ds = self.unless_mapped(&self.charge, |c| c.charge.is_some());
         let accuracy_ds = self.unless_mapped(&self.accuracy, |c| c.accuracy.is_some());
@@ -269,6 +277,7 @@ impl FileReader {
             lsh,
             name,
             passthrough,
+            invalid_utf8,
             pending: self.mapped.clone(),
         })
     }
@@ -323,14 +332,21 @@ impl FileReader {
     }
 
     /// `lsh` through libhdf5 (strings, or integers as int64), unless decoded from the map.
-    fn read_lsh(&self, start: u64, rows: usize) -> Result<Option<LshData>, InputError> {
+    fn read_lsh(
+        &self,
+        start: u64,
+        rows: usize,
+        invalid_utf8: &mut Vec<u64>,
+    ) -> Result<Option<LshData>, InputError> {
         let n = rows as u64;
         let lsh_ds = self.unless_mapped(&self.lsh, |c| c.lsh.is_some());
         Ok(match (lsh_ds, &self.mapping.lsh) {
             (Some(ds), Some((d, ValueKind::Str))) => {
                 let mut v = Vec::with_capacity(rows);
-                ds.read_strings(start, n, &mut v)
-                    .map_err(self.h5_error(d))?;
+                invalid_utf8.extend(
+                    ds.read_strings(start, n, &mut v)
+                        .map_err(self.h5_error(d))?,
+                );
                 Some(LshData::Str(v))
             }
             (Some(ds), Some((d, _))) => {
@@ -345,7 +361,12 @@ impl FileReader {
 
     /// Every pass-through column through libhdf5, or a placeholder for those decoded from
     /// the map.
-    fn read_passthrough(&self, start: u64, n: u64) -> Result<Vec<ArrayRef>, InputError> {
+    fn read_passthrough(
+        &self,
+        start: u64,
+        n: u64,
+        invalid_utf8: &mut Vec<u64>,
+    ) -> Result<Vec<ArrayRef>, InputError> {
         self.passthrough
             .iter()
             .zip(&self.mapping.passthrough)
@@ -355,7 +376,7 @@ impl FileReader {
                     // Placeholder, replaced by `decode_pending`.
                     Ok(Arc::new(Int8Array::from(Vec::<i8>::new())) as ArrayRef)
                 } else {
-                    read_pass(ds, p, start, n).map_err(self.h5_error(&p.dataset))
+                    read_pass(ds, p, start, n, invalid_utf8).map_err(self.h5_error(&p.dataset))
                 }
             })
             .collect()
@@ -394,6 +415,7 @@ fn read_pass(
     p: &PassColumn,
     start: u64,
     n: u64,
+    invalid_utf8: &mut Vec<u64>,
 ) -> Result<ArrayRef, h5::H5Error> {
     let flat: ArrayRef = match p.kind {
         ValueKind::Num(elem) => with_elem!(elem, T => {
@@ -403,7 +425,7 @@ fn read_pass(
         }),
         ValueKind::Str => {
             let mut v = Vec::with_capacity(n as usize);
-            ds.read_strings(start, n, &mut v)?;
+            invalid_utf8.extend(ds.read_strings(start, n, &mut v)?);
             Arc::new(StringArray::from(v))
         }
         ValueKind::Label => {

@@ -663,6 +663,12 @@ fn finished_summary(m: Manifest, root: &Path, started: Instant) -> Result<Summar
         read: m.counts.read,
         accepted: m.counts.written,
         rejected: m.counts.rejected.clone(),
+        invalid_utf8: m.counts.invalid_utf8.as_ref().map_or(0, |r| r.spectra),
+        invalid_utf8_ids: m
+            .counts
+            .invalid_utf8
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.first_spectrum_ids.clone()),
     }
     .to_counts()
     .map_err(|e| RunError::Output {

@@ -233,3 +233,34 @@ def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
     assert m[1]["dataset_digest"] == m[2]["dataset_digest"]
     r = convert(h5, tmp_path / "bad", "--columns", "smile", code=2)
     assert "--columns: `smile` is no pass-through column of this file (it has: " in r.stderr, r.stderr
+
+
+def test_bytes_that_are_not_utf8_are_replaced_and_counted(tmp_path):
+    """Invalid UTF-8 in a name (fixed-length) and in a pass-through column (variable-length
+    ASCII) is replaced by U+FFFD, never silently: the manifest counts the spectra and lists
+    the first spectrum_ids, and the summary says so."""
+    h5 = tmp_path / "bad_utf8.h5"
+    write(h5)
+    bad_names = {3, 40, 41, 700}
+    bad_smiles = {41, 1200}
+    with h5py.File(h5, "a") as f:
+        del f["name"]
+        raw = [b"ok_%d" % i if i not in bad_names else b"bad\xff\xfe%d" % i for i in range(N)]
+        f.create_dataset("name", data=np.array(raw, dtype="S16"))
+        sm = [b"CCO" if i not in bad_smiles else b"C\xc3(" for i in range(N)]
+        f.create_dataset("smiles", data=sm, dtype=h5py.string_dtype("ascii"))
+    out = tmp_path / "out"
+    r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", out)
+    bad = sorted(bad_names | bad_smiles)
+    assert f"not UTF-8                   {len(bad)}" in r.stdout, r.stdout
+    m = json.loads((out / "_manifest.json").read_text())
+    assert m["counts"]["invalid_utf8"] == {"spectra": len(bad), "first_spectrum_ids": bad}
+    t = table(out)
+    assert t["name"][3].as_py() == "bad\ufffd\ufffd3"
+    assert t["smiles"][1200].as_py() == "C\ufffd("
+    assert t["name"][4].as_py() == "ok_4"
+    # Two workers or one, the same count (and the same bytes).
+    one = tmp_path / "one"
+    run_msms("build-shards", "--input-hdf5", h5, "--output-root", one, "--num-workers", "1", "-q")
+    m1 = json.loads((one / "_manifest.json").read_text())
+    assert m1["counts"] == m["counts"] and m1["dataset_digest"] == m["dataset_digest"]

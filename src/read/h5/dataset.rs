@@ -402,7 +402,7 @@ impl Dataset {
         elems: usize,
         what: &str,
         out: &mut Vec<String>,
-    ) -> Result<(), H5Error> {
+    ) -> Result<Vec<u64>, H5Error> {
         #[repr(C)]
         struct Hvl {
             len: usize,
@@ -432,16 +432,17 @@ impl Dataset {
                 seqs.as_mut_ptr() as *mut c_void,
             );
             let read = check(status, "H5Dread", what);
+            let mut invalid = Vec::new();
             if read.is_ok() {
-                out.extend(seqs.iter().map(|s| {
-                    if s.p.is_null() || s.len == 0 {
-                        String::new()
+                for (i, s) in seqs.iter().enumerate() {
+                    let bytes = if s.p.is_null() || s.len == 0 {
+                        &[][..]
                     } else {
-                        let bytes = std::slice::from_raw_parts(s.p as *const u8, s.len);
-                        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                        String::from_utf8_lossy(&bytes[..end]).into_owned()
-                    }
-                }));
+                        std::slice::from_raw_parts(s.p as *const u8, s.len)
+                    };
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    out.push(lossy(&bytes[..end], i, &mut invalid));
+                }
             }
             let reclaimed = h5t::H5Treclaim(
                 mtype.0,
@@ -450,7 +451,8 @@ impl Dataset {
                 seqs.as_mut_ptr() as *mut c_void,
             );
             read?;
-            check(reclaimed, "H5Treclaim", what)
+            check(reclaimed, "H5Treclaim", what)?;
+            Ok(invalid)
         }
     }
 
@@ -500,13 +502,15 @@ impl Dataset {
         }
     }
 
-    /// Read string rows (variable- or fixed-length, any padding) and append them to `out`.
+    /// Read string rows (variable- or fixed-length, any padding) and append them to `out`;
+    /// returns the rows (counted from `start`) whose bytes are not UTF-8, which are appended
+    /// with U+FFFD in place of each invalid sequence.
     pub fn read_strings(
         &self,
         start: u64,
         count: u64,
         out: &mut Vec<String>,
-    ) -> Result<(), H5Error> {
+    ) -> Result<Vec<u64>, H5Error> {
         let _g = lock();
         let o = &self.object;
         let (fspace, mspace, elems) = self.row_selection(start, count)?;
@@ -536,14 +540,16 @@ impl Dataset {
                     h5p::H5P_DEFAULT,
                     ptrs.as_mut_ptr() as *mut c_void,
                 );
+                let mut invalid = Vec::new();
                 if status >= 0 {
-                    out.extend(ptrs.iter().map(|&p| {
-                        if p.is_null() {
-                            String::new()
+                    for (i, &p) in ptrs.iter().enumerate() {
+                        let bytes = if p.is_null() {
+                            &[][..]
                         } else {
-                            CStr::from_ptr(p).to_string_lossy().into_owned()
-                        }
-                    }));
+                            CStr::from_ptr(p).to_bytes()
+                        };
+                        out.push(lossy(bytes, i, &mut invalid));
+                    }
                 }
                 // libhdf5's error stack is cleared by the next call: take the read's first.
                 let read = check(status, "H5Dread", &what);
@@ -557,6 +563,7 @@ impl Dataset {
                 );
                 read?;
                 check(reclaimed, "H5Treclaim", &what)?;
+                Ok(invalid)
             } else {
                 let size = h5t::H5Tget_size(ftype.0);
                 let pad = h5t::H5Tget_strpad(ftype.0);
@@ -574,7 +581,8 @@ impl Dataset {
                     "H5Dread",
                     &what,
                 )?;
-                out.extend(buf.chunks_exact(size.max(1)).map(|raw| {
+                let mut invalid = Vec::new();
+                for (i, raw) in buf.chunks_exact(size.max(1)).enumerate() {
                     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
                     let mut s = &raw[..end];
                     if pad == h5t::H5T_str_t::H5T_STR_SPACEPAD {
@@ -582,11 +590,23 @@ impl Dataset {
                             s = rest;
                         }
                     }
-                    String::from_utf8_lossy(s).into_owned()
-                }));
+                    out.push(lossy(s, i, &mut invalid));
+                }
+                Ok(invalid)
             }
         }
-        Ok(())
+    }
+}
+
+/// `bytes` as text, U+FFFD for each sequence that is not UTF-8; row `i` joins `invalid`
+/// when there was one.
+fn lossy(bytes: &[u8], i: usize, invalid: &mut Vec<u64>) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => {
+            invalid.push(i as u64);
+            String::from_utf8_lossy(bytes).into_owned()
+        }
     }
 }
 
