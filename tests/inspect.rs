@@ -241,7 +241,8 @@ fn json_for_a_gems_file() {
         assert_eq!(d["chunk_shape"], serde_json::json!(chunk), "{name}");
         assert_eq!(
             d["filters"],
-            serde_json::json!([{"name": "deflate", "id": 1, "params": [4]}]),
+            serde_json::json!([{"name": "deflate", "id": 1, "params": [4],
+                "reader": if dtype.contains("str") { "libhdf5" } else { "native" }}]),
             "{name}"
         );
         // 2100 rows in chunks of 1024: 3 chunks, all written by synth. The stored bytes are
@@ -457,9 +458,9 @@ fn shuffle_layout_lists_filter_parameters_and_embedding_passthrough() {
     assert_eq!(
         d["filters"],
         serde_json::json!([
-            {"name": "fletcher32", "id": 3, "params": []},
-            {"name": "shuffle", "id": 2, "params": [4]},
-            {"name": "deflate", "id": 1, "params": [4]},
+            {"name": "fletcher32", "id": 3, "params": [], "reader": "native"},
+            {"name": "shuffle", "id": 2, "params": [4], "reader": "native"},
+            {"name": "deflate", "id": 1, "params": [4], "reader": "native"},
         ])
     );
     assert_eq!(d["raw_bytes"], 300 * 2 * 128 * 4);
@@ -642,7 +643,7 @@ fn fallbacks_show_libhdf5_and_the_reason() {
     // Table: the scale-offset filter with its parameters, the partial allocation, nothing
     // stored for the unwritten dataset.
     assert!(
-        table_row(out, "file_id").contains("  scaleoffset(2, 0)  "),
+        table_row(out, "file_id").contains("  scaleoffset(2, 0) [read by libhdf5]  "),
         "{}",
         table_row(out, "file_id")
     );
