@@ -2,8 +2,8 @@
 # The torch step of the test suite: msms_shards.torch under a real torch DataLoader with
 # worker processes (tests/python_torch/). torch with its CUDA libraries is ~5.3 GB, so it
 # lives in its own venv, .venv-torch (made once, reused while tests/python_torch/requirements.txt
-# is unchanged), not in the main test venv. The package is installed with `pip install .`
-# (warm after scripts/test.sh built it once: cargo reuses target/release).
+# is unchanged), not in the main test venv. The package: the wheel scripts/test.sh built
+# ($MSMS_WHEEL_DIR/msms_shards-*.whl) when given, else `pip install .`.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -21,5 +21,10 @@ if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]
 else
     echo "test-torch: $venv is up to date; nothing to install"
 fi
-"$venv/bin/pip" install --quiet --no-cache-dir --no-deps --force-reinstall .
+wheel=( "${MSMS_WHEEL_DIR:-/nonexistent}"/msms_shards-*.whl )
+if [[ -f "${wheel[0]}" ]]; then
+    "$venv/bin/pip" install --quiet --no-deps --force-reinstall "${wheel[0]}"
+else
+    "$venv/bin/pip" install --quiet --no-cache-dir --no-deps --force-reinstall .
+fi
 "$venv/bin/python" -m pytest tests/python_torch -q -rfEs

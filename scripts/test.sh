@@ -73,11 +73,16 @@ else
 fi
 
 bash scripts/setup-python.sh
-# The Python package (pyproject.toml: maturin, PyO3): `pip install .` as a user would, into the
-# test venv (a release build; warm runs reuse target/release). Gives .venv/bin/msms and the
-# module msms_shards, tested by tests/python/test_package.py.
-echo "test.sh: pip install . (the msms-shards Python package)"
-.venv/bin/pip install --quiet --no-cache-dir --force-reinstall --no-deps .
+# The Python package (pyproject.toml: maturin, PyO3): built by pip from the project as
+# `pip install .` builds it (`pip wheel .`: a release build; warm runs reuse target/release),
+# once, into target/wheels, then installed into the test venv (and by scripts/test-torch.sh
+# into the torch venv). Gives .venv/bin/msms and the module msms_shards, tested by
+# tests/python/test_package.py.
+echo "test.sh: pip wheel . && pip install msms_shards-*.whl (the msms-shards Python package)"
+wheels="$target/wheels"
+rm -f "$wheels"/msms_shards-*.whl
+.venv/bin/pip wheel --quiet --no-cache-dir --no-deps --wheel-dir "$wheels" .
+.venv/bin/pip install --quiet --no-deps --force-reinstall "$wheels"/msms_shards-*.whl
 bash scripts/ensure-chromium.sh
 # -rfEs: failures, errors and skips (with reasons) in the short summary; under CI,
 # tests/python/conftest.py turns any skip into a failure.
@@ -88,4 +93,4 @@ esac
 MSMS_BIN="$msms" .venv/bin/python -m pytest tests/python -q -rfEs
 
 # Its own step: msms_shards.torch under a real torch DataLoader, in .venv-torch (torch is ~5 GB).
-bash scripts/test-torch.sh
+MSMS_WHEEL_DIR="$wheels" bash scripts/test-torch.sh
