@@ -1,5 +1,6 @@
-"""The loader's hot path: row groups dealt to readers, decoded into padded numpy arrays with
-vectorised top-k, shuffled within a bounded buffer and cut into batches. No Python loop runs
+"""The loader's hot path: the split's rows dealt to readers in row-group order, decoded with
+vectorised top-k, padded straight into their (shuffled) rows of a bounded buffer, and cut
+into batches. No Python loop runs
 per spectrum: every step is a numpy operation over a whole row group or buffer."""
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ MANIFEST_NAMES = ("_manifest.json", "manifest.json")
 
 @dataclass(frozen=True)
 class RowGroup:
-    """One Parquet row group of a split: the unit of work divided between ranks and workers."""
+    """One Parquet row group of a split: what a reader reads (ranks and workers divide the
+    split's rows in row-group order)."""
 
     #: Path of its shard file.
     path: str
