@@ -1,7 +1,7 @@
 """The loader's hot path: the split's rows dealt to readers in row-group order, decoded with
 vectorised top-k, padded straight into their (shuffled) rows of a bounded buffer, and cut
-into batches. No Python loop runs
-per spectrum: every step is a numpy operation over a whole row group or buffer."""
+into batches. No Python loop runs per spectrum: every step is a numpy operation over a
+whole row group or buffer, or one Rust call (`_native.scatter_padded`)."""
 
 from __future__ import annotations
 
