@@ -358,7 +358,7 @@ pub(crate) fn inspect(path: &Path, workers: Option<usize>) -> Result<Report, Inp
         estimate: None,
         mapping_text: None,
     };
-    let mapping = match FileMapping::detect(path) {
+    let mapping = match FileMapping::detect(path).and_then(|m| m.check_reads(true).map(|()| m)) {
         Ok(m) => m,
         Err(e) => {
             report.refusal = Some(e.to_string());

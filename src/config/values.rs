@@ -469,8 +469,8 @@ impl FromStr for ColumnList {
 
 impl ColumnList {
     fn check(names: Vec<String>) -> Result<ColumnList, String> {
-        if names.iter().any(|n| n.is_empty()) {
-            return Err("expected column names separated by commas, none empty".into());
+        if names.is_empty() || names.iter().any(|n| n.is_empty() || n.contains(',')) {
+            return Err("expected one or more column names separated by commas, none empty".into());
         }
         if let Some(dup) = names
             .iter()
@@ -632,6 +632,25 @@ mod tests {
     /// Serialises a kernels' keyword as the config's structs do.
     #[derive(Serialize)]
     struct Kw<T: Keyword>(#[serde(with = "keyword")] T);
+
+    #[test]
+    fn column_lists_parse_and_refuse_empty_names() {
+        assert_eq!(
+            " smiles, scan ".parse::<ColumnList>().unwrap(),
+            ColumnList(vec!["smiles".into(), "scan".into()])
+        );
+        assert_eq!(ColumnList(vec!["a".into(), "b".into()]).to_string(), "a,b");
+        for bad in ["", "a,,b", "a,a"] {
+            assert!(bad.parse::<ColumnList>().is_err(), "{bad:?}");
+        }
+        // YAML: a list (never empty, no name with a comma) or the comma text.
+        assert!(serde_norway::from_str::<ColumnList>("[]").is_err());
+        assert!(serde_norway::from_str::<ColumnList>("['a,b']").is_err());
+        assert_eq!(
+            serde_norway::from_str::<ColumnList>("[a, b]").unwrap(),
+            ColumnList(vec!["a".into(), "b".into()])
+        );
+    }
 
     #[test]
     fn mode_and_normalize_parse() {

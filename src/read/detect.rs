@@ -201,18 +201,35 @@ impl FileMapping {
                 Err(e) => mapping.left_out.push((d.name.clone(), e.message)),
             }
         }
-        // What is left out is never read: its declared size does not count.
-        let read: Vec<&DatasetInfo> = per_spectrum
-            .iter()
-            .copied()
-            .filter(|d| !mapping.left_out.iter().any(|(n, _)| n == &d.name))
-            .collect();
-        mapping.check_declared_size(&spec, &read)?;
-        // Before anything is read: a filter nobody decodes names itself here.
-        for d in std::iter::once(&spec).chain(read.iter().copied()) {
-            crate::read::filters::check(path, d, true)?;
-        }
+        // The tensor and the fixed columns now; the pass-through columns once they are
+        // chosen (`--columns`), so that one left out or excluded never refuses the file.
+        mapping.check_reads(false)?;
         Ok(mapping)
+    }
+
+    /// Refuse what a conversion would read but cannot: more declared bytes than the file
+    /// can hold ([`FileMapping::check_declared_size`]) and a filter nobody decodes
+    /// ([`crate::read::filters::check`]), over the tensor and the fixed columns, and with
+    /// `passthrough` the pass-through columns too. Nothing left out or not chosen counts.
+    pub(crate) fn check_reads(&self, passthrough: bool) -> Result<(), InputError> {
+        let fixed_only;
+        let m = if passthrough {
+            self
+        } else {
+            fixed_only = FileMapping {
+                passthrough: Vec::new(),
+                ..self.clone()
+            };
+            &fixed_only
+        };
+        let Some(spec) = m.dataset_info(&m.spectrum.dataset) else {
+            return Ok(());
+        };
+        let read: Vec<&DatasetInfo> = m.used_datasets().filter(|d| d.name != spec.name).collect();
+        m.check_declared_size(spec, &read)?;
+        std::iter::once(spec)
+            .chain(read.iter().copied())
+            .try_for_each(|d| crate::read::filters::check(&m.path, d, true))
     }
 
     /// Refuse shapes a run cannot take: no spectra at all, one row (over every per-spectrum
@@ -322,53 +339,30 @@ impl FileMapping {
 
     /// Metadata of the dataset `name`, when the file has one.
     /// This mapping with only the pass-through columns `keep` names (all when `None`) and
-    /// none `drop` names, matching a dataset's name or its output column's (the others are
-    /// not read; the settings record the choice). A name that matches no pass-through
-    /// column of this file is an error listing the ones it has.
-    pub(crate) fn select_columns(
-        &self,
-        keep: Option<&[String]>,
-        drop: &[String],
-    ) -> Result<FileMapping, InputError> {
-        let names = |p: &PassColumn| [p.dataset.clone(), p.column.clone()];
-        for (flag, list) in [
-            ("--columns", keep.unwrap_or(&[])),
-            ("--exclude-columns", drop),
-        ] {
-            if let Some(missing) = list
-                .iter()
-                .find(|n| !self.passthrough.iter().any(|p| names(p).contains(n)))
-            {
-                let have: Vec<&str> = self
-                    .passthrough
-                    .iter()
-                    .map(|p| p.dataset.as_str())
-                    .collect();
-                return Err(InputError::new(
-                    &self.path,
-                    None,
-                    format!(
-                        "{flag}: `{missing}` is no pass-through column of this file (it has: {})",
-                        if have.is_empty() {
-                            "none".to_string()
-                        } else {
-                            have.join(", ")
-                        }
-                    ),
-                ));
-            }
-        }
+    /// none `drop` names, matching a dataset's name or its output column's; datasets left
+    /// out ([`FileMapping::left_out`]) are chosen the same way (the others are not read and
+    /// not reported; the settings record the choice).
+    pub(crate) fn select_columns(&self, keep: Option<&[String]>, drop: &[String]) -> FileMapping {
+        let chosen = |names: [&str; 2]| {
+            keep.is_none_or(|k| k.iter().any(|x| names.contains(&x.as_str())))
+                && !drop.iter().any(|x| names.contains(&x.as_str()))
+        };
         let mut out = self.clone();
-        out.passthrough.clear();
-        for p in &self.passthrough {
-            let n = names(p);
-            let kept = keep.is_none_or(|k| k.iter().any(|x| n.contains(x)))
-                && !drop.iter().any(|x| n.contains(x));
-            if kept {
-                out.passthrough.push(p.clone());
-            }
-        }
-        Ok(out)
+        out.passthrough
+            .retain(|p| chosen([p.dataset.as_str(), p.column.as_str()]));
+        out.left_out
+            .retain(|(d, _)| chosen([d.as_str(), d.as_str()]));
+        out
+    }
+
+    /// The names `--columns` and `--exclude-columns` may use for this file: its pass-through
+    /// datasets and columns, and the datasets left out.
+    pub(crate) fn column_names(&self) -> Vec<&str> {
+        self.passthrough
+            .iter()
+            .flat_map(|p| [p.dataset.as_str(), p.column.as_str()])
+            .chain(self.left_out.iter().map(|(d, _)| d.as_str()))
+            .collect()
     }
 
     /// The datasets a conversion reads: the spectrum tensor, the fixed columns' and the

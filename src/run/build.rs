@@ -169,20 +169,57 @@ pub fn build_shards_with(
     }
 }
 
-/// The inputs with the pass-through columns `--columns` / `--exclude-columns` choose.
+/// The inputs with the pass-through columns `--columns` / `--exclude-columns` choose. A
+/// name no input has (as a pass-through column or a dataset left out) is an error naming
+/// those they have; a name only some inputs have is fine (excluding a column one input has
+/// is how inputs that differ by it convert as one run).
 pub(crate) fn chosen_columns(
     s: &Settings,
     mappings: &[FileMapping],
-) -> Result<Vec<FileMapping>, RunError> {
+) -> Result<Vec<FileMapping>, crate::read::InputError> {
     let keep = s.columns.as_ref().map(|c| c.0.as_slice());
     let drop = s
         .exclude_columns
         .as_ref()
         .map_or(&[][..], |c| c.0.as_slice());
-    Ok(mappings
+    for (flag, list) in [
+        ("--columns", keep.unwrap_or(&[])),
+        ("--exclude-columns", drop),
+    ] {
+        let known = |n: &String| {
+            mappings
+                .iter()
+                .any(|m| m.column_names().contains(&n.as_str()))
+        };
+        if let (Some(missing), Some(first)) = (list.iter().find(|n| !known(n)), mappings.first()) {
+            let mut have: Vec<&str> = mappings
+                .iter()
+                .flat_map(|m| m.passthrough.iter().map(|p| p.dataset.as_str()))
+                .collect();
+            have.sort_unstable();
+            have.dedup();
+            return Err(crate::read::InputError::new(
+                &first.path,
+                None,
+                format!(
+                    "{flag}: `{missing}` is no pass-through column of any input (they have: {})",
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    let chosen: Vec<FileMapping> = mappings
         .iter()
         .map(|m| m.select_columns(keep, drop))
-        .collect::<Result<_, _>>()?)
+        .collect();
+    for m in &chosen {
+        m.check_reads(true)?;
+    }
+    Ok(chosen)
 }
 
 /// Per-spectrum datasets no column can carry: each a notice (they are recorded in the

@@ -225,7 +225,7 @@ pub(crate) fn make_plan(
         return Err(PlanError::Dedup);
     }
     // The columns the parts will read: their read units follow from them.
-    let chosen = crate::run::build::chosen_columns(s, mappings)?;
+    let chosen = crate::run::build::chosen_columns(s, mappings).map_err(RunError::from)?;
     let mappings = &chosen[..];
     let units = unit_spans(s, mappings)?;
     if units.len() < parts {

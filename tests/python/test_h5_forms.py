@@ -90,6 +90,22 @@ def assert_peaks_equal_h5py(out: Path, h5: Path) -> None:
         np.testing.assert_array_equal(mz, spec[i, 0, :k])
 
 
+def test_signed_vlen_bytes_keep_every_byte(tmp_path):
+    """A C writer's vlen of `char` (signed on x86): bytes >= 0x80 (UTF-8 beyond ASCII) must
+    come through, not be clipped to 0 by a signed-to-unsigned conversion."""
+    h5 = tmp_path / "signed.h5"
+    write(h5)
+    names = ["m\u00e9thanol_%d" % i for i in range(N)]
+    with h5py.File(h5, "a") as f:
+        del f["name"]
+        d = f.create_dataset("name", (N,), dtype=h5py.vlen_dtype(np.int8))
+        for i, n in enumerate(names):
+            d[i] = np.frombuffer(n.encode(), dtype=np.int8)
+    out = tmp_path / "out"
+    convert(h5, out)
+    assert table(out)["name"].to_pylist() == names
+
+
 @pytest.mark.parametrize("form", ["utf8", "ascii", "bytes", "nullpad", "spacepad"])
 def test_name_in_every_string_form(tmp_path, form):
     h5 = tmp_path / f"{form}.h5"
@@ -232,7 +248,20 @@ def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
     assert m[1]["config_hash"] == m[2]["config_hash"] != m[0]["config_hash"]
     assert m[1]["dataset_digest"] == m[2]["dataset_digest"]
     r = convert(h5, tmp_path / "bad", "--columns", "smile", code=2)
-    assert "--columns: `smile` is no pass-through column of this file (it has: " in r.stderr, r.stderr
+    assert "--columns: `smile` is no pass-through column of any input (they have: is_decoy, scan, smiles)" in r.stderr, r.stderr
+    # Two inputs that differ by one column convert as one run once it is excluded.
+    other = tmp_path / "other.h5"
+    write(other, extra="smiles_ascii")
+    r = convert([h5, other], tmp_path / "differ", code=2)
+    both = tmp_path / "both"
+    convert([h5, other], both, "--exclude-columns", "scan,is_decoy")
+    assert columns(both) == ["smiles"] and table(both).num_rows == 2 * N
+    # A dataset left out can be excluded too, so that --strict-columns passes.
+    with h5py.File(other, "a") as f:
+        f.create_dataset("pair", data=np.zeros(N, dtype=[("a", "i4"), ("b", "f8")]))
+    strict = tmp_path / "strict_excluded"
+    convert(other, strict, "--strict-columns", "--exclude-columns", "pair")
+    assert columns(strict) == ["smiles"]
 
 
 def test_bytes_that_are_not_utf8_are_replaced_and_counted(tmp_path):
@@ -264,3 +293,19 @@ def test_bytes_that_are_not_utf8_are_replaced_and_counted(tmp_path):
     run_msms("build-shards", "--input-hdf5", h5, "--output-root", one, "--num-workers", "1", "-q")
     m1 = json.loads((one / "_manifest.json").read_text())
     assert m1["counts"] == m["counts"] and m1["dataset_digest"] == m["dataset_digest"]
+
+
+def test_an_excluded_column_is_not_checked(tmp_path):
+    """A pass-through column nobody can decode (Blosc, no plugin) refuses the file, naming
+    it; excluded with --exclude-columns, it is neither read nor checked."""
+    h5 = tmp_path / "blosc_column.h5"
+    write(h5)
+    with h5py.File(h5, "a") as f:
+        f.create_dataset("emb", data=np.ones((N, 8), dtype=np.float32), chunks=(256, 8),
+                         **hdf5plugin.Blosc())
+    r = convert(h5, tmp_path / "refused", code=2)
+    assert "dataset `emb`: filter 32001 (blosc) cannot be decoded" in r.stderr, r.stderr
+    assert not (tmp_path / "refused").exists()
+    out = tmp_path / "out"
+    convert(h5, out, "--exclude-columns", "emb")
+    assert "emb" not in table(out).column_names

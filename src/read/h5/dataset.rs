@@ -412,11 +412,16 @@ impl Dataset {
         // (`Hvl`, the same layout); each filled sequence points at `len` bytes, freed by
         // H5Treclaim after copying out.
         unsafe {
-            let mtype = Hid::check(
-                h5t::H5Tvlen_create(*h5t::H5T_NATIVE_UCHAR),
-                "H5Tvlen_create",
-                what,
-            )?;
+            // The base's own signedness: libhdf5 would clip signed bytes >= 0x80 to 0 when
+            // converting int8 to uint8 (C writers' `char` is signed on x86).
+            let ftype = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", what)?;
+            let base = Hid::check(h5t::H5Tget_super(ftype.0), "H5Tget_super", what)?;
+            let byte = if h5t::H5Tget_sign(base.0) == h5t::H5T_sign_t::H5T_SGN_2 {
+                *h5t::H5T_NATIVE_SCHAR
+            } else {
+                *h5t::H5T_NATIVE_UCHAR
+            };
+            let mtype = Hid::check(h5t::H5Tvlen_create(byte), "H5Tvlen_create", what)?;
             let mut seqs: Vec<Hvl> = (0..elems)
                 .map(|_| Hvl {
                     len: 0,
