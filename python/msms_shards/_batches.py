@@ -282,8 +282,6 @@ def column_array(col: pa.ChunkedArray, field: pa.Field) -> np.ndarray:
         return arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), width)
     if (pa.types.is_integer(t) or pa.types.is_boolean(t)) and field.nullable:
         return arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    if pa.types.is_floating(t):
-        return arr.to_numpy(zero_copy_only=False)
     return arr.to_numpy(zero_copy_only=False)
 
 
