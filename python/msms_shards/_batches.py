@@ -272,7 +272,8 @@ def column_array(col: pa.ChunkedArray, field: pa.Field) -> np.ndarray:
     """A requested column as numpy, its dtype fixed by the schema (never by the rows at
     hand): floats as they are (NaN for null); integers and booleans as they are when the
     column cannot hold nulls, else float64 with NaN for null (as pandas reads them);
-    fixed-size lists 2-D; strings and other lists object arrays (None for null)."""
+    fixed-size lists 2-D; strings, structs (dicts) and other lists object arrays (None for
+    null)."""
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     t = field.type
     if pa.types.is_dictionary(t):

@@ -99,9 +99,10 @@ pub(crate) struct BuildArgs {
     /// the problems are then printed as warnings.
     #[arg(long)]
     pub(crate) skip_preflight: bool,
-    /// Refuse an input with a per-spectrum dataset no column can carry (a compound, an
-    /// enum, a shape too wide) instead of leaving that dataset out with a notice (and in the
-    /// manifest's `inputs[].left_out`).
+    /// Refuse an input with a per-spectrum dataset no column can carry (an object reference,
+    /// opaque bytes, a shape too wide; also as a compound member) instead of leaving that
+    /// dataset out with a notice (and in the manifest's `inputs[].left_out`). With `msms
+    /// plan`, refused at planning, and every part runs with it.
     #[arg(long)]
     pub(crate) strict_columns: bool,
     /// While the run goes, write its counters (spectra read, total, written, rejected, shards
@@ -492,6 +493,9 @@ fn build_part(plan_path: &Path, a: &BuildArgs) -> i32 {
     }
     if a.quiet {
         argv.push("--quiet".into());
+    }
+    if a.strict_columns && !argv.iter().any(|x| x == "--strict-columns") {
+        argv.push("--strict-columns".into());
     }
     if a.verbose {
         argv.push("--verbose".into());

@@ -101,13 +101,18 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
             return 2;
         }
     };
-    let plan = match crate::run::plan::make_plan(&settings, &mappings, a.parts) {
+    let plan = match crate::run::plan::make_plan(&settings, &mappings, a.parts, b.strict_columns) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("msms plan: {e}");
             return 2;
         }
     };
+    if let Ok(chosen) = run::chosen_columns(&settings, &mappings) {
+        for notice in run::left_out_notices(&chosen) {
+            eprintln!("msms plan: {notice}");
+        }
+    }
     if let Err(e) = crate::write::atomic::write_atomic(&a.output, plan.to_json().as_bytes()) {
         eprintln!("msms plan: {}", error_chain(&e));
         return 1;

@@ -75,8 +75,9 @@ pub(crate) struct Report {
 pub(crate) struct DatasetReport {
     /// Path in the file (root-group datasets: their name).
     pub(crate) name: String,
-    /// `float64`, `int8`, `uint32`, `S64` (fixed-length string), `vlen-str`, or the HDF5
-    /// class name of anything else (`compound`, `enum`, …).
+    /// `float64`, `int8`, `uint32`, `S64` (fixed-length string), `vlen-str`, `vlen-bytes`,
+    /// `bool`, `enum8`, `compound{a: int32, b: float64[3]}`, or the HDF5 class name of
+    /// anything else (`reference`, `opaque`, …).
     pub(crate) dtype: String,
     /// Dimensions.
     pub(crate) shape: Vec<u64>,
@@ -579,15 +580,22 @@ fn column_of(m: &FileMapping, name: &str) -> Option<String> {
     }
 }
 
-/// Whether dataset `name` is read as strings under `m`.
-fn is_string(m: &FileMapping, name: &str) -> bool {
-    m.name.as_deref() == Some(name)
+/// Why dataset `name` is always read through libhdf5 under `m`, when it is: strings, and
+/// values that are not plain numbers (enums, compounds, array types).
+fn always_libhdf5(m: &FileMapping, name: &str) -> Option<&'static str> {
+    let strings = "strings are always read through libhdf5";
+    if m.name.as_deref() == Some(name)
         || m.lsh
             .as_ref()
             .is_some_and(|(d, k)| d == name && *k == ValueKind::Str)
-        || m.passthrough
-            .iter()
-            .any(|p| p.dataset == name && p.kind == ValueKind::Str)
+    {
+        return Some(strings);
+    }
+    match &m.passthrough.iter().find(|p| p.dataset == name)?.kind {
+        ValueKind::Num(_) => None,
+        ValueKind::Str => Some(strings),
+        _ => Some("enums, compounds and array types are always read through libhdf5"),
+    }
 }
 
 /// The entry for `name` in a `dataset: text` list (the longest matching name wins).
@@ -604,11 +612,11 @@ fn entry_for<'a>(lines: &'a [String], names: &[&str], name: &str) -> Option<&'a 
 
 /// How `--decode native` reads dataset `name` (one the mapping uses).
 fn decode_path(m: &FileMapping, name: &str, cols: Option<&MappedColumns>) -> DecodePath {
-    if is_string(m, name) {
+    if let Some(why) = always_libhdf5(m, name) {
         return DecodePath {
             path: "libhdf5",
             fallback: false,
-            detail: "strings are always read through libhdf5".into(),
+            detail: why.into(),
         };
     }
     let fallback = |detail: String| DecodePath {

@@ -104,8 +104,8 @@ pub(crate) fn output_schema(
     binning: Option<&Binner>,
 ) -> Result<SchemaRef, InputError> {
     let first = mappings.first().expect("at least one input");
-    let lsh_kind = one_schema(mappings)?;
-    let lsh_type = if lsh_kind == Some(ValueKind::Str) {
+    let lsh_strings = one_schema(mappings)?;
+    let lsh_type = if lsh_strings {
         DataType::Utf8
     } else {
         DataType::Int64
@@ -146,32 +146,28 @@ pub(crate) fn output_schema(
 }
 
 /// Refuse inputs that would give different schemas: `lsh` of another kind, other
-/// pass-through columns than the first input's. The kind of `lsh`, if any input has one.
-fn one_schema(mappings: &[FileMapping]) -> Result<Option<ValueKind>, InputError> {
+/// pass-through columns than the first input's. Whether `lsh` holds strings (the first input
+/// with an `lsh` decides).
+fn one_schema(mappings: &[FileMapping]) -> Result<bool, InputError> {
     let first = mappings.first().expect("at least one input");
-    let lsh_kind = mappings
+    let strings = |k: &ValueKind| *k == ValueKind::Str;
+    let lsh_strings = mappings
         .iter()
-        .find_map(|m| m.lsh.as_ref().map(|(_, k)| *k));
-    let kind_name = |k: ValueKind| {
-        if k == ValueKind::Str {
-            "strings"
-        } else {
-            "integers"
-        }
-    };
+        .find_map(|m| m.lsh.as_ref().map(|(_, k)| strings(k)));
+    let kind_name = |strings: bool| if strings { "strings" } else { "integers" };
     for m in mappings {
         let refuse = |dataset: Option<&str>, message: String| InputError {
             path: m.path.clone(),
             dataset: dataset.map(str::to_string),
             message,
         };
-        if let (Some((d, k)), Some(want)) = (&m.lsh, lsh_kind) {
-            if (*k == ValueKind::Str) != (want == ValueKind::Str) {
+        if let (Some((d, k)), Some(want)) = (&m.lsh, lsh_strings) {
+            if strings(k) != want {
                 return Err(refuse(
                     Some(d),
                     format!(
                         "lsh is {} here but {} in an earlier input: one schema per run",
-                        kind_name(*k),
+                        kind_name(strings(k)),
                         kind_name(want),
                     ),
                 ));
@@ -194,7 +190,7 @@ fn one_schema(mappings: &[FileMapping]) -> Result<Option<ValueKind>, InputError>
             ));
         }
     }
-    Ok(lsh_kind)
+    Ok(lsh_strings == Some(true))
 }
 
 /// The columns every run writes, in order (`lsh` of `lsh_type`).

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 
-use crate::read::detect::{wrap_width, FileMapping};
-use crate::read::dtype::{with_elem, Elem, ElemType, LshData, PeakData, ValueKind};
+use crate::read::detect::FileMapping;
+use crate::read::dtype::{with_elem, wrap_width, Elem, ElemType, LshData, PeakData, ValueKind};
 use crate::read::error::InputError;
 use crate::read::h5::{self, DType};
 use crate::read::mapped::{DecodeScratch, MappedDataset, MappedFile};
@@ -135,9 +135,10 @@ impl MappedColumns {
             .passthrough
             .iter()
             .map(|p| {
+                // Numbers are decoded from the map; anything else is read through libhdf5.
                 let elem = match p.kind {
                     ValueKind::Num(e) => Some(e),
-                    ValueKind::Str | ValueKind::Bool | ValueKind::Label => None,
+                    _ => None,
                 };
                 let mapped = m.try_map(&p.dataset, elem)?;
                 Ok(mapped.zip(elem).map(|(d, e)| (d, e, p.width)))

@@ -9,13 +9,11 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, FixedSizeListArray};
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::DataType;
 use msms_kernels::Orientation;
 
-use crate::read::dtype::{PeakElem, ValueKind};
+use crate::read::dtype::{list_type, PeakElem, ValueKind};
 use crate::read::error::InputError;
 use crate::read::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
 
@@ -68,28 +66,9 @@ impl PassColumn {
         if self.width == 1 {
             inner
         } else {
-            DataType::FixedSizeList(item_field(inner), self.width as i32)
+            list_type(inner, self.width)
         }
     }
-}
-
-/// The item field of a pass-through column of `width` > 1 values per row.
-fn item_field(inner: DataType) -> Arc<Field> {
-    Arc::new(Field::new("item", inner, false))
-}
-
-/// A flat values array as a pass-through column of `width` values of `inner` per row:
-/// itself for width 1, else a fixed-size list.
-pub(crate) fn wrap_width(flat: ArrayRef, inner: DataType, width: usize) -> ArrayRef {
-    if width == 1 {
-        return flat;
-    }
-    Arc::new(FixedSizeListArray::new(
-        item_field(inner),
-        width as i32,
-        flat,
-        None,
-    ))
 }
 
 /// How one input file maps onto the output schema.
@@ -305,12 +284,6 @@ impl FileMapping {
             PeakElem::F32 => 4,
             PeakElem::F64 => 8,
         };
-        let value = |k: ValueKind| match k {
-            ValueKind::Num(e) => e.size() as u64,
-            ValueKind::Str => 64,
-            ValueKind::Bool => 1,
-            ValueKind::Label => 64,
-        };
         let fixed_string = |d: &str| match self.dataset_info(d).map(|i| &i.dtype) {
             Some(DType::FixedString { size }) => (*size as u64).max(64),
             _ => 64,
@@ -322,10 +295,7 @@ impl FileMapping {
             + self
                 .passthrough
                 .iter()
-                .map(|p| match p.kind {
-                    ValueKind::Str => fixed_string(&p.dataset),
-                    k => p.width as u64 * value(k),
-                })
+                .map(|p| p.width as u64 * p.kind.value_bytes(fixed_string(&p.dataset)))
                 .sum::<u64>()
     }
 
@@ -483,9 +453,9 @@ impl<'a> Picker<'a> {
 
     /// `d`'s name when it holds one number per spectrum.
     fn numeric_1d(&self, d: &DatasetInfo) -> Result<String, InputError> {
-        match ValueKind::of(&d.dtype) {
-            Some(ValueKind::Num(_)) if d.shape.len() == 1 => Ok(d.name.clone()),
-            Some(ValueKind::Num(_)) => Err(InputError::new(
+        match ValueKind::of(&d.dtype, MAX_ROW_VALUES) {
+            Ok(ValueKind::Num(_)) if d.shape.len() == 1 => Ok(d.name.clone()),
+            Ok(ValueKind::Num(_)) => Err(InputError::new(
                 self.path,
                 Some(&d.name),
                 format!(
@@ -524,9 +494,9 @@ impl<'a> Picker<'a> {
         m.charge = self.numeric(&["charge"])?;
         m.accuracy = self.numeric(&["instrument accuracy est."])?;
         if let Some(d) = self.pick(&["lsh"]) {
-            let kind = match ValueKind::of(&d.dtype) {
-                Some(k @ ValueKind::Num(e)) if e.is_int() && d.shape.len() == 1 => k,
-                Some(ValueKind::Str) if d.shape.len() == 1 => ValueKind::Str,
+            let kind = match ValueKind::of(&d.dtype, MAX_ROW_VALUES) {
+                Ok(k @ ValueKind::Num(e)) if e.is_int() && d.shape.len() == 1 => k,
+                Ok(ValueKind::Str) if d.shape.len() == 1 => ValueKind::Str,
                 _ => {
                     return Err(InputError::new(
                         self.path,
@@ -538,7 +508,7 @@ impl<'a> Picker<'a> {
             m.lsh = Some((d.name.clone(), kind));
         }
         if let Some(d) = self.pick(&["name", "file_name"]) {
-            if ValueKind::of(&d.dtype) != Some(ValueKind::Str) || d.shape.len() != 1 {
+            if ValueKind::of(&d.dtype, MAX_ROW_VALUES) != Ok(ValueKind::Str) || d.shape.len() != 1 {
                 return Err(InputError::new(
                     self.path,
                     Some(&d.name),
@@ -554,33 +524,24 @@ impl<'a> Picker<'a> {
     }
 }
 
-/// A per-spectrum dataset not assigned to a fixed column, as a pass-through column.
+/// A per-spectrum dataset not assigned to a fixed column, as a pass-through column: any
+/// shape (N, ...) of values of any [`ValueKind`], at most [`MAX_ROW_VALUES`] values (leaf
+/// values counted through array types) per row.
 fn pass_column(path: &Path, d: &DatasetInfo) -> Result<PassColumn, InputError> {
-    let kind = ValueKind::of(&d.dtype).ok_or_else(|| {
+    let bad_shape = || {
         InputError::new(
             path,
             Some(&d.name),
-            format!("unsupported dtype {}", d.dtype),
+            format!("unsupported shape {:?} for a pass-through column", d.shape),
         )
-    })?;
+    };
     let width = d.shape[1..]
         .iter()
-        .try_fold(1u64, |acc, &x| acc.checked_mul(x));
-    let width = match width {
-        Some(w)
-            if (1..=MAX_ROW_VALUES).contains(&w)
-                && (!matches!(kind, ValueKind::Str | ValueKind::Label) || w == 1) =>
-        {
-            w
-        }
-        _ => {
-            return Err(InputError::new(
-                path,
-                Some(&d.name),
-                format!("unsupported shape {:?} for a pass-through column", d.shape),
-            ))
-        }
-    };
+        .try_fold(1u64, |acc, &x| acc.checked_mul(x))
+        .filter(|w| (1..=MAX_ROW_VALUES).contains(w))
+        .ok_or_else(bad_shape)?;
+    let kind = ValueKind::of(&d.dtype, MAX_ROW_VALUES / width)
+        .map_err(|why| InputError::new(path, Some(&d.name), why))?;
     let column = if FIXED_COLUMNS.contains(&d.name.as_str()) {
         format!("input_{}", d.name)
     } else {

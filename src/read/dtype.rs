@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, PrimitiveArray};
+use arrow::array::{ArrayRef, FixedSizeListArray, PrimitiveArray};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 
@@ -188,44 +188,136 @@ impl Elem {
     }
 }
 
-/// How a per-spectrum string or numeric column is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the values of a per-spectrum column are stored, and so which Arrow type carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueKind {
     /// Numbers of this element type.
     Num(Elem),
-    /// Fixed- or variable-length string.
+    /// Fixed- or variable-length string, or variable-length bytes.
     Str,
     /// h5py's `bool` (an enum `FALSE`/`TRUE` over int8): an Arrow boolean column.
     Bool,
-    /// Any other enum: its labels, dictionary-encoded (`Dictionary(Int32, Utf8)`, as
-    /// `name`): readers get the labels as categories, the file stores each once per page.
-    Label,
+    /// Any other enum (its `(label, value)` members): its labels, dictionary-encoded
+    /// (`Dictionary(Int32, Utf8)`, as `name`): readers get the labels as categories, the
+    /// file stores each once per page.
+    Label(Vec<(String, i64)>),
+    /// A compound (numpy structured type): an Arrow struct of its members, in the type's
+    /// order, each of its own kind.
+    Struct(Vec<(String, ValueKind)>),
+    /// An array type (numpy subarray) of `dims`: a fixed-size list of their product, in
+    /// C order.
+    List {
+        /// The element kind.
+        item: Box<ValueKind>,
+        /// The array type's dimensions.
+        dims: Vec<u64>,
+    },
 }
 
 impl ValueKind {
-    /// The kind of a dataset stored as `d`; `None` for unsupported types (other classes,
-    /// other sizes, fixed strings over [`MAX_FIXED_STRING`] bytes).
-    pub(crate) fn of(d: &DType) -> Option<ValueKind> {
-        match *d {
-            DType::Int { .. } | DType::Float { .. } => Elem::of(d).map(ValueKind::Num),
-            DType::FixedString { size } if size as u64 <= MAX_FIXED_STRING => Some(ValueKind::Str),
-            DType::VarString | DType::VarBytes => Some(ValueKind::Str),
-            DType::Bool => Some(ValueKind::Bool),
-            DType::Enum { .. } => Some(ValueKind::Label),
-            _ => None,
+    /// The kind of values stored as `d`, or why no column can carry them (other classes,
+    /// other sizes, fixed strings over [`MAX_FIXED_STRING`] bytes, arrays over
+    /// `max_values` values; a compound's reason names the member).
+    pub(crate) fn of(d: &DType, max_values: u64) -> Result<ValueKind, String> {
+        let unsupported = || Err(format!("unsupported dtype {d}"));
+        match d {
+            DType::Int { .. } | DType::Float { .. } => match Elem::of(d) {
+                Some(e) => Ok(ValueKind::Num(e)),
+                None => unsupported(),
+            },
+            DType::FixedString { size } if *size as u64 <= MAX_FIXED_STRING => Ok(ValueKind::Str),
+            DType::VarString | DType::VarBytes => Ok(ValueKind::Str),
+            DType::Bool => Ok(ValueKind::Bool),
+            DType::Enum { members, .. } => Ok(ValueKind::Label(members.clone())),
+            DType::Compound { members, .. } => members
+                .iter()
+                .map(|(name, t)| match ValueKind::of(t, max_values) {
+                    Ok(k) => Ok((name.clone(), k)),
+                    Err(why) => Err(format!("member `{name}`: {why}")),
+                })
+                .collect::<Result<_, _>>()
+                .map(ValueKind::Struct),
+            DType::Array { dims, base } => {
+                let len = dims.iter().try_fold(1u64, |acc, &x| acc.checked_mul(x));
+                match len {
+                    Some(len) if (1..=max_values).contains(&len) => Ok(ValueKind::List {
+                        item: Box::new(ValueKind::of(base, max_values / len)?),
+                        dims: dims.clone(),
+                    }),
+                    _ => Err(format!(
+                        "unsupported dtype {d}: 1 to {max_values} values per array"
+                    )),
+                }
+            }
+            DType::FixedString { .. } | DType::Other(_) => unsupported(),
         }
     }
 
     /// The Arrow type of one value of the output column.
-    pub(crate) fn arrow_type(self) -> DataType {
+    pub(crate) fn arrow_type(&self) -> DataType {
         match self {
             ValueKind::Num(e) => e.arrow_type(),
             ValueKind::Str => DataType::Utf8,
             ValueKind::Bool => DataType::Boolean,
-            ValueKind::Label => {
+            ValueKind::Label(_) => {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
+            ValueKind::Struct(members) => DataType::Struct(
+                members
+                    .iter()
+                    .map(|(name, k)| Field::new(name, k.arrow_type(), false))
+                    .collect(),
+            ),
+            ValueKind::List { item, dims } => list_type(item.arrow_type(), dims_len(dims)),
         }
+    }
+
+    /// Decoded bytes of one value, for sizing read units (strings and labels counted as 64
+    /// bytes, `fixed` bytes when fixed-length strings are larger).
+    pub(crate) fn value_bytes(&self, fixed: u64) -> u64 {
+        match self {
+            ValueKind::Num(e) => e.size() as u64,
+            ValueKind::Str => fixed.max(64),
+            ValueKind::Bool => 1,
+            ValueKind::Label(_) => 64,
+            ValueKind::Struct(members) => members.iter().map(|(_, k)| k.value_bytes(64)).sum(),
+            ValueKind::List { item, dims } => dims_len(dims) as u64 * item.value_bytes(64),
+        }
+    }
+}
+
+/// Values in an array of `dims`.
+fn dims_len(dims: &[u64]) -> usize {
+    dims.iter().product::<u64>() as usize
+}
+
+/// The item field of a fixed-size list of values of `inner`.
+fn item_field(inner: DataType) -> Arc<Field> {
+    Arc::new(Field::new("item", inner, false))
+}
+
+/// A fixed-size list of `width` values of `inner`.
+pub(crate) fn list_type(inner: DataType, width: usize) -> DataType {
+    DataType::FixedSizeList(item_field(inner), width as i32)
+}
+
+/// A flat values array of `inner` as a fixed-size list of `width` values per row.
+pub(crate) fn fixed_list(flat: ArrayRef, inner: DataType, width: usize) -> ArrayRef {
+    Arc::new(FixedSizeListArray::new(
+        item_field(inner),
+        width as i32,
+        flat,
+        None,
+    ))
+}
+
+/// A flat values array of `inner` as `width` values per row: itself for width 1, else a
+/// fixed-size list (the dataset's trailing dimensions, [`crate::read::PassColumn`]).
+pub(crate) fn wrap_width(flat: ArrayRef, inner: DataType, width: usize) -> ArrayRef {
+    if width == 1 {
+        flat
+    } else {
+        fixed_list(flat, inner, width)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub(crate) mod filters;
 pub mod h5;
 pub mod mapped;
+mod passthrough;
 mod reader;
 
 pub(crate) use columns::MappedColumns;

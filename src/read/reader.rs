@@ -13,15 +13,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int8Array, StringArray};
+use arrow::array::{ArrayRef, Int8Array};
 use msms_kernels::Orientation;
 
 use crate::read::columns::{MappedColumns, UnitColumns};
-use crate::read::detect::{wrap_width, FileMapping, PassColumn};
-use crate::read::dtype::{with_elem, ElemType, LshData, PeakData, PeakElem, ValueKind};
+use crate::read::detect::FileMapping;
+use crate::read::dtype::{LshData, PeakData, PeakElem, ValueKind};
 use crate::read::error::InputError;
 use crate::read::h5::{self, DType, DatasetInfo, Layout};
 use crate::read::mapped::{DecodeScratch, MappedFile};
+use crate::read::passthrough::read_pass;
 use crate::read::Decode;
 
 /// The rows `start_row..start_row + rows` of one input file, as read.
@@ -381,67 +382,4 @@ impl FileReader {
             })
             .collect()
     }
-}
-
-/// Enum values as their labels, dictionary-encoded: the dictionary is every member in the
-/// type's order, then any value that is no member (written as its number) in order of first
-/// appearance.
-fn enum_labels(
-    values: &[i64],
-    members: &[(String, i64)],
-) -> arrow::array::DictionaryArray<arrow::datatypes::Int32Type> {
-    let mut dict: Vec<String> = members.iter().map(|(l, _)| l.clone()).collect();
-    let mut extra: std::collections::HashMap<i64, i32> = std::collections::HashMap::new();
-    let keys: Vec<i32> = values
-        .iter()
-        .map(|v| match members.iter().position(|(_, m)| m == v) {
-            Some(i) => i as i32,
-            None => *extra.entry(*v).or_insert_with(|| {
-                dict.push(v.to_string());
-                (dict.len() - 1) as i32
-            }),
-        })
-        .collect();
-    arrow::array::DictionaryArray::try_new(
-        arrow::array::Int32Array::from(keys),
-        Arc::new(StringArray::from(dict)),
-    )
-    .expect("every key indexes the dictionary")
-}
-
-/// Rows `start..start + n` of pass-through column `p` through libhdf5.
-fn read_pass(
-    ds: &h5::Dataset,
-    p: &PassColumn,
-    start: u64,
-    n: u64,
-    invalid_utf8: &mut Vec<u64>,
-) -> Result<ArrayRef, h5::H5Error> {
-    let flat: ArrayRef = match p.kind {
-        ValueKind::Num(elem) => with_elem!(elem, T => {
-            let mut v = Vec::new();
-            ds.read_rows::<T>(start, n, &mut v)?;
-            T::array(v)
-        }),
-        ValueKind::Str => {
-            let mut v = Vec::with_capacity(n as usize);
-            invalid_utf8.extend(ds.read_strings(start, n, &mut v)?);
-            Arc::new(StringArray::from(v))
-        }
-        ValueKind::Label => {
-            let members = ds.enum_members()?;
-            let mut v: Vec<i64> = Vec::new();
-            ds.read_rows::<i64>(start, n, &mut v)?;
-            Arc::new(enum_labels(&v, &members))
-        }
-        ValueKind::Bool => {
-            // libhdf5 converts the enum to its integer values (0 FALSE, 1 TRUE).
-            let mut v: Vec<i8> = Vec::new();
-            ds.read_rows::<i8>(start, n, &mut v)?;
-            Arc::new(arrow::array::BooleanArray::from_iter(
-                v.into_iter().map(|x| Some(x != 0)),
-            ))
-        }
-    };
-    Ok(wrap_width(flat, p.kind.arrow_type(), p.width))
 }

@@ -229,24 +229,41 @@ fn left_out_columns(
     mappings: &[FileMapping],
     events: Events,
 ) -> Result<(), RunError> {
-    for m in mappings {
-        for (dataset, why) in &m.left_out {
-            if opts.strict_columns {
-                return Err(crate::read::InputError::new(
-                    &m.path,
-                    Some(dataset),
-                    format!("{why} (--strict-columns: no dataset may be left out)"),
-                )
-                .into());
-            }
-            events.notice(format!(
+    if opts.strict_columns {
+        refuse_left_out(mappings)?;
+    }
+    for notice in left_out_notices(mappings) {
+        events.notice(notice);
+    }
+    Ok(())
+}
+
+/// `--strict-columns`: refuse the first input with a dataset left out, naming it.
+pub(crate) fn refuse_left_out(mappings: &[FileMapping]) -> Result<(), crate::read::InputError> {
+    match mappings
+        .iter()
+        .find_map(|m| m.left_out.first().map(|d| (m, d)))
+    {
+        Some((m, (dataset, why))) => Err(crate::read::InputError::new(
+            &m.path,
+            Some(dataset),
+            format!("{why} (--strict-columns: no dataset may be left out)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One notice per dataset left out of `mappings`.
+pub(crate) fn left_out_notices(mappings: &[FileMapping]) -> impl Iterator<Item = String> + '_ {
+    mappings.iter().flat_map(|m| {
+        m.left_out.iter().map(move |(dataset, why)| {
+            format!(
                 "notice: {}: dataset `{dataset}` left out: {why} (--strict-columns refuses the \
                  file instead)",
                 m.path.display()
-            ));
-        }
-    }
-    Ok(())
+            )
+        })
+    })
 }
 
 /// The output root to write to (none in a dry run), how the run starts there, and the

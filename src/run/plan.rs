@@ -212,11 +212,14 @@ pub(crate) fn settings_args(s: &Settings) -> Vec<String> {
     a
 }
 
-/// Cut the run of `s` over `mappings` into `parts` parts balanced by stored bytes.
+/// Cut the run of `s` over `mappings` into `parts` parts balanced by stored bytes. With
+/// `strict_columns` an input with a dataset left out is refused now, and every part is
+/// converted with `--strict-columns` too.
 pub(crate) fn make_plan(
     s: &Settings,
     mappings: &[FileMapping],
     parts: usize,
+    strict_columns: bool,
 ) -> Result<Plan, PlanError> {
     if parts == 0 {
         return Err(PlanError::NoParts);
@@ -227,6 +230,9 @@ pub(crate) fn make_plan(
     // The columns the parts will read: their read units follow from them.
     let chosen = crate::run::build::chosen_columns(s, mappings).map_err(RunError::from)?;
     let mappings = &chosen[..];
+    if strict_columns {
+        crate::run::build::refuse_left_out(mappings).map_err(RunError::from)?;
+    }
     let units = unit_spans(s, mappings)?;
     if units.len() < parts {
         return Err(PlanError::TooManyParts { units: units.len() });
@@ -273,7 +279,10 @@ pub(crate) fn make_plan(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         config_hash: s.config_hash(),
         settings: s.output_settings_json(),
-        args: settings_args(s),
+        args: settings_args(s)
+            .into_iter()
+            .chain(strict_columns.then(|| "--strict-columns".to_string()))
+            .collect(),
         inputs,
         units: units.len() as u64,
         parts: out,

@@ -179,8 +179,9 @@ def test_plugin_filters_refused_then_read_with_hdf5plugin(tmp_path, name, fid):
 def test_bool_columns_and_columns_left_out(tmp_path):
     """numpy bool (h5py: an enum FALSE/TRUE over int8) becomes an Arrow bool column, 1-D and
     2-D; another enum becomes its labels, dictionary-encoded (a value that is no member: its
-    number); a compound is left out with a notice and recorded in the manifest, unless
-    --strict-columns, which refuses the file before anything is written."""
+    number); a compound with an object reference (no column can carry one) is left out with
+    a notice naming the member and recorded in the manifest, unless --strict-columns, which
+    refuses the file before anything is written."""
     h5 = tmp_path / "columns.h5"
     write(h5)
     rng = np.random.default_rng(3)
@@ -189,13 +190,12 @@ def test_bool_columns_and_columns_left_out(tmp_path):
     with h5py.File(h5, "a") as f:
         f.create_dataset("is_decoy", data=flags)
         f.create_dataset("flags3", data=pairs)
-        f.create_dataset("pair", data=np.array([(i, float(i)) for i in range(N)],
-                                               dtype=[("a", "i4"), ("b", "f8")]))
+        f.create_dataset("pair", shape=(N,), dtype=[("a", "i4"), ("r", h5py.ref_dtype)])
         level = h5py.enum_dtype({"LOW": 0, "MID": 1, "HIGH": 2}, basetype="i1")
         f.create_dataset("level", data=(np.arange(N) % 4).astype("i1"), dtype=level)
     out = tmp_path / "out"
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", out)
-    assert "dataset `pair` left out: unsupported dtype compound" in r.stderr, r.stderr
+    assert "dataset `pair` left out: member `r`: unsupported dtype reference" in r.stderr, r.stderr
     assert "`level`" not in r.stderr, r.stderr
     t = table(out)
     assert t.schema.field("is_decoy").type == "bool"
@@ -207,12 +207,132 @@ def test_bool_columns_and_columns_left_out(tmp_path):
     assert t["level"].to_pylist() == [["LOW", "MID", "HIGH", "3"][i % 4] for i in range(N)]
     m = json.loads((out / "_manifest.json").read_text())
     left = {x["dataset"]: x["reason"] for x in m["inputs"][0]["left_out"]}
-    assert left == {"pair": "unsupported dtype compound"}, left
+    assert left == {"pair": "member `r`: unsupported dtype reference"}, left
 
     strict = tmp_path / "strict"
     r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", strict, "--strict-columns", code=2)
-    assert "--strict-columns" in r.stderr and "dataset `" in r.stderr, r.stderr
+    assert "dataset `pair`: member `r`: unsupported dtype reference (--strict-columns" in r.stderr, r.stderr
     assert not strict.exists()
+
+    # A plan says so too, and with --strict-columns refuses before any part runs; its parts
+    # then run with --strict-columns.
+    plan = tmp_path / "_plan.json"
+    args = ("plan", "--input-hdf5", h5, "--parts", "2", "--batch-size", "512", "--output", plan)
+    r = run_msms(*args, "--strict-columns", code=2)
+    assert "dataset `pair`: member `r`: unsupported dtype reference (--strict-columns" in r.stderr, r.stderr
+    assert not plan.exists()
+    r = run_msms(*args)
+    assert "dataset `pair` left out: member `r`" in r.stderr, r.stderr
+    assert "--strict-columns" not in json.loads(plan.read_text())["args"]
+    with h5py.File(h5, "a") as f:
+        del f["pair"]
+    run_msms(*args, "--strict-columns")
+    assert "--strict-columns" in json.loads(plan.read_text())["args"]
+    parts = tmp_path / "parts"
+    for k in ("0", "1"):
+        run_msms("build-shards", "--plan", plan, "--part", k, "--output-root", parts, "-q")
+    run_msms("merge", parts)
+    assert table(parts)["is_decoy"].to_pylist() == flags.tolist()
+
+
+LEVELS = {"LOW": 0, "MID": 1, "HIGH": 2}
+
+
+def write_nested(h5: Path) -> None:
+    """`write`'s file with the nested columns h5py writes: a compound of every member kind
+    (numbers, UTF-8 and fixed strings, bool, an enum, a subarray, a nested compound), an
+    (N, 3) array of compounds, (N, 2) enums and strings, and a (N,) dataset of a subarray
+    type (HDF5 array type)."""
+    write(h5)
+    rng = np.random.default_rng(11)
+    level = h5py.enum_dtype(LEVELS, basetype="i1")
+    inner = np.dtype([("a", "u2"), ("b", "f4")])
+    dt = np.dtype([("scan", "i4"), ("score", "f8"), ("tag", h5py.string_dtype("utf-8")),
+                   ("code", "S4"), ("ok", "?"), ("level", level), ("xy", "f4", (2, 2)),
+                   ("inner", inner)])
+    meta = np.empty(N, dtype=dt)
+    meta["scan"] = np.arange(N) - 7
+    meta["score"] = rng.random(N)
+    meta["tag"] = [f"t{i}\u00e9" for i in range(N)]
+    meta["code"] = [b"c%d" % (i % 100) for i in range(N)]
+    meta["ok"] = np.arange(N) % 3 == 0
+    meta["level"] = np.arange(N) % 4  # 3 is no member
+    meta["xy"] = rng.random((N, 2, 2))
+    meta["inner"]["a"] = np.arange(N) % 65000
+    meta["inner"]["b"] = rng.random(N)
+    with h5py.File(h5, "a") as f:
+        f.create_dataset("meta", data=meta, chunks=(256,), compression="gzip", shuffle=True)
+        f.create_dataset("pairs", data=np.array([[(i, j + 0.5) for j in range(3)] for i in range(N)],
+                                                dtype=[("a", "i4"), ("b", "f8")]))
+        f.create_dataset("levels2", data=(np.arange(2 * N).reshape(N, 2) % 3).astype("i1"),
+                         dtype=level)
+        f.create_dataset("tags2", data=[[f"a{i}", f"b{i}"] for i in range(N)],
+                         dtype=h5py.string_dtype())
+        f.create_dataset("vec3", shape=(N,), dtype=np.dtype(("f4", (3,))))
+        f["vec3"][:] = rng.random((N, 3)).astype("f4")
+
+
+def h5_as_py(v, dt: np.dtype):
+    """One value h5py read, as pyarrow's `to_pylist` gives the column msms wrote: compounds
+    as dicts, arrays as flat lists (C order), strings decoded, enums (h5py keeps their
+    members in the dtype) as labels, a value that is no member as its number."""
+    if dt.names:
+        return {n: h5_as_py(v[n], dt.fields[n][0]) for n in dt.names}
+    if dt.subdtype is not None:
+        return [h5_as_py(x, dt.subdtype[0]) for x in np.asarray(v).reshape(-1)]
+    if isinstance(v, bytes):
+        return v.decode()
+    members = h5py.check_enum_dtype(dt)
+    if members is not None:
+        labels = {value: label for label, value in members.items()}
+        return labels.get(int(v), str(int(v)))
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def test_compounds_become_structs_and_arrays_fixed_size_lists(tmp_path):
+    """Compounds become Arrow structs (members in order, each of its own kind; a nested
+    compound a nested struct, a subarray member a fixed-size list), (N, k) datasets of any
+    kind and HDF5 array types fixed-size lists: every row equals what h5py reads, the same
+    bytes with --decode libhdf5 and one worker; DuckDB and polars read the nested columns;
+    labels inside are dictionary-encoded in the file."""
+    h5 = tmp_path / "nested.h5"
+    write_nested(h5)
+    out = tmp_path / "out"
+    convert(h5, out)
+    t = table(out)
+    assert str(t.schema.field("meta").type) == (
+        "struct<scan: int32 not null, score: double not null, tag: string not null, "
+        "code: string not null, ok: bool not null, level: dictionary<values=string, "
+        "indices=int32, ordered=0> not null, xy: fixed_size_list<item: float not null>[4] not null, "
+        "inner: struct<a: uint16 not null, b: float not null> not null>")
+    assert str(t.schema.field("pairs").type) == (
+        "fixed_size_list<item: struct<a: int32 not null, b: double not null> not null>[3]")
+    assert str(t.schema.field("vec3").type) == "fixed_size_list<item: float not null>[3]"
+    with h5py.File(h5, "r") as f:
+        for name in ["meta", "pairs", "levels2", "tags2", "vec3"]:
+            d = f[name]
+            row_type = np.dtype((d.dtype, d.shape[1:])) if d.ndim > 1 else d.dtype
+            raw = d[:]
+            assert t[name].to_pylist() == [h5_as_py(raw[i], row_type) for i in range(N)], name
+    m = json.loads((out / "_manifest.json").read_text())
+    assert "left_out" not in m["inputs"][0]
+    for flags in (["--decode", "libhdf5"], ["--num-workers", "1"]):
+        again = tmp_path / ("again" + flags[0])
+        convert(h5, again, *flags)
+        assert json.loads((again / "_manifest.json").read_text())["dataset_digest"] == m["dataset_digest"]
+    shard = out / m["shards"][0]["path"]
+    col = pq.ParquetFile(shard).metadata.row_group(0)
+    enc = {col.column(i).path_in_schema: col.column(i).encodings for i in range(col.num_columns)}
+    assert "RLE_DICTIONARY" in enc["meta.level"] and "RLE_DICTIONARY" in enc["levels2.list.item"]
+    assert "RLE_DICTIONARY" not in enc["meta.tag"]
+    import duckdb
+    import polars as pl
+    row = duckdb.connect().execute(f"SELECT meta.inner.a, meta.level, pairs[2].b, vec3[3] FROM '{shard}' "
+                     "ORDER BY spectrum_id LIMIT 1 OFFSET 10").fetchone()
+    assert row == (10, "HIGH", 1.5, pytest.approx(t["vec3"][10].as_py()[2]))
+    p = pl.read_parquet(shard).sort("spectrum_id")
+    assert p["meta"].struct.field("tag")[10] == "t10\u00e9"
+    assert p["meta"].struct.field("scan").to_list() == t["meta"].combine_chunks().field("scan").to_pylist()
 
 
 def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
@@ -258,7 +378,7 @@ def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
     assert columns(both) == ["smiles"] and table(both).num_rows == 2 * N
     # A dataset left out can be excluded too, so that --strict-columns passes.
     with h5py.File(other, "a") as f:
-        f.create_dataset("pair", data=np.zeros(N, dtype=[("a", "i4"), ("b", "f8")]))
+        f.create_dataset("pair", shape=(N,), dtype=[("a", "i4"), ("r", h5py.ref_dtype)])
     strict = tmp_path / "strict_excluded"
     convert(other, strict, "--strict-columns", "--exclude-columns", "pair")
     assert columns(strict) == ["smiles"]

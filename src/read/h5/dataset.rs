@@ -5,10 +5,8 @@ use std::ffi::{c_char, c_void, CStr};
 
 use hdf5_sys::{h5, h5d, h5p, h5s, h5t};
 
-use super::{
-    check, cstring, lock, string_type, DType, DatasetInfo, File, H5Error, Hid, Layout, Native,
-};
-use hdf5_sys::h5i::hid_t;
+use super::types::{path_width, type_at, wrap_at, TypePath};
+use super::{check, cstring, lock, string_type, DatasetInfo, File, H5Error, Hid, Layout, Native};
 
 /// Highest dataset rank whose chunks [`Dataset::chunk_index`] reports.
 pub const MAX_CHUNK_RANK: usize = 3;
@@ -67,7 +65,7 @@ impl Dataset {
                 return Err(H5Error::new("H5Sget_simple_extent_dims", o.as_str()));
             }
             let ftype = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", o)?;
-            let dtype = describe_type(ftype.0);
+            let dtype = super::types::describe_type(ftype.0);
             let dcpl = Hid::check(
                 h5d::H5Dget_create_plist(self.id.0),
                 "H5Dget_create_plist",
@@ -372,139 +370,39 @@ impl Dataset {
         count: u64,
         out: &mut Vec<T>,
     ) -> Result<(), H5Error> {
+        self.read_rows_at(start, count, &[], out)
+    }
+
+    /// [`Dataset::read_rows`] of the leaf at `path` inside each element (a compound member,
+    /// an array type's values): `out` holds [`path_width`] values per element.
+    pub fn read_rows_at<T: Native>(
+        &self,
+        start: u64,
+        count: u64,
+        path: &TypePath,
+        out: &mut Vec<T>,
+    ) -> Result<(), H5Error> {
         let _g = lock();
         let (fspace, mspace, elems) = self.row_selection(start, count)?;
+        let what = format!("{} rows {start}..{}", self.object, start + count);
+        // SAFETY: H5Tcopy of a predefined type, owned by the Hid.
+        let leaf = Hid::check(unsafe { h5t::H5Tcopy(T::mem_type()) }, "H5Tcopy", &what)?;
+        let mtype = wrap_at(leaf, path, &what)?;
         out.clear();
-        out.resize(elems, T::default());
-        // SAFETY: out holds exactly `elems` values of the memory type, matching mspace.
+        out.resize(elems * path_width(path), T::default());
+        // SAFETY: out holds exactly `elems` values of the memory type (path_width leaf values
+        // of T each, densely packed), matching mspace.
         let st = unsafe {
             h5d::H5Dread(
                 self.id.0,
-                T::mem_type(),
+                mtype.0,
                 mspace.0,
                 fspace.0,
                 h5p::H5P_DEFAULT,
                 out.as_mut_ptr() as *mut c_void,
             )
         };
-        check(
-            st,
-            "H5Dread",
-            &format!("{} rows {start}..{}", self.object, start + count),
-        )
-    }
-
-    /// Read vlen byte sequences (`h5py.vlen_dtype(bytes)`) of the selection as strings.
-    fn read_vlen_bytes(
-        &self,
-        mspace: &Hid,
-        fspace: &Hid,
-        elems: usize,
-        what: &str,
-        out: &mut Vec<String>,
-    ) -> Result<Vec<u64>, H5Error> {
-        #[repr(C)]
-        struct Hvl {
-            len: usize,
-            p: *mut c_void,
-        }
-        // SAFETY: the memory type is a vlen of native uchar, whose elements are `hvl_t`
-        // (`Hvl`, the same layout); each filled sequence points at `len` bytes, freed by
-        // H5Treclaim after copying out.
-        unsafe {
-            // The base's own signedness: libhdf5 would clip signed bytes >= 0x80 to 0 when
-            // converting int8 to uint8 (C writers' `char` is signed on x86).
-            let ftype = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", what)?;
-            let base = Hid::check(h5t::H5Tget_super(ftype.0), "H5Tget_super", what)?;
-            let byte = if h5t::H5Tget_sign(base.0) == h5t::H5T_sign_t::H5T_SGN_2 {
-                *h5t::H5T_NATIVE_SCHAR
-            } else {
-                *h5t::H5T_NATIVE_UCHAR
-            };
-            let mtype = Hid::check(h5t::H5Tvlen_create(byte), "H5Tvlen_create", what)?;
-            let mut seqs: Vec<Hvl> = (0..elems)
-                .map(|_| Hvl {
-                    len: 0,
-                    p: std::ptr::null_mut(),
-                })
-                .collect();
-            let status = h5d::H5Dread(
-                self.id.0,
-                mtype.0,
-                mspace.0,
-                fspace.0,
-                h5p::H5P_DEFAULT,
-                seqs.as_mut_ptr() as *mut c_void,
-            );
-            let read = check(status, "H5Dread", what);
-            let mut invalid = Vec::new();
-            if read.is_ok() {
-                for (i, s) in seqs.iter().enumerate() {
-                    let bytes = if s.p.is_null() || s.len == 0 {
-                        &[][..]
-                    } else {
-                        std::slice::from_raw_parts(s.p as *const u8, s.len)
-                    };
-                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                    out.push(lossy(&bytes[..end], i, &mut invalid));
-                }
-            }
-            let reclaimed = h5t::H5Treclaim(
-                mtype.0,
-                mspace.0,
-                h5p::H5P_DEFAULT,
-                seqs.as_mut_ptr() as *mut c_void,
-            );
-            read?;
-            check(reclaimed, "H5Treclaim", what)?;
-            Ok(invalid)
-        }
-    }
-
-    /// The members of an enum dataset's type, `(label, value)` in the type's order.
-    pub fn enum_members(&self) -> Result<Vec<(String, i64)>, H5Error> {
-        let _g = lock();
-        let o = &self.object;
-        // SAFETY: valid ids; each member value is read into an 8-byte buffer (the base is at
-        // most 8 bytes: `DType::Enum`), then converted to i64 by H5Tconvert from the base
-        // type; member names are freed with H5free_memory.
-        unsafe {
-            let t = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", o)?;
-            let base = Hid::check(h5t::H5Tget_super(t.0), "H5Tget_super", o)?;
-            let n = h5t::H5Tget_nmembers(t.0);
-            if n < 0 {
-                return Err(H5Error::new("H5Tget_nmembers", o.as_str()));
-            }
-            let mut out = Vec::with_capacity(n as usize);
-            for i in 0..n as u32 {
-                let name = h5t::H5Tget_member_name(t.0, i);
-                if name.is_null() {
-                    return Err(H5Error::new("H5Tget_member_name", o.as_str()));
-                }
-                let label = CStr::from_ptr(name).to_string_lossy().into_owned();
-                h5::H5free_memory(name as *mut c_void);
-                let mut raw = [0u8; 8];
-                check(
-                    h5t::H5Tget_member_value(t.0, i, raw.as_mut_ptr() as *mut c_void),
-                    "H5Tget_member_value",
-                    o,
-                )?;
-                check(
-                    h5t::H5Tconvert(
-                        base.0,
-                        *h5t::H5T_NATIVE_INT64,
-                        1,
-                        raw.as_mut_ptr() as *mut c_void,
-                        std::ptr::null_mut(),
-                        h5p::H5P_DEFAULT,
-                    ),
-                    "H5Tconvert",
-                    o,
-                )?;
-                out.push((label, i64::from_ne_bytes(raw)));
-            }
-            Ok(out)
-        }
+        check(st, "H5Dread", &what)
     }
 
     /// Read string rows (variable- or fixed-length, any padding) and append them to `out`;
@@ -516,37 +414,182 @@ impl Dataset {
         count: u64,
         out: &mut Vec<String>,
     ) -> Result<Vec<u64>, H5Error> {
+        self.read_strings_at(start, count, &[], out)
+    }
+
+    /// [`Dataset::read_strings`] of the leaf at `path` inside each element: `out` gets
+    /// [`path_width`] strings per element, and the positions returned count those strings
+    /// (from the first of row `start`), not rows.
+    pub fn read_strings_at(
+        &self,
+        start: u64,
+        count: u64,
+        path: &TypePath,
+        out: &mut Vec<String>,
+    ) -> Result<Vec<u64>, H5Error> {
         let _g = lock();
         let o = &self.object;
         let (fspace, mspace, elems) = self.row_selection(start, count)?;
         let what = format!("{o} rows {start}..{}", start + count);
-        // SAFETY: the memory buffers match the memory type and the selection size; vlen
-        // buffers are reclaimed with H5Treclaim after copying out.
+        let elems = elems * path_width(path);
+        // SAFETY: type queries on valid ids.
+        let ftype = Hid::check(unsafe { h5d::H5Dget_type(self.id.0) }, "H5Dget_type", o)?;
+        let leaf = type_at(&ftype, path, o)?;
+        let read = Read {
+            ds: self,
+            mspace: &mspace,
+            fspace: &fspace,
+            what: &what,
+        };
+        // SAFETY: type queries on the valid leaf type.
+        let (vlen, variable_str) = unsafe {
+            (
+                h5t::H5Tget_class(leaf.0) == h5t::H5T_class_t::H5T_VLEN,
+                h5t::H5Tis_variable_str(leaf.0) > 0,
+            )
+        };
+        if vlen {
+            read.vlen_bytes(&leaf, path, elems, out)
+        } else if variable_str {
+            read.vlen_strings(&leaf, path, elems, out)
+        } else {
+            read.fixed_strings(&leaf, path, elems, out)
+        }
+    }
+}
+
+/// One string read: the dataset and its selection (the caller holds the lock).
+struct Read<'a> {
+    ds: &'a Dataset,
+    mspace: &'a Hid,
+    fspace: &'a Hid,
+    /// `file:/dataset rows a..b`, for errors.
+    what: &'a str,
+}
+
+/// A variable-length sequence in memory (libhdf5's `hvl_t`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Hvl {
+    len: usize,
+    p: *mut c_void,
+}
+
+impl Read<'_> {
+    /// Read the selection as memory type `mtype` into `buf` (one value per element), hand
+    /// the filled values to `take`, then free what libhdf5 allocated for them.
+    ///
+    /// # Safety
+    /// `buf` must hold exactly one value of `mtype`'s layout per selected element, each
+    /// null or empty before the read.
+    unsafe fn reclaimed<E>(
+        &self,
+        mtype: &Hid,
+        mut buf: Vec<E>,
+        take: impl FnOnce(&[E]),
+    ) -> Result<(), H5Error> {
+        // SAFETY: `buf` matches the memory type and the selection (the caller's contract).
+        let status = unsafe {
+            h5d::H5Dread(
+                self.ds.id.0,
+                mtype.0,
+                self.mspace.0,
+                self.fspace.0,
+                h5p::H5P_DEFAULT,
+                buf.as_mut_ptr() as *mut c_void,
+            )
+        };
+        if status >= 0 {
+            take(&buf);
+        }
+        // libhdf5's error stack is cleared by the next call: take the read's first.
+        let read = check(status, "H5Dread", self.what);
+        // Freed whether or not the read completed: a failed read may have filled some values
+        // (the rest are null, which H5Treclaim skips).
+        // SAFETY: the same buffer, memory type and selection as the read.
+        let reclaimed = unsafe {
+            h5t::H5Treclaim(
+                mtype.0,
+                self.mspace.0,
+                h5p::H5P_DEFAULT,
+                buf.as_mut_ptr() as *mut c_void,
+            )
+        };
+        read?;
+        check(reclaimed, "H5Treclaim", self.what)
+    }
+
+    /// Vlen byte sequences (`h5py.vlen_dtype(bytes)`; `leaf` is their type) as strings, cut
+    /// at the first NUL.
+    fn vlen_bytes(
+        &self,
+        leaf: &Hid,
+        path: &TypePath,
+        elems: usize,
+        out: &mut Vec<String>,
+    ) -> Result<Vec<u64>, H5Error> {
+        let what = self.what;
+        // The base's own signedness: libhdf5 would clip signed bytes >= 0x80 to 0 when
+        // converting int8 to uint8 (C writers' `char` is signed on x86).
+        // SAFETY: type queries and a vlen type created from a predefined one, on valid ids.
+        let vlen = unsafe {
+            let base = Hid::check(h5t::H5Tget_super(leaf.0), "H5Tget_super", what)?;
+            let byte = if h5t::H5Tget_sign(base.0) == h5t::H5T_sign_t::H5T_SGN_2 {
+                *h5t::H5T_NATIVE_SCHAR
+            } else {
+                *h5t::H5T_NATIVE_UCHAR
+            };
+            Hid::check(h5t::H5Tvlen_create(byte), "H5Tvlen_create", what)?
+        };
+        let mtype = wrap_at(vlen, path, what)?;
+        let empty = Hvl {
+            len: 0,
+            p: std::ptr::null_mut(),
+        };
+        let mut invalid = Vec::new();
+        // SAFETY: the memory type is (one-member compounds or arrays around) a vlen of
+        // native bytes, whose elements are `hvl_t` (`Hvl`, the same layout), densely packed;
+        // each filled sequence points at `len` bytes until reclaimed.
         unsafe {
-            let ftype = Hid::check(h5d::H5Dget_type(self.id.0), "H5Dget_type", o)?;
-            if h5t::H5Tget_class(ftype.0) == h5t::H5T_class_t::H5T_VLEN {
-                return self.read_vlen_bytes(&mspace, &fspace, elems, &what, out);
-            }
-            if h5t::H5Tis_variable_str(ftype.0) > 0 {
-                // The file's character set: libhdf5 does not convert between ASCII and UTF-8
-                // (the bytes are taken as they are, and checked as UTF-8 below).
-                let mtype = string_type(None, o)?;
-                check(
-                    h5t::H5Tset_cset(mtype.0, h5t::H5Tget_cset(ftype.0)),
-                    "H5Tset_cset",
-                    o,
-                )?;
-                let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); elems];
-                let status = h5d::H5Dread(
-                    self.id.0,
-                    mtype.0,
-                    mspace.0,
-                    fspace.0,
-                    h5p::H5P_DEFAULT,
-                    ptrs.as_mut_ptr() as *mut c_void,
-                );
-                let mut invalid = Vec::new();
-                if status >= 0 {
+            self.reclaimed(&mtype, vec![empty; elems], |seqs: &[Hvl]| {
+                for (i, s) in seqs.iter().enumerate() {
+                    let bytes = if s.p.is_null() || s.len == 0 {
+                        &[][..]
+                    } else {
+                        std::slice::from_raw_parts(s.p as *const u8, s.len)
+                    };
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    out.push(lossy(&bytes[..end], i, &mut invalid));
+                }
+            })?;
+        }
+        Ok(invalid)
+    }
+
+    /// Variable-length strings (`leaf` is their type), in the file's character set.
+    fn vlen_strings(
+        &self,
+        leaf: &Hid,
+        path: &TypePath,
+        elems: usize,
+        out: &mut Vec<String>,
+    ) -> Result<Vec<u64>, H5Error> {
+        let what = self.what;
+        // The file's character set: libhdf5 does not convert between ASCII and UTF-8 (the
+        // bytes are taken as they are, and checked as UTF-8 below).
+        let str_type = string_type(None, what)?;
+        // SAFETY: type calls on valid ids.
+        let status = unsafe { h5t::H5Tset_cset(str_type.0, h5t::H5Tget_cset(leaf.0)) };
+        check(status, "H5Tset_cset", what)?;
+        let mtype = wrap_at(str_type, path, what)?;
+        let mut invalid = Vec::new();
+        // SAFETY: the memory type is (one-member compounds or arrays around) a C string
+        // pointer, densely packed; each filled pointer is NUL-terminated until reclaimed.
+        unsafe {
+            self.reclaimed(
+                &mtype,
+                vec![std::ptr::null_mut::<c_char>(); elems],
+                |ptrs| {
                     for (i, &p) in ptrs.iter().enumerate() {
                         let bytes = if p.is_null() {
                             &[][..]
@@ -555,51 +598,56 @@ impl Dataset {
                         };
                         out.push(lossy(bytes, i, &mut invalid));
                     }
-                }
-                // libhdf5's error stack is cleared by the next call: take the read's first.
-                let read = check(status, "H5Dread", &what);
-                // Freed whether or not the read completed: a failed read may have filled
-                // some pointers (the rest are null, which H5Treclaim skips).
-                let reclaimed = h5t::H5Treclaim(
-                    mtype.0,
-                    mspace.0,
-                    h5p::H5P_DEFAULT,
-                    ptrs.as_mut_ptr() as *mut c_void,
-                );
-                read?;
-                check(reclaimed, "H5Treclaim", &what)?;
-                Ok(invalid)
-            } else {
-                let size = h5t::H5Tget_size(ftype.0);
-                let pad = h5t::H5Tget_strpad(ftype.0);
-                let mtype = Hid::check(h5t::H5Tcopy(ftype.0), "H5Tcopy", o)?;
-                let mut buf = vec![0u8; size * elems];
-                check(
-                    h5d::H5Dread(
-                        self.id.0,
-                        mtype.0,
-                        mspace.0,
-                        fspace.0,
-                        h5p::H5P_DEFAULT,
-                        buf.as_mut_ptr() as *mut c_void,
-                    ),
-                    "H5Dread",
-                    &what,
-                )?;
-                let mut invalid = Vec::new();
-                for (i, raw) in buf.chunks_exact(size.max(1)).enumerate() {
-                    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                    let mut s = &raw[..end];
-                    if pad == h5t::H5T_str_t::H5T_STR_SPACEPAD {
-                        while let [rest @ .., b' '] = s {
-                            s = rest;
-                        }
-                    }
-                    out.push(lossy(s, i, &mut invalid));
-                }
-                Ok(invalid)
-            }
+                },
+            )?;
         }
+        Ok(invalid)
+    }
+
+    /// Fixed-length strings (`leaf` is their type), cut at the first NUL, trailing spaces
+    /// dropped when space-padded.
+    fn fixed_strings(
+        &self,
+        leaf: &Hid,
+        path: &TypePath,
+        elems: usize,
+        out: &mut Vec<String>,
+    ) -> Result<Vec<u64>, H5Error> {
+        let what = self.what;
+        // SAFETY: type queries and a copy on the valid leaf type.
+        let (size, pad, copy) = unsafe {
+            (
+                h5t::H5Tget_size(leaf.0),
+                h5t::H5Tget_strpad(leaf.0),
+                Hid::check(h5t::H5Tcopy(leaf.0), "H5Tcopy", what)?,
+            )
+        };
+        let mtype = wrap_at(copy, path, what)?;
+        let mut buf = vec![0u8; size * elems];
+        // SAFETY: buf holds `elems` strings of `size` bytes, the memory type's layout.
+        let status = unsafe {
+            h5d::H5Dread(
+                self.ds.id.0,
+                mtype.0,
+                self.mspace.0,
+                self.fspace.0,
+                h5p::H5P_DEFAULT,
+                buf.as_mut_ptr() as *mut c_void,
+            )
+        };
+        check(status, "H5Dread", what)?;
+        let mut invalid = Vec::new();
+        for (i, raw) in buf.chunks_exact(size.max(1)).enumerate() {
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            let mut s = &raw[..end];
+            if pad == h5t::H5T_str_t::H5T_STR_SPACEPAD {
+                while let [rest @ .., b' '] = s {
+                    s = rest;
+                }
+            }
+            out.push(lossy(s, i, &mut invalid));
+        }
+        Ok(invalid)
     }
 }
 
@@ -611,78 +659,6 @@ fn lossy(bytes: &[u8], i: usize, invalid: &mut Vec<u64>) -> String {
         Err(_) => {
             invalid.push(i as u64);
             String::from_utf8_lossy(bytes).into_owned()
-        }
-    }
-}
-
-/// Whether the enum type `t` is h5py's `bool`: a 1-byte integer base with exactly the
-/// members `FALSE` = 0 and `TRUE` = 1.
-fn h5py_bool(t: hid_t) -> bool {
-    // SAFETY: t is a valid enum datatype id; names returned by H5Tget_member_name are freed
-    // with H5free_memory; values are read into an i8 (the base is 1 byte, checked first).
-    unsafe {
-        if h5t::H5Tget_size(t) != 1 || h5t::H5Tget_nmembers(t) != 2 {
-            return false;
-        }
-        let mut members = Vec::new();
-        for i in 0..2u32 {
-            let name = h5t::H5Tget_member_name(t, i);
-            if name.is_null() {
-                return false;
-            }
-            let text = CStr::from_ptr(name).to_string_lossy().into_owned();
-            h5::H5free_memory(name as *mut c_void);
-            let mut value: i8 = -1;
-            if h5t::H5Tget_member_value(t, i, &mut value as *mut i8 as *mut c_void) < 0 {
-                return false;
-            }
-            members.push((text, value));
-        }
-        members.sort();
-        members == [("FALSE".to_string(), 0), ("TRUE".to_string(), 1)]
-    }
-}
-
-/// Whether the vlen type `t` is a sequence of 1-byte integers.
-fn vlen_of_bytes(t: hid_t) -> bool {
-    // SAFETY: t is a valid vlen datatype id; the base type is released below.
-    unsafe {
-        let base = h5t::H5Tget_super(t);
-        if base < 0 {
-            return false;
-        }
-        let bytes =
-            h5t::H5Tget_class(base) == h5t::H5T_class_t::H5T_INTEGER && h5t::H5Tget_size(base) == 1;
-        h5t::H5Tclose(base);
-        bytes
-    }
-}
-
-fn describe_type(t: hid_t) -> DType {
-    // SAFETY: t is a valid datatype id.
-    unsafe {
-        let size = h5t::H5Tget_size(t);
-        match h5t::H5Tget_class(t) {
-            h5t::H5T_class_t::H5T_INTEGER => DType::Int {
-                size,
-                signed: h5t::H5Tget_sign(t) == h5t::H5T_sign_t::H5T_SGN_2,
-            },
-            h5t::H5T_class_t::H5T_FLOAT => DType::Float { size },
-            h5t::H5T_class_t::H5T_STRING => {
-                if h5t::H5Tis_variable_str(t) > 0 {
-                    DType::VarString
-                } else {
-                    DType::FixedString { size }
-                }
-            }
-            h5t::H5T_class_t::H5T_VLEN if vlen_of_bytes(t) => DType::VarBytes,
-            h5t::H5T_class_t::H5T_ENUM if h5py_bool(t) => DType::Bool,
-            h5t::H5T_class_t::H5T_ENUM if (1..=8).contains(&size) => DType::Enum { size },
-            other => DType::Other(
-                format!("{other:?}")
-                    .trim_start_matches("H5T_")
-                    .to_lowercase(),
-            ),
         }
     }
 }

@@ -8,8 +8,10 @@
 //! stack printing is switched off once at start-up.
 //!
 //! This module owns the lock, the errors, owned identifiers, element and dataset
-//! descriptions and opening files; `dataset` reads datasets (metadata, chunk index, row
-//! hyperslabs) and `write` creates and writes them.
+//! descriptions and opening files; `types` describes stored types (through compounds and
+//! array types) and builds the memory types that read one member of them; `dataset` reads
+//! datasets (metadata, chunk index, row hyperslabs of numbers and strings, whole or one
+//! member) and `write` creates and writes them.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
@@ -21,9 +23,11 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use h5i::hid_t;
 
 mod dataset;
+mod types;
 mod write;
 
 pub use dataset::{ChunkRecord, Dataset, RawFilter, MAX_CHUNK_RANK};
+pub use types::{path_width, Step, TypePath};
 pub use write::{Storage, WriteType};
 
 static LOCK: ReentrantMutex<()> = ReentrantMutex::new(());
@@ -194,11 +198,27 @@ pub enum DType {
     Enum {
         /// Bytes per element.
         size: usize,
+        /// `(label, value)` in the type's order.
+        members: Vec<(String, i64)>,
+    },
+    /// A compound (a numpy structured type): its members in the type's order.
+    Compound {
+        /// Bytes per element.
+        size: usize,
+        /// `(name, type)` of each member.
+        members: Vec<(String, DType)>,
+    },
+    /// An array type (a numpy subarray, a C array member): `dims` values of `base` each.
+    Array {
+        /// The array's dimensions.
+        dims: Vec<u64>,
+        /// The element type.
+        base: Box<DType>,
     },
     /// Variable-length sequence of bytes (1-byte integers), as h5py writes
     /// `h5py.vlen_dtype(bytes)` or `vlen_dtype(np.uint8)`: read as strings.
     VarBytes,
-    /// Anything else (compound, enum, opaque, reference, vlen sequence, …), by class name.
+    /// Anything else (opaque, reference, vlen sequence, bitfield, time, …), by class name.
     Other(String),
 }
 
@@ -214,7 +234,11 @@ impl DType {
             }
             DType::VarString | DType::VarBytes => Some(16),
             DType::Bool => Some(1),
-            DType::Enum { size } => Some(size),
+            DType::Enum { size, .. } | DType::Compound { size, .. } => Some(size),
+            DType::Array { ref dims, ref base } => base.stored_size().and_then(|s| {
+                dims.iter()
+                    .try_fold(s, |acc, &d| acc.checked_mul(d as usize))
+            }),
             DType::Other(_) => None,
         }
     }
@@ -233,7 +257,19 @@ impl std::fmt::Display for DType {
             DType::VarString => f.write_str("vlen-str"),
             DType::VarBytes => f.write_str("vlen-bytes"),
             DType::Bool => f.write_str("bool"),
-            DType::Enum { size } => write!(f, "enum{}", size * 8),
+            DType::Enum { size, .. } => write!(f, "enum{}", size * 8),
+            DType::Compound { members, .. } => {
+                f.write_str("compound{")?;
+                for (i, (name, t)) in members.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{name}: {t}")?;
+                }
+                f.write_str("}")
+            }
+            DType::Array { dims, base } => {
+                let dims: Vec<String> = dims.iter().map(u64::to_string).collect();
+                write!(f, "{base}[{}]", dims.join("x"))
+            }
             DType::Other(c) => f.write_str(c),
         }
     }
