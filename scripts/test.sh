@@ -74,14 +74,16 @@ fi
 
 bash scripts/setup-python.sh
 # The Python package (pyproject.toml: maturin, PyO3): built by pip from the project as
-# `pip install .` builds it (`pip wheel .`: a release build; warm runs reuse target/release),
-# once, into target/wheels, then installed into the test venv (and by scripts/test-torch.sh
-# into the torch venv). Gives .venv/bin/msms and the module msms_shards, tested by
-# tests/python/test_package.py.
-echo "test.sh: pip wheel . && pip install msms_shards-*.whl (the msms-shards Python package)"
+# `pip install .` builds it (`pip wheel .`), once, into target/wheels, then installed into the
+# test venv (and by scripts/test-torch.sh into the torch venv). Gives .venv/bin/msms and the
+# module msms_shards, tested by tests/python/test_package.py. Built with cargo's dev profile
+# (MATURIN_PEP517_ARGS; `pip install .` builds release): the same code, from the artifacts the
+# Rust tests above just compiled (~50 s here, where a cold release build takes ~3 min).
+echo "test.sh: pip wheel . (dev profile) && pip install msms_shards-*.whl (the msms-shards Python package)"
 wheels="$target/wheels"
 rm -f "$wheels"/msms_shards-*.whl
-.venv/bin/pip wheel --quiet --no-cache-dir --no-deps --wheel-dir "$wheels" .
+MATURIN_PEP517_ARGS="--profile dev" \
+    .venv/bin/pip wheel --quiet --no-cache-dir --no-deps --wheel-dir "$wheels" .
 .venv/bin/pip install --quiet --no-deps --force-reinstall "$wheels"/msms_shards-*.whl
 bash scripts/ensure-chromium.sh
 # -rfEs: failures, errors and skips (with reasons) in the short summary; under CI,
