@@ -289,12 +289,12 @@ def h5_as_py(v, dt: np.dtype):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def test_compounds_become_structs_and_arrays_fixed_size_lists(tmp_path):
+def test_compounds_become_structs_and_arrays_fixed_size_lists(tmp_path, hf_datasets):
     """Compounds become Arrow structs (members in order, each of its own kind; a nested
     compound a nested struct, a subarray member a fixed-size list), (N, k) datasets of any
     kind and HDF5 array types fixed-size lists: every row equals what h5py reads, the same
-    bytes with --decode libhdf5 and one worker; DuckDB and polars read the nested columns;
-    labels inside are dictionary-encoded in the file."""
+    bytes with --decode libhdf5 and one worker; DuckDB, polars, pandas and Hugging Face
+    `datasets` read the nested columns; labels inside are dictionary-encoded in the file."""
     h5 = tmp_path / "nested.h5"
     write_nested(h5)
     out = tmp_path / "out"
@@ -333,6 +333,14 @@ def test_compounds_become_structs_and_arrays_fixed_size_lists(tmp_path):
     p = pl.read_parquet(shard).sort("spectrum_id")
     assert p["meta"].struct.field("tag")[10] == "t10\u00e9"
     assert p["meta"].struct.field("scan").to_list() == t["meta"].combine_chunks().field("scan").to_pylist()
+    frame = pq.read_table(shard).to_pandas().sort_values("spectrum_id")
+    assert frame["meta"].iloc[10]["level"] == "HIGH" and list(frame["levels2"].iloc[10]) == ["HIGH", "LOW"]
+    datasets, home = hf_datasets
+    hf = datasets.load_dataset("parquet", data_files=[str(shard)], split="train",
+                               cache_dir=str(home / "nested"))
+    assert hf["spectrum_id"] == t["spectrum_id"].to_pylist()
+    assert hf.features["meta"]["inner"]["a"].dtype == "uint16"
+    assert hf[10]["meta"] == t["meta"][10].as_py() and hf[10]["pairs"] == t["pairs"][10].as_py()
 
 
 def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
