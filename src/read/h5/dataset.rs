@@ -476,6 +476,24 @@ struct Hvl {
 }
 
 impl Read<'_> {
+    /// `H5Dread` of the selection as memory type `mtype` into `buf`.
+    ///
+    /// # Safety
+    /// `buf` must hold one value of `mtype`'s layout per selected element.
+    unsafe fn read_raw(&self, mtype: &Hid, buf: *mut c_void) -> h5::herr_t {
+        // SAFETY: the caller's contract; the ids are valid.
+        unsafe {
+            h5d::H5Dread(
+                self.ds.id.0,
+                mtype.0,
+                self.mspace.0,
+                self.fspace.0,
+                h5p::H5P_DEFAULT,
+                buf,
+            )
+        }
+    }
+
     /// Read the selection as memory type `mtype` into `buf` (one value per element), hand
     /// the filled values to `take`, then free what libhdf5 allocated for them.
     ///
@@ -489,16 +507,7 @@ impl Read<'_> {
         take: impl FnOnce(&[E]),
     ) -> Result<(), H5Error> {
         // SAFETY: `buf` matches the memory type and the selection (the caller's contract).
-        let status = unsafe {
-            h5d::H5Dread(
-                self.ds.id.0,
-                mtype.0,
-                self.mspace.0,
-                self.fspace.0,
-                h5p::H5P_DEFAULT,
-                buf.as_mut_ptr() as *mut c_void,
-            )
-        };
+        let status = unsafe { self.read_raw(mtype, buf.as_mut_ptr() as *mut c_void) };
         if status >= 0 {
             take(&buf);
         }
@@ -625,16 +634,7 @@ impl Read<'_> {
         let mtype = wrap_at(copy, path, what)?;
         let mut buf = vec![0u8; size * elems];
         // SAFETY: buf holds `elems` strings of `size` bytes, the memory type's layout.
-        let status = unsafe {
-            h5d::H5Dread(
-                self.ds.id.0,
-                mtype.0,
-                self.mspace.0,
-                self.fspace.0,
-                h5p::H5P_DEFAULT,
-                buf.as_mut_ptr() as *mut c_void,
-            )
-        };
+        let status = unsafe { self.read_raw(&mtype, buf.as_mut_ptr() as *mut c_void) };
         check(status, "H5Dread", what)?;
         let mut invalid = Vec::new();
         for (i, raw) in buf.chunks_exact(size.max(1)).enumerate() {
