@@ -278,12 +278,14 @@ impl FileMapping {
     }
 
     /// Decoded bytes of one row: peaks, the fixed columns and the pass-through columns
-    /// (strings counted as 64 bytes or their fixed size).
+    /// ([`value_bytes`] of each value).
     pub(crate) fn row_bytes(&self) -> u64 {
         let elem = match self.spectrum.elem {
             PeakElem::F32 => 4,
             PeakElem::F64 => 8,
         };
+        let dataset_value = |d: &str| self.dataset_info(d).map_or(64, |i| value_bytes(&i.dtype));
+        // `lsh` and `name` as 64 bytes (an int64 `lsh` too) or their fixed string size.
         let fixed_string = |d: &str| match self.dataset_info(d).map(|i| &i.dtype) {
             Some(DType::FixedString { size }) => (*size as u64).max(64),
             _ => 64,
@@ -295,8 +297,8 @@ impl FileMapping {
             + self
                 .passthrough
                 .iter()
-                .map(|p| p.width as u64 * p.kind.value_bytes(fixed_string(&p.dataset)))
-                .sum::<u64>()
+                .map(|p| (p.width as u64).saturating_mul(dataset_value(&p.dataset)))
+                .fold(0, u64::saturating_add)
     }
 
     /// Rows per chunk of the spectrum dataset (`None` when it is not chunked).
@@ -521,6 +523,25 @@ impl<'a> Picker<'a> {
             m.name = Some(d.name.clone());
         }
         Ok(())
+    }
+}
+
+/// Decoded bytes of one value stored as `d`, for sizing read units: its size for numbers,
+/// at least 64 bytes for a string or a label (the text and its offset), the members' sum for
+/// a compound, the elements' for an array type.
+fn value_bytes(d: &DType) -> u64 {
+    match d {
+        DType::Int { size, .. } | DType::Float { size } => *size as u64,
+        DType::FixedString { size } => (*size as u64).max(64),
+        DType::VarString | DType::VarBytes | DType::Enum { .. } | DType::Other(_) => 64,
+        DType::Bool => 1,
+        DType::Compound { members, .. } => members
+            .iter()
+            .map(|(_, t)| value_bytes(t))
+            .fold(0, u64::saturating_add),
+        DType::Array { dims, base } => dims
+            .iter()
+            .fold(value_bytes(base), |acc, &x| acc.saturating_mul(x)),
     }
 }
 

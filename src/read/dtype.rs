@@ -172,11 +172,6 @@ impl Elem {
         })
     }
 
-    /// Bytes per element.
-    pub(crate) fn size(self) -> usize {
-        with_elem!(self, T => std::mem::size_of::<T>())
-    }
-
     /// An integer type (signed or not)?
     pub(crate) fn is_int(self) -> bool {
         !matches!(self, Elem::F32 | Elem::F64)
@@ -269,19 +264,6 @@ impl ValueKind {
                     .collect(),
             ),
             ValueKind::List { item, dims } => list_type(item.arrow_type(), dims_len(dims)),
-        }
-    }
-
-    /// Decoded bytes of one value, for sizing read units (strings and labels counted as 64
-    /// bytes, `fixed` bytes when fixed-length strings are larger).
-    pub(crate) fn value_bytes(&self, fixed: u64) -> u64 {
-        match self {
-            ValueKind::Num(e) => e.size() as u64,
-            ValueKind::Str => fixed.max(64),
-            ValueKind::Bool => 1,
-            ValueKind::Label(_) => 64,
-            ValueKind::Struct(members) => members.iter().map(|(_, k)| k.value_bytes(64)).sum(),
-            ValueKind::List { item, dims } => dims_len(dims) as u64 * item.value_bytes(64),
         }
     }
 }
