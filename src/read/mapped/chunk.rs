@@ -120,73 +120,14 @@ pub fn decode_chunk(
             At::A(n) => (&bytemuck::cast_slice::<u64, u8>(a)[..n], &mut *b, false),
             At::B(n) => (&bytemuck::cast_slice::<u64, u8>(b)[..n], &mut *a, true),
         };
-        let wrap = |n: usize| if out_is_a { At::A(n) } else { At::B(n) };
-        cur = match *f {
-            ChunkFilter::Fletcher32 => {
-                if input.len() < 4 {
-                    return Err(ChunkError::ShortFletcher);
-                }
-                let (data, sum) = input.split_at(input.len() - 4);
-                let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
-                let got = fletcher32(data);
-                // libhdf5 also accepts the byte-swapped sum written by versions < 1.6.3.
-                let swapped = ((got & 0x00ff_00ff) << 8) | ((got >> 8) & 0x00ff_00ff);
-                if stored != got && stored != swapped {
-                    return Err(ChunkError::FletcherMismatch {
-                        stored,
-                        computed: got,
-                    });
-                }
-                match cur {
-                    At::Raw(lo, hi) => At::Raw(lo, hi - 4),
-                    At::A(n) => At::A(n - 4),
-                    At::B(n) => At::B(n - 4),
-                }
-            }
-            ChunkFilter::Deflate => {
-                if out.len() < cap.div_ceil(8) {
-                    out.resize(cap.div_ceil(8), 0);
-                }
-                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..cap];
-                let got = inflater.zlib_decompress(input, dst).map_err(|e| match e {
-                    libdeflater::DecompressionError::BadData => ChunkError::DeflateCorrupt,
-                    libdeflater::DecompressionError::InsufficientSpace => {
-                        ChunkError::DeflateTooLong
-                    }
-                })?;
-                wrap(got)
-            }
-            ChunkFilter::Lzf => {
-                let dst = sized(out, cap);
-                wrap(lzf_decompress(input, dst)?)
-            }
-            ChunkFilter::Zstd => {
-                if input.is_empty() {
-                    return Err(ChunkError::Zstd("no frame".into()));
-                }
-                let dst = sized(out, cap);
-                let got = zstd::bulk::decompress_to_buffer(input, dst).map_err(|e| {
-                    if e.to_string().contains("Destination buffer is too small") {
-                        ChunkError::TooLong("zstd")
-                    } else {
-                        ChunkError::Zstd(e.to_string())
-                    }
-                })?;
-                wrap(got)
-            }
-            ChunkFilter::Lz4 => {
-                let dst = sized(out, cap);
-                wrap(lz4_filter_decompress(input, dst)?)
-            }
-            ChunkFilter::Shuffle { elem } => {
-                let n = input.len();
-                if out.len() < n.div_ceil(8) {
-                    out.resize(n.div_ceil(8), 0);
-                }
-                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..n];
-                msms_kernels::unshuffle(input, elem, dst);
-                wrap(n)
-            }
+        cur = match undo_filter(*f, input, out, cap, inflater)? {
+            Undone::Trimmed(k) => match cur {
+                At::Raw(lo, hi) => At::Raw(lo, hi - k),
+                At::A(n) => At::A(n - k),
+                At::B(n) => At::B(n - k),
+            },
+            Undone::Written(n) if out_is_a => At::A(n),
+            Undone::Written(n) => At::B(n),
         };
     }
     let len = match cur {
@@ -210,6 +151,75 @@ pub fn decode_chunk(
         }
         At::A(_) => Buffer::A,
         At::B(_) => Buffer::B,
+    })
+}
+
+/// What undoing one filter left.
+enum Undone {
+    /// The input without its last `k` bytes (a checksum, checked).
+    Trimmed(usize),
+    /// `n` bytes written to the output buffer.
+    Written(usize),
+}
+
+/// Undo filter `f` on `input`: check and drop a checksum, or decode into `out` (grown to
+/// hold `cap` bytes, the most any stage may give).
+fn undo_filter(
+    f: ChunkFilter,
+    input: &[u8],
+    out: &mut Vec<u64>,
+    cap: usize,
+    inflater: &mut Decompressor,
+) -> Result<Undone, ChunkError> {
+    Ok(match f {
+        ChunkFilter::Fletcher32 => {
+            if input.len() < 4 {
+                return Err(ChunkError::ShortFletcher);
+            }
+            let (data, sum) = input.split_at(input.len() - 4);
+            let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
+            let got = fletcher32(data);
+            // libhdf5 also accepts the byte-swapped sum written by versions < 1.6.3.
+            let swapped = ((got & 0x00ff_00ff) << 8) | ((got >> 8) & 0x00ff_00ff);
+            if stored != got && stored != swapped {
+                return Err(ChunkError::FletcherMismatch {
+                    stored,
+                    computed: got,
+                });
+            }
+            Undone::Trimmed(4)
+        }
+        ChunkFilter::Deflate => {
+            let got = inflater
+                .zlib_decompress(input, sized(out, cap))
+                .map_err(|e| match e {
+                    libdeflater::DecompressionError::BadData => ChunkError::DeflateCorrupt,
+                    libdeflater::DecompressionError::InsufficientSpace => {
+                        ChunkError::DeflateTooLong
+                    }
+                })?;
+            Undone::Written(got)
+        }
+        ChunkFilter::Lzf => Undone::Written(lzf_decompress(input, sized(out, cap))?),
+        ChunkFilter::Zstd => {
+            if input.is_empty() {
+                return Err(ChunkError::Zstd("no frame".into()));
+            }
+            let got = zstd::bulk::decompress_to_buffer(input, sized(out, cap)).map_err(|e| {
+                if e.to_string().contains("Destination buffer is too small") {
+                    ChunkError::TooLong("zstd")
+                } else {
+                    ChunkError::Zstd(e.to_string())
+                }
+            })?;
+            Undone::Written(got)
+        }
+        ChunkFilter::Lz4 => Undone::Written(lz4_filter_decompress(input, sized(out, cap))?),
+        ChunkFilter::Shuffle { elem } => {
+            let n = input.len();
+            msms_kernels::unshuffle(input, elem, sized(out, n));
+            Undone::Written(n)
+        }
     })
 }
 
