@@ -101,15 +101,16 @@ pub(crate) fn plan_cmd(a: PlanArgs) -> i32 {
             return 2;
         }
     };
-    let plan = match crate::run::plan::make_plan(&settings, &mappings, a.parts, b.strict_columns) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("msms plan: {e}");
-            return 2;
-        }
-    };
-    if let Ok(chosen) = run::chosen_columns(&settings, &mappings) {
-        for notice in run::left_out_notices(&chosen) {
+    let (plan, left_out) =
+        match run::plan::make_plan(&settings, &mappings, a.parts, b.strict_columns) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("msms plan: {e}");
+                return 2;
+            }
+        };
+    if !b.quiet {
+        for notice in left_out {
             eprintln!("msms plan: {notice}");
         }
     }

@@ -13,13 +13,10 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::DataType;
 use msms_kernels::Orientation;
 
-use crate::read::dtype::{list_type, PeakElem, ValueKind};
+use crate::read::dtype::{width_type, PeakElem, ValueKind, MAX_ROW_VALUES};
 use crate::read::error::InputError;
 use crate::read::h5::{self, DType, DatasetInfo, Layout, ObjectKind};
 
-/// Largest number of values one row of a pass-through dataset may hold (guards allocation
-/// against absurd declared shapes).
-pub(crate) const MAX_ROW_VALUES: u64 = 1 << 20;
 /// Decoded input bytes one read unit may hold; wider rows give units (and row groups) of
 /// fewer than `batch_size` spectra, so memory stays bounded whatever the input declares.
 pub(crate) const UNIT_BYTES_BUDGET: u64 = 64 << 20;
@@ -62,12 +59,7 @@ pub struct PassColumn {
 impl PassColumn {
     /// The Arrow type of the output column.
     pub(crate) fn data_type(&self) -> DataType {
-        let inner = self.kind.arrow_type();
-        if self.width == 1 {
-            inner
-        } else {
-            list_type(inner, self.width)
-        }
+        width_type(self.kind.arrow_type(), self.width)
     }
 }
 
@@ -455,7 +447,7 @@ impl<'a> Picker<'a> {
 
     /// `d`'s name when it holds one number per spectrum.
     fn numeric_1d(&self, d: &DatasetInfo) -> Result<String, InputError> {
-        match ValueKind::of(&d.dtype, MAX_ROW_VALUES) {
+        match ValueKind::of(&d.dtype) {
             Ok(ValueKind::Num(_)) if d.shape.len() == 1 => Ok(d.name.clone()),
             Ok(ValueKind::Num(_)) => Err(InputError::new(
                 self.path,
@@ -496,7 +488,7 @@ impl<'a> Picker<'a> {
         m.charge = self.numeric(&["charge"])?;
         m.accuracy = self.numeric(&["instrument accuracy est."])?;
         if let Some(d) = self.pick(&["lsh"]) {
-            let kind = match ValueKind::of(&d.dtype, MAX_ROW_VALUES) {
+            let kind = match ValueKind::of(&d.dtype) {
                 Ok(k @ ValueKind::Num(e)) if e.is_int() && d.shape.len() == 1 => k,
                 Ok(ValueKind::Str) if d.shape.len() == 1 => ValueKind::Str,
                 _ => {
@@ -510,7 +502,7 @@ impl<'a> Picker<'a> {
             m.lsh = Some((d.name.clone(), kind));
         }
         if let Some(d) = self.pick(&["name", "file_name"]) {
-            if ValueKind::of(&d.dtype, MAX_ROW_VALUES) != Ok(ValueKind::Str) || d.shape.len() != 1 {
+            if ValueKind::of(&d.dtype) != Ok(ValueKind::Str) || d.shape.len() != 1 {
                 return Err(InputError::new(
                     self.path,
                     Some(&d.name),
@@ -546,23 +538,25 @@ fn value_bytes(d: &DType) -> u64 {
 }
 
 /// A per-spectrum dataset not assigned to a fixed column, as a pass-through column: any
-/// shape (N, ...) of values of any [`ValueKind`], at most [`MAX_ROW_VALUES`] values (leaf
-/// values counted through array types) per row.
+/// shape (N, ...) of values of any [`ValueKind`], at most [`MAX_ROW_VALUES`] values per row
+/// (leaf values: through compounds and array types).
 fn pass_column(path: &Path, d: &DatasetInfo) -> Result<PassColumn, InputError> {
-    let bad_shape = || {
-        InputError::new(
-            path,
-            Some(&d.name),
-            format!("unsupported shape {:?} for a pass-through column", d.shape),
-        )
-    };
-    let width = d.shape[1..]
-        .iter()
-        .try_fold(1u64, |acc, &x| acc.checked_mul(x))
-        .filter(|w| (1..=MAX_ROW_VALUES).contains(w))
-        .ok_or_else(bad_shape)?;
-    let kind = ValueKind::of(&d.dtype, MAX_ROW_VALUES / width)
-        .map_err(|why| InputError::new(path, Some(&d.name), why))?;
+    let refuse = |why: String| InputError::new(path, Some(&d.name), why);
+    let width = h5::values_in(&d.shape[1..]);
+    if !(1..=MAX_ROW_VALUES).contains(&width) {
+        return Err(refuse(format!(
+            "unsupported shape {:?} for a pass-through column",
+            d.shape
+        )));
+    }
+    let kind = ValueKind::of(&d.dtype).map_err(refuse)?;
+    let per_row = width.saturating_mul(kind.leaf_values());
+    if per_row > MAX_ROW_VALUES {
+        return Err(refuse(format!(
+            "{} {:?} holds {per_row} values per row (1 to {MAX_ROW_VALUES} are read)",
+            d.dtype, d.shape
+        )));
+    }
     let column = if FIXED_COLUMNS.contains(&d.name.as_str()) {
         format!("input_{}", d.name)
     } else {

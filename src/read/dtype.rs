@@ -11,11 +11,15 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, FixedSizeListArray, PrimitiveArray};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowPrimitiveType, DataType, Field, Fields, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 
 use crate::read::h5::{self, DType};
+
+/// Largest number of values one row of a pass-through dataset may hold, leaf values counted
+/// through compounds and array types (guards allocation against absurd declared shapes).
+pub(crate) const MAX_ROW_VALUES: u64 = 1 << 20;
 
 /// Largest fixed-length string element accepted, in bytes.
 pub(crate) const MAX_FIXED_STRING: u64 = 1 << 16;
@@ -211,9 +215,9 @@ pub enum ValueKind {
 
 impl ValueKind {
     /// The kind of values stored as `d`, or why no column can carry them (other classes,
-    /// other sizes, fixed strings over [`MAX_FIXED_STRING`] bytes, arrays over
-    /// `max_values` values; a compound's reason names the member).
-    pub(crate) fn of(d: &DType, max_values: u64) -> Result<ValueKind, String> {
+    /// other sizes, fixed strings over [`MAX_FIXED_STRING`] bytes, array types of over
+    /// [`MAX_ROW_VALUES`] values; a compound's reason names the member by its path, `a.b`).
+    pub(crate) fn of(d: &DType) -> Result<ValueKind, String> {
         let unsupported = || Err(format!("unsupported dtype {d}"));
         match d {
             DType::Int { .. } | DType::Float { .. } => match Elem::of(d) {
@@ -226,25 +230,40 @@ impl ValueKind {
             DType::Enum { members, .. } => Ok(ValueKind::Label(members.clone())),
             DType::Compound { members, .. } => members
                 .iter()
-                .map(|(name, t)| match ValueKind::of(t, max_values) {
+                .map(|(name, t)| match ValueKind::of(t) {
                     Ok(k) => Ok((name.clone(), k)),
-                    Err(why) => Err(format!("member `{name}`: {why}")),
+                    Err(why) => Err(match why.strip_prefix("member `") {
+                        Some(rest) => format!("member `{name}.{rest}"),
+                        None => format!("member `{name}`: {why}"),
+                    }),
                 })
                 .collect::<Result<_, _>>()
                 .map(ValueKind::Struct),
-            DType::Array { dims, base } => {
-                let len = dims.iter().try_fold(1u64, |acc, &x| acc.checked_mul(x));
-                match len {
-                    Some(len) if (1..=max_values).contains(&len) => Ok(ValueKind::List {
-                        item: Box::new(ValueKind::of(base, max_values / len)?),
-                        dims: dims.clone(),
-                    }),
-                    _ => Err(format!(
-                        "unsupported dtype {d}: 1 to {max_values} values per array"
-                    )),
-                }
-            }
+            DType::Array { dims, base } => match h5::values_in(dims) {
+                1..=MAX_ROW_VALUES => Ok(ValueKind::List {
+                    item: Box::new(ValueKind::of(base)?),
+                    dims: dims.clone(),
+                }),
+                n => Err(format!(
+                    "unsupported dtype {d}: an array of {n} values (1 to {MAX_ROW_VALUES} are read)"
+                )),
+            },
             DType::FixedString { .. } | DType::Other(_) => unsupported(),
+        }
+    }
+
+    /// Leaf values in one value of this kind: 1, a struct's members' sum, an array's
+    /// product times its item's (saturating).
+    pub(crate) fn leaf_values(&self) -> u64 {
+        match self {
+            ValueKind::Struct(members) => members
+                .iter()
+                .map(|(_, k)| k.leaf_values())
+                .fold(0, u64::saturating_add),
+            ValueKind::List { item, dims } => {
+                h5::values_in(dims).saturating_mul(item.leaf_values())
+            }
+            _ => 1,
         }
     }
 
@@ -257,20 +276,20 @@ impl ValueKind {
             ValueKind::Label(_) => {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
-            ValueKind::Struct(members) => DataType::Struct(
-                members
-                    .iter()
-                    .map(|(name, k)| Field::new(name, k.arrow_type(), false))
-                    .collect(),
-            ),
-            ValueKind::List { item, dims } => list_type(item.arrow_type(), dims_len(dims)),
+            ValueKind::Struct(members) => DataType::Struct(struct_fields(members)),
+            ValueKind::List { item, dims } => {
+                list_type(item.arrow_type(), h5::values_in(dims) as usize)
+            }
         }
     }
 }
 
-/// Values in an array of `dims`.
-fn dims_len(dims: &[u64]) -> usize {
-    dims.iter().product::<u64>() as usize
+/// The fields of the Arrow struct of a compound's `members`.
+pub(crate) fn struct_fields(members: &[(String, ValueKind)]) -> Fields {
+    members
+        .iter()
+        .map(|(name, k)| Field::new(name, k.arrow_type(), false))
+        .collect()
 }
 
 /// The item field of a fixed-size list of values of `inner`.
@@ -279,8 +298,18 @@ fn item_field(inner: DataType) -> Arc<Field> {
 }
 
 /// A fixed-size list of `width` values of `inner`.
-pub(crate) fn list_type(inner: DataType, width: usize) -> DataType {
+fn list_type(inner: DataType, width: usize) -> DataType {
     DataType::FixedSizeList(item_field(inner), width as i32)
+}
+
+/// The type of `width` values of `inner` per row: `inner` itself for width 1, else a
+/// fixed-size list (a dataset's trailing dimensions, [`crate::read::PassColumn`]).
+pub(crate) fn width_type(inner: DataType, width: usize) -> DataType {
+    if width == 1 {
+        inner
+    } else {
+        list_type(inner, width)
+    }
 }
 
 /// A flat values array of `inner` as a fixed-size list of `width` values per row.
@@ -293,8 +322,7 @@ pub(crate) fn fixed_list(flat: ArrayRef, inner: DataType, width: usize) -> Array
     ))
 }
 
-/// A flat values array of `inner` as `width` values per row: itself for width 1, else a
-/// fixed-size list (the dataset's trailing dimensions, [`crate::read::PassColumn`]).
+/// A flat values array of `inner` as `width` values per row, of type [`width_type`].
 pub(crate) fn wrap_width(flat: ArrayRef, inner: DataType, width: usize) -> ArrayRef {
     if width == 1 {
         flat

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, StringArray, StructArray};
-use arrow::datatypes::{Field, Int32Type};
+use arrow::datatypes::Int32Type;
 
 use crate::read::detect::PassColumn;
-use crate::read::dtype::{fixed_list, with_elem, wrap_width, ElemType, ValueKind};
+use crate::read::dtype::{fixed_list, struct_fields, with_elem, wrap_width, ElemType, ValueKind};
 use crate::read::h5::{self, Step};
 
 /// Rows `start..start + n` of pass-through column `p` through libhdf5. The rows (counted
@@ -78,22 +78,19 @@ impl PassRead<'_> {
                 Arc::new(BooleanArray::from_iter(v.into_iter().map(|x| Some(x != 0))))
             }
             ValueKind::Struct(members) => {
-                let mut fields = Vec::with_capacity(members.len());
                 let mut children = Vec::with_capacity(members.len());
                 for (name, k) in members {
                     path.push(Step::Member(name.clone()));
                     children.push(self.values(k, path)?);
                     path.pop();
-                    fields.push(Field::new(name, k.arrow_type(), false));
                 }
-                Arc::new(StructArray::new(fields.into(), children, None))
+                Arc::new(StructArray::new(struct_fields(members), children, None))
             }
             ValueKind::List { item, dims } => {
                 path.push(Step::Array(dims.clone()));
                 let flat = self.values(item, path)?;
                 path.pop();
-                let len = dims.iter().product::<u64>() as usize;
-                fixed_list(flat, item.arrow_type(), len)
+                fixed_list(flat, item.arrow_type(), h5::values_in(dims) as usize)
             }
         })
     }
@@ -104,15 +101,18 @@ impl PassRead<'_> {
 /// appearance.
 fn enum_labels(values: &[i64], members: &[(String, i64)]) -> DictionaryArray<Int32Type> {
     let mut dict: Vec<String> = members.iter().map(|(l, _)| l.clone()).collect();
-    let mut extra: HashMap<i64, i32> = HashMap::new();
+    // Value → key; the first member of a value wins (HDF5 forbids duplicates anyway).
+    let mut key: HashMap<i64, i32> = HashMap::with_capacity(members.len());
+    for (i, (_, v)) in members.iter().enumerate() {
+        key.entry(*v).or_insert(i as i32);
+    }
     let keys: Vec<i32> = values
         .iter()
-        .map(|v| match members.iter().position(|(_, m)| m == v) {
-            Some(i) => i as i32,
-            None => *extra.entry(*v).or_insert_with(|| {
+        .map(|v| {
+            *key.entry(*v).or_insert_with(|| {
                 dict.push(v.to_string());
                 (dict.len() - 1) as i32
-            }),
+            })
         })
         .collect();
     DictionaryArray::try_new(Int32Array::from(keys), Arc::new(StringArray::from(dict)))

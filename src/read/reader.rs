@@ -20,7 +20,7 @@ use crate::read::columns::{MappedColumns, UnitColumns};
 use crate::read::detect::FileMapping;
 use crate::read::dtype::{LshData, PeakData, PeakElem, ValueKind};
 use crate::read::error::InputError;
-use crate::read::h5::{self, DType, DatasetInfo, Layout};
+use crate::read::h5::{self, DatasetInfo, Layout};
 use crate::read::mapped::{DecodeScratch, MappedFile};
 use crate::read::passthrough::read_pass;
 use crate::read::Decode;
@@ -130,12 +130,9 @@ fn cache_bytes(info: &DatasetInfo, unit_rows: usize) -> usize {
     let Layout::Chunked(chunk) = &info.layout else {
         return MIB as usize;
     };
-    let elem = match info.dtype {
-        DType::Int { size, .. } | DType::Float { size } | DType::FixedString { size } => {
-            size as u64
-        }
-        _ => 16,
-    };
+    // Bytes per element in a chunk (a compound: all its members, which are read one at a
+    // time, so a chunk that does not fit would be inflated again for each).
+    let elem = info.dtype.stored_size().unwrap_or(16) as u64;
     let chunk_bytes = chunk.iter().product::<u64>().saturating_mul(elem);
     let across: u64 = info
         .shape

@@ -35,7 +35,6 @@ mod units;
 mod workers;
 
 pub use build::{build_shards, build_shards_with, detect_inputs, BuildOptions, Summary};
-pub(crate) use build::{chosen_columns, left_out_notices};
 pub use error::RunError;
 pub(crate) use output_root::other_format_checkpoint;
 pub use progress::{Event, Progress};

@@ -212,15 +212,15 @@ pub(crate) fn settings_args(s: &Settings) -> Vec<String> {
     a
 }
 
-/// Cut the run of `s` over `mappings` into `parts` parts balanced by stored bytes. With
-/// `strict_columns` an input with a dataset left out is refused now, and every part is
-/// converted with `--strict-columns` too.
+/// Cut the run of `s` over `mappings` into `parts` parts balanced by stored bytes; with it,
+/// a notice for each dataset the parts will leave out. With `strict_columns` an input with
+/// a dataset left out is refused now, and every part is converted with `--strict-columns`.
 pub(crate) fn make_plan(
     s: &Settings,
     mappings: &[FileMapping],
     parts: usize,
     strict_columns: bool,
-) -> Result<Plan, PlanError> {
+) -> Result<(Plan, Vec<String>), PlanError> {
     if parts == 0 {
         return Err(PlanError::NoParts);
     }
@@ -273,7 +273,8 @@ pub(crate) fn make_plan(
             .display()
             .to_string();
     }
-    Ok(Plan {
+    let left_out = crate::run::build::left_out_notices(mappings).collect();
+    let plan = Plan {
         format: "msms-plan".into(),
         version: PLAN_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -286,7 +287,8 @@ pub(crate) fn make_plan(
         inputs,
         units: units.len() as u64,
         parts: out,
-    })
+    };
+    Ok((plan, left_out))
 }
 
 impl Plan {

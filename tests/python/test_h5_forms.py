@@ -343,6 +343,43 @@ def test_compounds_become_structs_and_arrays_fixed_size_lists(tmp_path, hf_datas
     assert hf[10]["meta"] == t["meta"][10].as_py() and hf[10]["pairs"] == t["pairs"][10].as_py()
 
 
+def test_what_no_column_carries_is_left_out_naming_why(tmp_path):
+    """Left out, each with its reason in the notice and the manifest, the rest converted:
+    float16; a reference deep in nested compounds (named by its member path); a compound
+    member name that is not UTF-8 (members are read by name); a compound of over 2^20 values
+    per row though no array in it is; an array type over 2^20 values. A compound whose
+    members all convert, beside them, is a struct."""
+    h5 = tmp_path / "left_out.h5"
+    write(h5)
+    with h5py.File(h5, "a") as f:
+        f.create_dataset("half", data=np.ones(N, dtype="f2"))
+        f.create_dataset("deep", shape=(N,), dtype=[("a", [("b", [("c", "i4"), ("r", h5py.ref_dtype)])])])
+        t = h5py.h5t.create(h5py.h5t.COMPOUND, 8)
+        t.insert(b"\xff", 0, h5py.h5t.STD_I32LE)
+        t.insert(b"ok", 4, h5py.h5t.STD_I32LE)
+        h5py.h5d.create(f.id, b"badname", t, h5py.h5s.create_simple((N,)))
+        wide = [(f"m{i}", "f4", (2**18,)) for i in range(5)]
+        f.create_dataset("wide", shape=(N,), dtype=wide, chunks=(1,))
+        f.create_dataset("huge", shape=(N,), dtype=np.dtype(("f4", (2**21,))), chunks=(1,))
+        f.create_dataset("fine", data=np.array([(i, b"x") for i in range(N)], dtype=[("i", "i8"), ("s", "S2")]))
+    out = tmp_path / "out"
+    r = run_msms("build-shards", "--input-hdf5", h5, "--output-root", out)
+    want = {
+        "half": "unsupported dtype float16",
+        "deep": "member `a.b.r`: unsupported dtype reference",
+        "badname": 'unsupported dtype compound with a member name that is not UTF-8 ("\ufffd")',
+        "wide": "compound{m0: float32[262144], m1: float32[262144], m2: float32[262144], "
+                "m3: float32[262144], m4: float32[262144]} [1500] holds 1310720 values per row "
+                "(1 to 1048576 are read)",
+        "huge": "unsupported dtype float32[2097152]: an array of 2097152 values (1 to 1048576 are read)",
+    }
+    m = json.loads((out / "_manifest.json").read_text())
+    assert {x["dataset"]: x["reason"] for x in m["inputs"][0]["left_out"]} == want
+    for dataset, why in want.items():
+        assert f"dataset `{dataset}` left out: {why} (--strict-columns" in r.stderr, r.stderr
+    assert table(out)["fine"].to_pylist() == [{"i": i, "s": "x"} for i in range(N)]
+
+
 def test_columns_and_exclude_columns_choose_pass_through_columns(tmp_path):
     """--columns keeps only the named pass-through columns, --exclude-columns drops the
     named ones (by dataset name); the choice is a setting (config hash, manifest), also from

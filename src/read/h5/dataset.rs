@@ -405,9 +405,11 @@ impl Dataset {
         check(st, "H5Dread", &what)
     }
 
-    /// Read string rows (variable- or fixed-length, any padding) and append them to `out`;
-    /// returns the rows (counted from `start`) whose bytes are not UTF-8, which are appended
-    /// with U+FFFD in place of each invalid sequence.
+    /// Read the strings of rows `start..start + count` (variable- or fixed-length, any
+    /// padding; every element of each row, in order) and append them to `out`; returns the
+    /// positions in that order (for a 1-D dataset: rows counted from `start`) of the strings
+    /// whose bytes are not UTF-8, which are appended with U+FFFD in place of each invalid
+    /// sequence.
     pub fn read_strings(
         &self,
         start: u64,
@@ -651,8 +653,8 @@ impl Read<'_> {
     }
 }
 
-/// `bytes` as text, U+FFFD for each sequence that is not UTF-8; row `i` joins `invalid`
-/// when there was one.
+/// `bytes` as text, U+FFFD for each sequence that is not UTF-8; position `i` joins
+/// `invalid` when there was one.
 fn lossy(bytes: &[u8], i: usize, invalid: &mut Vec<u64>) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),

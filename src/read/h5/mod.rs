@@ -27,7 +27,7 @@ mod types;
 mod write;
 
 pub use dataset::{ChunkRecord, Dataset, RawFilter, MAX_CHUNK_RANK};
-pub use types::{path_width, Step, TypePath};
+pub use types::{path_width, values_in, Step, TypePath};
 pub use write::{Storage, WriteType};
 
 static LOCK: ReentrantMutex<()> = ReentrantMutex::new(());
@@ -234,7 +234,13 @@ impl DType {
             }
             DType::VarString | DType::VarBytes => Some(16),
             DType::Bool => Some(1),
-            DType::Enum { size, .. } | DType::Compound { size, .. } => Some(size),
+            DType::Enum { size, .. } => Some(size),
+            // Its members' (a vlen member is a 16-byte heap reference in the file, where
+            // the type's own size counts a pointer), or its size when padded larger.
+            DType::Compound { size, ref members } => members
+                .iter()
+                .try_fold(0usize, |acc, (_, t)| acc.checked_add(t.stored_size()?))
+                .map(|m| m.max(size)),
             DType::Array { ref dims, ref base } => base.stored_size().and_then(|s| {
                 dims.iter()
                     .try_fold(s, |acc, &d| acc.checked_mul(d as usize))

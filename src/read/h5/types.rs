@@ -34,14 +34,20 @@ pub enum Step {
 /// Empty for the element type itself.
 pub type TypePath = [Step];
 
+/// Values in an array of `dims` (their product; saturating, so an absurd declaration is
+/// refused, never wrapped; 1 for no dimensions).
+pub fn values_in(dims: &[u64]) -> u64 {
+    dims.iter().fold(1u64, |acc, &x| acc.saturating_mul(x))
+}
+
 /// Leaf values per element along `path`: the product of its array dimensions.
 pub fn path_width(path: &TypePath) -> usize {
     path.iter()
         .map(|s| match s {
-            Step::Array(dims) => dims.iter().product::<u64>() as usize,
+            Step::Array(dims) => values_in(dims),
             Step::Member(_) => 1,
         })
-        .product()
+        .fold(1u64, u64::saturating_mul) as usize
 }
 
 /// The part of file type `t` at `path` (a new handle).
@@ -123,7 +129,7 @@ fn enum_members(t: hid_t) -> Option<Vec<(String, i64)>> {
         }
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n as u32 {
-            let label = member_name(t, i)?;
+            let label = String::from_utf8_lossy(&member_name(t, i)?).into_owned();
             let mut raw = [0u8; 8];
             if h5t::H5Tget_member_value(t, i, raw.as_mut_ptr() as *mut c_void) < 0
                 || h5t::H5Tconvert(
@@ -143,8 +149,8 @@ fn enum_members(t: hid_t) -> Option<Vec<(String, i64)>> {
     }
 }
 
-/// The name of member `i` of compound or enum type `t`.
-fn member_name(t: hid_t, i: u32) -> Option<String> {
+/// The name of member `i` of compound or enum type `t`, as stored.
+fn member_name(t: hid_t, i: u32) -> Option<Vec<u8>> {
     // SAFETY: t is a valid compound or enum type; the returned name is freed with
     // H5free_memory after copying.
     unsafe {
@@ -152,9 +158,9 @@ fn member_name(t: hid_t, i: u32) -> Option<String> {
         if name.is_null() {
             return None;
         }
-        let s = CStr::from_ptr(name).to_string_lossy().into_owned();
+        let bytes = CStr::from_ptr(name).to_bytes().to_vec();
         h5::H5free_memory(name as *mut c_void);
-        Some(s)
+        Some(bytes)
     }
 }
 
@@ -169,20 +175,30 @@ fn vlen_of_bytes(t: hid_t) -> bool {
     }
 }
 
-/// The members of compound type `t`, described at `depth`.
-fn compound_members(t: hid_t, depth: u32) -> Option<Vec<(String, DType)>> {
+/// The members of compound type `t`, described at `depth`, or why not: members are read
+/// by name, so each must be UTF-8 (the name libhdf5 is given back).
+fn compound_members(t: hid_t, depth: u32) -> Result<Vec<(String, DType)>, String> {
     // SAFETY: t is a valid compound type; member types are owned by Hids.
     unsafe {
         let n = h5t::H5Tget_nmembers(t);
         if !(1..=MAX_MEMBERS as i32).contains(&n) {
-            return None;
+            return Err(format!(
+                "compound of {n} members (1 to {MAX_MEMBERS} are read)"
+            ));
         }
         (0..n as u32)
             .map(|i| {
-                let name = member_name(t, i)?;
-                let mt =
-                    Hid::check(h5t::H5Tget_member_type(t, i), "H5Tget_member_type", "").ok()?;
-                Some((name, describe_at(mt.0, depth)))
+                let unreadable = || format!("compound whose member {i} cannot be described");
+                let raw = member_name(t, i).ok_or_else(unreadable)?;
+                let name = String::from_utf8(raw).map_err(|e| {
+                    format!(
+                        "compound with a member name that is not UTF-8 ({:?})",
+                        String::from_utf8_lossy(e.as_bytes())
+                    )
+                })?;
+                let mt = Hid::check(h5t::H5Tget_member_type(t, i), "H5Tget_member_type", "")
+                    .map_err(|_| unreadable())?;
+                Ok((name, describe_at(mt.0, depth)))
             })
             .collect()
     }
@@ -214,13 +230,7 @@ pub(super) fn describe_type(t: hid_t) -> DType {
 fn describe_at(t: hid_t, depth: u32) -> DType {
     // SAFETY: queries of the valid datatype id t.
     let (size, class) = unsafe { (h5t::H5Tget_size(t), h5t::H5Tget_class(t)) };
-    let other = |class: h5t::H5T_class_t| {
-        DType::Other(
-            format!("{class:?}")
-                .trim_start_matches("H5T_")
-                .to_lowercase(),
-        )
-    };
+    let other = |class: h5t::H5T_class_t| DType::Other(other_name(class));
     match class {
         h5t::H5T_class_t::H5T_INTEGER => {
             // SAFETY: t is a valid integer type.
@@ -246,11 +256,14 @@ fn describe_at(t: hid_t, depth: u32) -> DType {
             None => other(class),
         },
         h5t::H5T_class_t::H5T_COMPOUND | h5t::H5T_class_t::H5T_ARRAY if depth >= MAX_DEPTH => {
-            DType::Other(format!("types nested over {MAX_DEPTH} deep"))
+            DType::Other(format!(
+                "{} nested over {MAX_DEPTH} deep",
+                other_name(class)
+            ))
         }
         h5t::H5T_class_t::H5T_COMPOUND => match compound_members(t, depth + 1) {
-            Some(members) => DType::Compound { size, members },
-            None => other(class),
+            Ok(members) => DType::Compound { size, members },
+            Err(why) => DType::Other(why),
         },
         h5t::H5T_class_t::H5T_ARRAY => match array_of(t, depth + 1) {
             Some((dims, base)) => DType::Array {
@@ -261,6 +274,13 @@ fn describe_at(t: hid_t, depth: u32) -> DType {
         },
         _ => other(class),
     }
+}
+
+/// The name of type class `class`: `compound`, `reference`, `opaque`, ….
+fn other_name(class: h5t::H5T_class_t) -> String {
+    format!("{class:?}")
+        .trim_start_matches("H5T_")
+        .to_lowercase()
 }
 
 /// Whether an enum of `size` bytes with these members is h5py's `bool`: one byte, exactly
