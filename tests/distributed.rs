@@ -229,6 +229,24 @@ fn plans_and_parts_refuse_what_cannot_work() {
     let r = run_command(cmd);
     r.expect_code(2);
     assert!(r.stderr.contains("remove --normalize"), "{}", r.stderr);
+    // Every setting a part would ignore is refused, naming it.
+    let mut cmd = part_command(dir.path(), &root, 0);
+    cmd.args([
+        "--exclude-columns",
+        "scan",
+        "--seed",
+        "3",
+        "--bin-output",
+        "sparse",
+    ]);
+    let r = run_command(cmd);
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("remove --bin-output, --seed, --exclude-columns"),
+        "{}",
+        r.stderr
+    );
     // Settings that resolve differently on a worker (here an environment variable the plan
     // did not pin) are caught by the config hash.
     let mut cmd = part_command(dir.path(), &root, 0);
