@@ -358,6 +358,22 @@ fn rebalance_refuses_a_source_that_is_not_what_its_manifest_says() {
         "{}",
         r.stderr
     );
+    // The first shard's footer unreadable (its length's high byte flipped; the schema is
+    // read from it): refused the same way.
+    let copy = f.dir.join("copy_first");
+    copy_dir(&f.merged, &copy);
+    let first = m["shards"][0]["path"].as_str().unwrap().to_string();
+    let mut bytes = std::fs::read(copy.join(&first)).unwrap();
+    let at = bytes.len() - 5;
+    bytes[at] ^= 0x40;
+    std::fs::write(copy.join(&first), bytes).unwrap();
+    let r = rebalance(&copy, &f.dir.join("from_damaged_first"), &[]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains(&first) && r.stderr.contains("msms verify"),
+        "{}",
+        r.stderr
+    );
     // Inside the source root: refused before anything is written.
     let r = rebalance(&f.merged, &f.merged.join("even"), &[]);
     r.expect_code(2);

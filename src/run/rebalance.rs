@@ -315,23 +315,33 @@ impl Source {
         })
     }
 
-    /// The Arrow schema of the source's shards (from the first one's footer), without the
-    /// file's key-value metadata.
+    /// The Arrow schema of the source's shards (from the first one's footer, not hashed
+    /// here: it is hashed before any of its rows is read, [`Source::open_shard`]), without
+    /// the file's key-value metadata.
     fn schema(&self) -> Result<SchemaRef, RunError> {
         let Some(first) = self.manifest.shards.first() else {
             return Ok(Arc::new(Schema::empty()));
         };
-        let builder = self.open_shard(first)?;
+        // A footer that cannot be read: say so as any damaged shard is refused.
+        let builder = self
+            .open_reader(first)
+            .or_else(|e| self.check_hash(first).and(Err(e)))?;
         Ok(Arc::new(Schema::new(builder.schema().fields().clone())))
     }
 
+    /// Shard `rec`, hashed first (its rows must be the rows the source's digest names; it
+    /// is then read from the page cache), opened for reading.
     fn open_shard(
         &self,
         rec: &ShardRecord,
     ) -> Result<ParquetRecordBatchReaderBuilder<File>, RunError> {
+        self.check_hash(rec)?;
+        self.open_reader(rec)
+    }
+
+    /// Refuse shard `rec` unless its bytes are the ones the manifest lists.
+    fn check_hash(&self, rec: &ShardRecord) -> Result<(), RunError> {
         let path = self.root.join(&rec.path);
-        // The rows written must be the rows the source's digest names: the shard is hashed
-        // before it is read (then read from the page cache).
         let (sha, bytes) = crate::write::hashing::hash_file(&path, &mut |_| {})
             .map_err(|e| self.error(format!("shard {}: {e}", rec.path)))?;
         if sha != rec.sha256 || bytes != rec.bytes {
@@ -345,6 +355,15 @@ impl Source {
                 self.root.display()
             )));
         }
+        Ok(())
+    }
+
+    /// Shard `rec` opened for reading, its row count checked against the manifest.
+    fn open_reader(
+        &self,
+        rec: &ShardRecord,
+    ) -> Result<ParquetRecordBatchReaderBuilder<File>, RunError> {
+        let path = self.root.join(&rec.path);
         let file = File::open(&path).map_err(|e| self.error(format!("shard {}: {e}", rec.path)))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| self.error(format!("shard {}: {e}", rec.path)))?;
