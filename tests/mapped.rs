@@ -85,6 +85,12 @@ fn assert_refused(run: &Run, root: &Path, file: &Path, mentions: &[&str]) {
     assert_refusal_message(run, file, mentions);
     let left = files_under(root);
     assert!(left.is_empty(), "left behind after exit 2: {left:?}");
+    // The run created the root (every caller gives a new one): it goes too.
+    assert!(
+        !root.exists(),
+        "{} left behind after exit 2",
+        root.display()
+    );
 }
 
 /// The chunk index of `dataset` in `path`, sorted by logical offset (the numbering the

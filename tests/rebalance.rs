@@ -358,6 +358,9 @@ fn rebalance_refuses_a_source_that_is_not_what_its_manifest_says() {
         "{}",
         r.stderr
     );
+    // Nothing of it is left (no checkpoint to trip over once the source is repaired).
+    let left: Vec<_> = walkdir_list(&f.dir.join("from_damaged"));
+    assert!(!f.dir.join("from_damaged").exists(), "{left:?}");
     // The first shard's footer unreadable (its length's high byte flipped; the schema is
     // read from it): refused the same way.
     let copy = f.dir.join("copy_first");
@@ -374,6 +377,7 @@ fn rebalance_refuses_a_source_that_is_not_what_its_manifest_says() {
         "{}",
         r.stderr
     );
+    assert!(!f.dir.join("from_damaged_first").exists());
     // Inside the source root: refused before anything is written.
     let r = rebalance(&f.merged, &f.merged.join("even"), &[]);
     r.expect_code(2);
@@ -430,4 +434,15 @@ fn rebalance_refuses_what_it_cannot_rewrite_and_holds_its_root() {
     assert_eq!(held.release(), 0);
     msms(["verify".as_ref(), out.as_os_str(), "--full".as_ref()]).expect_code(0);
     assert_even(&out, 300_000);
+}
+
+fn walkdir_list(p: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            out.push(e.path().display().to_string());
+            out.extend(walkdir_list(&e.path()));
+        }
+    }
+    out
 }

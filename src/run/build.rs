@@ -143,8 +143,9 @@ pub fn build_shards_with(
     let metrics = opened.metrics(opts)?;
     let created_root = opts.output_root.as_ref().is_some_and(|r| !r.exists());
     let fingerprint = Fingerprint::of(&opts.settings, mappings);
-    // Held until this function returns: the whole run.
-    let (root, start, _lock) = prepare(opts, &fingerprint, events)?;
+    // Held for the whole run (released before a refused run's root is removed: the lock
+    // file lives in it).
+    let (root, start, lock) = prepare(opts, &fingerprint, events)?;
     let done = match start {
         Start::Fresh => Vec::new(),
         Start::Resume(done) => done,
@@ -159,13 +160,20 @@ pub fn build_shards_with(
         mappings,
         opened: &opened,
         root: root.as_deref(),
-        created_root,
         started,
         events,
     };
     match result {
         Ok(entries) => finish.written(entries, sink, ran),
-        Err(e) => Err(finish.failed(e, sink)),
+        Err(e) => {
+            let e = finish.failed(e, sink);
+            drop(lock);
+            // A refused run leaves nothing behind: nor the root it created.
+            if let (true, true, Some(r)) = (e.is_refusal(), created_root, root.as_deref()) {
+                let _ = std::fs::remove_dir(r);
+            }
+            Err(e)
+        }
     }
 }
 
@@ -581,15 +589,14 @@ struct Finish<'a> {
     mappings: &'a [FileMapping],
     opened: &'a Opened,
     root: Option<&'a Path>,
-    /// Whether this run created the output root.
-    created_root: bool,
     started: Instant,
     events: Events<'a>,
 }
 
 impl Finish<'_> {
     /// After a failure: the shard in progress is dropped; shards already closed are
-    /// finalised. A run refused for its input or settings leaves nothing behind; otherwise
+    /// finalised. A run refused for its input or settings leaves nothing behind (the caller
+    /// removes the root it created, once unlocked); otherwise
     /// what is finished is kept, and the checkpoint says so, for `--resume`.
     fn failed(&self, mut e: RunError, mut sink: Sink) -> RunError {
         sink.end_metrics();
@@ -611,9 +618,6 @@ impl Finish<'_> {
                 let _ = std::fs::remove_file(root.join(&s.record.path));
             }
             let _ = remove_ours(root, &[], true);
-            if self.created_root {
-                let _ = std::fs::remove_dir(root);
-            }
         } else {
             cp.shards = kept;
             cp.read_so_far = counts.read;

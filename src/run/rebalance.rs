@@ -38,7 +38,7 @@ use crate::process::batch::Counts;
 use crate::process::groups::{GroupStart, Tiles};
 use crate::run::build::write_manifest;
 use crate::run::error::RunError;
-use crate::run::output_root::{save_checkpoint, Prepare, Start};
+use crate::run::output_root::{remove_ours, save_checkpoint, Prepare, Start};
 use crate::run::progress::{Event, Events, Progress, ProgressReporter};
 use crate::run::root_lock::RootLock;
 use crate::write::encode::Encoder;
@@ -110,7 +110,8 @@ pub fn rebalance(
     let fingerprint = source.fingerprint(&layout);
     check_distinct(&opts.source, &opts.output_root)?;
     let root = opts.output_root.as_path();
-    let (_lock, warning) = RootLock::acquire_where_supported(root, "rebalance")?;
+    let created_root = !root.exists();
+    let (lock, warning) = RootLock::acquire_where_supported(root, "rebalance")?;
     if let Some(w) = warning {
         events.warning(w);
     }
@@ -162,7 +163,21 @@ pub fn rebalance(
         progress: ProgressReporter::new(opts.progress, source.manifest.counts.written, events),
         rows_done: 0,
     };
-    let shards = run.all_splits(&done)?;
+    let shards = match run.all_splits(&done) {
+        Ok(shards) => shards,
+        Err(e @ RunError::Source { .. }) if done.is_empty() => {
+            // A damaged source shard: nothing this run wrote can stand, and there is nothing
+            // to resume until the source is repaired; removed, as build-shards does on a
+            // refusal (a resumed run keeps what it had).
+            let _ = remove_ours(root, &[], true);
+            drop(lock);
+            if created_root {
+                let _ = std::fs::remove_dir(root);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     run.progress.finish();
     let manifest = source.rebalanced_manifest(&layout, &shards, opts);
     let manifest_path = write_manifest(root, &manifest)?;

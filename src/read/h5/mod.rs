@@ -235,17 +235,35 @@ impl DType {
             DType::VarString | DType::VarBytes => Some(16),
             DType::Bool => Some(1),
             DType::Enum { size, .. } => Some(size),
-            // Its members' (a vlen member is a 16-byte heap reference in the file, where
-            // the type's own size counts a pointer), or its size when padded larger.
+            // Its size with padding, plus 8 bytes per vlen string in it: the type's size
+            // counts a string as an 8-byte pointer, the file as a 16-byte heap reference.
             DType::Compound { size, ref members } => members
                 .iter()
-                .try_fold(0usize, |acc, (_, t)| acc.checked_add(t.stored_size()?))
-                .map(|m| m.max(size)),
+                .try_fold(size, |acc, (_, t)| acc.checked_add(t.vlen_string_extra()?)),
             DType::Array { ref dims, ref base } => base.stored_size().and_then(|s| {
                 dims.iter()
                     .try_fold(s, |acc, &d| acc.checked_mul(d as usize))
             }),
             DType::Other(_) => None,
+        }
+    }
+}
+
+impl DType {
+    /// Bytes a compound member of this type takes in the file beyond its size in the
+    /// compound's own size: 8 per variable-length string in it (`None` on overflow).
+    fn vlen_string_extra(&self) -> Option<usize> {
+        match self {
+            DType::VarString => Some(8),
+            DType::Compound { members, .. } => members.iter().try_fold(0usize, |acc, (_, t)| {
+                acc.checked_add(t.vlen_string_extra()?)
+            }),
+            DType::Array { dims, base } => {
+                dims.iter().try_fold(base.vlen_string_extra()?, |acc, &d| {
+                    acc.checked_mul(d as usize)
+                })
+            }
+            _ => Some(0),
         }
     }
 }
