@@ -494,6 +494,12 @@ fn build_part(plan_path: &Path, a: &BuildArgs) -> i32 {
     if a.quiet {
         argv.push("--quiet".into());
     }
+    if a.skip_preflight {
+        argv.push("--skip-preflight".into());
+    }
+    if let Some(m) = &a.metrics_file {
+        argv.extend(["--metrics-file".into(), m.clone().into_os_string()]);
+    }
     if a.strict_columns && !argv.iter().any(|x| x == "--strict-columns") {
         argv.push("--strict-columns".into());
     }
@@ -533,6 +539,7 @@ fn settings_flags(a: &BuildArgs) -> Vec<&'static str> {
         (a.dedup.is_some(), "--dedup"),
         (a.overwrite, "--overwrite"),
         (a.dry_run, "--dry-run"),
+        (a.interactive, "--interactive"),
     ]
     .iter()
     .filter(|(on, _)| *on)

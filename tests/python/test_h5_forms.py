@@ -230,7 +230,11 @@ def test_bool_columns_and_columns_left_out(tmp_path):
     assert "--strict-columns" in json.loads(plan.read_text())["args"]
     parts = tmp_path / "parts"
     for k in ("0", "1"):
-        run_msms("build-shards", "--plan", plan, "--part", k, "--output-root", parts, "-q")
+        # --metrics-file is the node's choice: passed on to the part.
+        prom = tmp_path / f"part{k}.prom"
+        run_msms("build-shards", "--plan", plan, "--part", k, "--output-root", parts, "-q",
+                 "--metrics-file", prom)
+        assert f'msms_spectra_read{{root="{parts / "parts" / k}"}}' in prom.read_text()
     run_msms("merge", parts)
     assert table(parts)["is_decoy"].to_pylist() == flags.tolist()
 
