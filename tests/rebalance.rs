@@ -340,49 +340,43 @@ fn ctrl_c_stops_a_rebalance_cleanly_and_resume_finishes_it() {
 #[test]
 fn rebalance_refuses_a_source_that_is_not_what_its_manifest_says() {
     let f = fixture();
+    let m = read_manifest(&f.merged);
     // The last shard of the merged root changed (one byte): found when it is reached.
-    let copy = f.dir.join("copy");
-    copy_dir(&f.merged, &copy);
-    let m = read_manifest(&copy);
     let last = m["shards"].as_array().unwrap().last().unwrap()["path"]
         .as_str()
         .unwrap()
         .to_string();
-    let mut bytes = std::fs::read(copy.join(&last)).unwrap();
-    bytes[200] ^= 0x40;
-    std::fs::write(copy.join(&last), bytes).unwrap();
-    let r = rebalance(&copy, &f.dir.join("from_damaged"), &[]);
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains(&last) && r.stderr.contains("msms verify"),
-        "{}",
-        r.stderr
-    );
-    // Nothing of it is left (no checkpoint to trip over once the source is repaired).
-    let left: Vec<_> = walkdir_list(&f.dir.join("from_damaged"));
-    assert!(!f.dir.join("from_damaged").exists(), "{left:?}");
+    refused_when_damaged(&f, "from_damaged", &last, |_| 200);
     // The first shard's footer unreadable (its length's high byte flipped; the schema is
     // read from it): refused the same way.
-    let copy = f.dir.join("copy_first");
-    copy_dir(&f.merged, &copy);
     let first = m["shards"][0]["path"].as_str().unwrap().to_string();
-    let mut bytes = std::fs::read(copy.join(&first)).unwrap();
-    let at = bytes.len() - 5;
-    bytes[at] ^= 0x40;
-    std::fs::write(copy.join(&first), bytes).unwrap();
-    let r = rebalance(&copy, &f.dir.join("from_damaged_first"), &[]);
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains(&first) && r.stderr.contains("msms verify"),
-        "{}",
-        r.stderr
-    );
-    assert!(!f.dir.join("from_damaged_first").exists());
+    refused_when_damaged(&f, "from_damaged_first", &first, |len| len - 5);
     // Inside the source root: refused before anything is written.
     let r = rebalance(&f.merged, &f.merged.join("even"), &[]);
     r.expect_code(2);
     assert!(r.stderr.contains("inside the source root"), "{}", r.stderr);
     assert!(!f.merged.join("even").exists());
+}
+
+/// A copy of the fixture's merged root with one byte of `shard` flipped (at `at(its
+/// length)`), rebalanced into `out`: refused naming the shard and `msms verify`, and nothing
+/// of `out` is left (no checkpoint to trip over once the source is repaired).
+fn refused_when_damaged(f: &Fixture, out: &str, shard: &str, at: impl Fn(usize) -> usize) {
+    let copy = f.dir.join(format!("copy_for_{out}"));
+    copy_dir(&f.merged, &copy);
+    let mut bytes = std::fs::read(copy.join(shard)).unwrap();
+    let at = at(bytes.len());
+    bytes[at] ^= 0x40;
+    std::fs::write(copy.join(shard), bytes).unwrap();
+    let out = f.dir.join(out);
+    let r = rebalance(&copy, &out, &[]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains(shard) && r.stderr.contains("msms verify"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "{:?}", files_under(&out));
 }
 
 /// Copy a directory tree.
@@ -434,15 +428,4 @@ fn rebalance_refuses_what_it_cannot_rewrite_and_holds_its_root() {
     assert_eq!(held.release(), 0);
     msms(["verify".as_ref(), out.as_os_str(), "--full".as_ref()]).expect_code(0);
     assert_even(&out, 300_000);
-}
-
-fn walkdir_list(p: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            out.push(e.path().display().to_string());
-            out.extend(walkdir_list(&e.path()));
-        }
-    }
-    out
 }

@@ -531,9 +531,7 @@ fn value_bytes(d: &DType) -> u64 {
             .iter()
             .map(|(_, t)| value_bytes(t))
             .fold(0, u64::saturating_add),
-        DType::Array { dims, base } => dims
-            .iter()
-            .fold(value_bytes(base), |acc, &x| acc.saturating_mul(x)),
+        DType::Array { dims, base } => h5::values_in(dims).saturating_mul(value_bytes(base)),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::process::split::{self, SplitPlan};
 use crate::read::{Decode, FileMapping, InputError};
 use crate::run::error::RunError;
 use crate::run::metrics::{MetricsFile, Snapshot};
-use crate::run::output_root::{remove_checkpoint, remove_ours, save_checkpoint, Prepare, Start};
+use crate::run::output_root::{abandon, remove_checkpoint, save_checkpoint, Prepare, Start};
 use crate::run::preflight::{projected_output, Preflight};
 use crate::run::processing::processing;
 use crate::run::progress::{Event, Events, Progress, ProgressReporter};
@@ -167,10 +167,9 @@ pub fn build_shards_with(
         Ok(entries) => finish.written(entries, sink, ran),
         Err(e) => {
             let e = finish.failed(e, sink);
-            drop(lock);
-            // A refused run leaves nothing behind: nor the root it created.
-            if let (true, true, Some(r)) = (e.is_refusal(), created_root, root.as_deref()) {
-                let _ = std::fs::remove_dir(r);
+            // A refused run leaves nothing behind, nor the root it created.
+            if let (true, Some(r)) = (e.is_refusal(), root.as_deref()) {
+                abandon(r, lock, created_root);
             }
             Err(e)
         }
@@ -595,8 +594,8 @@ struct Finish<'a> {
 
 impl Finish<'_> {
     /// After a failure: the shard in progress is dropped; shards already closed are
-    /// finalised. A run refused for its input or settings leaves nothing behind (the caller
-    /// removes the root it created, once unlocked); otherwise
+    /// finalised. A run refused for its input or settings leaves nothing behind (with the
+    /// caller's [`abandon`]); otherwise
     /// what is finished is kept, and the checkpoint says so, for `--resume`.
     fn failed(&self, mut e: RunError, mut sink: Sink) -> RunError {
         sink.end_metrics();
@@ -612,12 +611,11 @@ impl Finish<'_> {
             .collect();
         let Some(root) = self.root else { return e };
         if e.is_refusal() {
-            // Shards finished before the problem surfaced are removed, with the checkpoint
-            // (there is no manifest to describe them).
+            // Shards finished before the problem surfaced are removed (there is no manifest
+            // to describe them); the caller removes the rest ([`abandon`]).
             for s in &kept {
                 let _ = std::fs::remove_file(root.join(&s.record.path));
             }
-            let _ = remove_ours(root, &[], true);
         } else {
             cp.shards = kept;
             cp.read_so_far = counts.read;

@@ -8,6 +8,7 @@ use crate::format::checkpoint::{self, Checkpoint, CheckpointError, Fingerprint, 
 use crate::format::manifest::{find_manifest, Manifest, FORMAT_VERSION, MANIFEST_NAMES};
 use crate::run::error::RunError;
 use crate::run::progress::Events;
+use crate::run::root_lock::RootLock;
 use crate::write::atomic::temp_path;
 use crate::write::error::SinkError;
 
@@ -332,6 +333,17 @@ pub(crate) fn remove_ours(
         }
     }
     Ok(())
+}
+
+/// Leave nothing of a refused run under `root`: what msms-shards wrote there (shards,
+/// checkpoint), then, once `lock` is released (its file lives in the root), the root itself
+/// when the run created it.
+pub(crate) fn abandon(root: &Path, lock: Option<RootLock>, created_root: bool) {
+    let _ = remove_ours(root, &[], true);
+    drop(lock);
+    if created_root {
+        let _ = std::fs::remove_dir(root);
+    }
 }
 
 /// In the checkpoint directory `dir`: the checkpoint's temporary file, and with `checkpoint`

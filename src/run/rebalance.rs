@@ -38,7 +38,7 @@ use crate::process::batch::Counts;
 use crate::process::groups::{GroupStart, Tiles};
 use crate::run::build::write_manifest;
 use crate::run::error::RunError;
-use crate::run::output_root::{remove_ours, save_checkpoint, Prepare, Start};
+use crate::run::output_root::{abandon, save_checkpoint, Prepare, Start};
 use crate::run::progress::{Event, Events, Progress, ProgressReporter};
 use crate::run::root_lock::RootLock;
 use crate::write::encode::Encoder;
@@ -169,11 +169,7 @@ pub fn rebalance(
             // A damaged source shard: nothing this run wrote can stand, and there is nothing
             // to resume until the source is repaired; removed, as build-shards does on a
             // refusal (a resumed run keeps what it had).
-            let _ = remove_ours(root, &[], true);
-            drop(lock);
-            if created_root {
-                let _ = std::fs::remove_dir(root);
-            }
+            abandon(root, lock, created_root);
             return Err(e);
         }
         Err(e) => return Err(e),

@@ -240,10 +240,7 @@ impl DType {
             DType::Compound { size, ref members } => members
                 .iter()
                 .try_fold(size, |acc, (_, t)| acc.checked_add(t.vlen_string_extra()?)),
-            DType::Array { ref dims, ref base } => base.stored_size().and_then(|s| {
-                dims.iter()
-                    .try_fold(s, |acc, &d| acc.checked_mul(d as usize))
-            }),
+            DType::Array { ref dims, ref base } => times(dims, base.stored_size()?),
             DType::Other(_) => None,
         }
     }
@@ -258,14 +255,16 @@ impl DType {
             DType::Compound { members, .. } => members.iter().try_fold(0usize, |acc, (_, t)| {
                 acc.checked_add(t.vlen_string_extra()?)
             }),
-            DType::Array { dims, base } => {
-                dims.iter().try_fold(base.vlen_string_extra()?, |acc, &d| {
-                    acc.checked_mul(d as usize)
-                })
-            }
+            DType::Array { dims, base } => times(dims, base.vlen_string_extra()?),
             _ => Some(0),
         }
     }
+}
+
+/// `n` bytes times every array dimension in `dims` (`None` on overflow).
+fn times(dims: &[u64], n: usize) -> Option<usize> {
+    dims.iter()
+        .try_fold(n, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))
 }
 
 impl std::fmt::Display for DType {
